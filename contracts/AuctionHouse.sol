@@ -1,0 +1,826 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IAuctionMechanism} from "./IAuctionMechanism.sol";
+import {IDeviceRegistry} from "./IDeviceRegistry.sol";
+
+/// @title AuctionHouse
+/// @notice Escrow and bookkeeping for auctions of month-long access keys to device data.
+///         Bidders deposit once and withdraw what is free (pull payments only: no ether leaves
+///         the house except in `withdraw`). Mechanisms (allow-listed, pure rules) decide ordering
+///         and price; the house keeps every wei. Invariant: this contract's balance equals the sum
+///         of all free and locked balances plus the payments held for key delivery.
+/// @dev Times are half-open: bids (and commits) are accepted while `now < biddingEnd`; reveals
+///      while `biddingEnd <= now < biddingEnd + revealWindow`; settlement from the close on; key
+///      delivery while `now < deliveryDeadline`; reclaim from `deliveryDeadline` on.
+///      Sealed bids: an unrevealed commitment forfeits its whole deposit to the seller
+///      (`forfeitUnrevealed`, callable by anyone after the reveal window).
+contract AuctionHouse {
+    // ---- auction states ----
+    uint8 private constant NONE = 0;
+    uint8 private constant OPEN = 1;
+    uint8 private constant AWAITING_KEY = 2;
+    uint8 private constant DELIVERED = 3;
+    uint8 private constant RECLAIMED = 4;
+    uint8 private constant UNSOLD = 5;
+    uint8 private constant RATED = 6;
+
+    // ---- skip reasons (BidSkipped / BidRejected) ----
+    uint8 private constant R_NOT_OPEN = 1;
+    uint8 private constant R_CLOSED = 2;
+    uint8 private constant R_BELOW_RESERVE = 3;
+    uint8 private constant R_BELOW_PRICE = 4;
+    uint8 private constant R_FUNDS = 5;
+    uint8 private constant R_WRONG_KIND = 6;
+    uint8 private constant R_AMOUNT = 7;
+    uint8 private constant R_BAD_COMMIT = 8;
+    uint8 private constant R_BAD_REVEAL = 9;
+
+    uint8 private constant F_SEALED = 1;
+    uint8 private constant F_TRACK_SECOND = 2;
+
+    uint256 private constant BPS = 10_000;
+    uint256 private constant MAX_FEE_BPS = 1_000; // the protocol fee is capped at 10%
+    uint256 private constant MAX_AMOUNT = type(uint88).max;
+    uint256 private constant MAX_SEALED_KEY = 4096;
+    uint40 private constant DEFAULT_ACCESS = 30 days;
+    uint40 private constant DEFAULT_DELIVERY = 1 days;
+    uint24 private constant DEFAULT_REVEAL = 1 days;
+
+    /// @notice What an owner chooses when opening an auction (zero means "default" where noted).
+    struct OpenParams {
+        bytes32 deviceId;
+        address mechanism;
+        uint88 reserve;
+        uint88 increment;
+        uint40 biddingPeriod; // seconds from now; must be > 0
+        uint24 window; // open: anti-sniping extension (0 = none); sealed: reveal window (0 = 1 day)
+        uint40 accessPeriod; // 0 = 30 days
+        uint40 deliveryWindow; // 0 = 1 day
+        uint16 bondBps; // share of a bid locked while the auction runs; 0 = 10000 (full escrow)
+    }
+
+    /// @notice Everything about one auction. `time` is the bidding end while open, the delivery
+    ///         deadline while awaiting the key, and accessUntil after delivery.
+    struct AuctionView {
+        bytes32 deviceId;
+        address seller;
+        address mechanism;
+        uint8 state;
+        bool sealedBids;
+        uint16 bondBps;
+        uint256 time;
+        uint256 window;
+        uint256 reserve;
+        uint256 increment;
+        uint256 accessPeriod;
+        uint256 deliveryWindow;
+        address first; // highest bidder; the winner after settlement
+        uint256 firstAmount; // its bid; the price after settlement
+        address second;
+        uint256 secondAmount;
+    }
+
+    // One slot each, so a bid reads three slots and writes one.
+    struct Config {
+        address mechanism;
+        uint40 time;
+        uint8 state;
+        uint8 flags;
+        uint16 bondBps;
+        uint24 window;
+    }
+
+    struct Terms {
+        uint88 reserve;
+        uint88 increment;
+        uint40 accessPeriod;
+        uint40 deliveryWindow;
+    }
+
+    struct Account {
+        uint128 free;
+        uint128 locked;
+    }
+
+    struct Rating {
+        uint128 sum;
+        uint128 count;
+    }
+
+    IDeviceRegistry private immutable _registry;
+    address private _governance;
+    address private _feeAccount;
+    uint16 private _feeBps;
+    uint256 private _auctionCount;
+
+    mapping(address => bool) private _mechanisms;
+    mapping(address => Account) private _accounts;
+    mapping(address => bytes32) private _buyerKeys;
+    mapping(uint256 => Config) private _config;
+    mapping(uint256 => Terms) private _terms;
+    mapping(uint256 => IAuctionMechanism.Standing) private _first;
+    mapping(uint256 => IAuctionMechanism.Standing) private _second;
+    mapping(uint256 => address) private _seller;
+    mapping(uint256 => bytes32) private _device;
+    mapping(uint256 => mapping(address => bytes32)) private _commitHash;
+    mapping(uint256 => mapping(address => uint256)) private _commitDeposit;
+    mapping(bytes32 => Rating) private _ratings;
+
+    // ---- events ----
+    /// @notice `account` deposited `amount` into its free balance.
+    event Deposited(address indexed account, uint256 amount);
+    /// @notice `account` withdrew `amount` from its free balance.
+    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice Governance allowed `mechanism`.
+    event MechanismRegistered(address indexed mechanism);
+    /// @notice Governance removed `mechanism` (running auctions keep it).
+    event MechanismUnregistered(address indexed mechanism);
+    /// @notice Governance changed the protocol fee.
+    event FeeChanged(uint256 bps, address account);
+    /// @notice Governance passed to `governance`.
+    event GovernanceTransferred(address indexed governance);
+    /// @notice `account` registered the X25519 public key keys are sealed to.
+    event BuyerKeyRegistered(address indexed account, bytes32 x25519PublicKey);
+    /// @notice An auction was opened.
+    event AuctionOpened(uint256 indexed auctionId, bytes32 indexed deviceId, address indexed seller, OpenParams params, uint256 biddingEnd);
+    /// @notice A bid now stands in `auctionId`.
+    event BidPlaced(uint256 indexed auctionId, address indexed bidder, uint256 amount);
+    /// @notice A bid of a batch was not placed, for `reason` (see docs: 1 not open .. 9 bad reveal).
+    event BidSkipped(uint256 indexed auctionId, address indexed bidder, uint256 amount, uint8 reason);
+    /// @notice A late bid moved the bidding end (anti-sniping).
+    event BiddingExtended(uint256 indexed auctionId, uint256 biddingEnd);
+    /// @notice A sealed commitment was made and `deposit` locked.
+    event BidCommitted(uint256 indexed auctionId, address indexed bidder, bytes32 commitment, uint256 deposit);
+    /// @notice A commitment was opened; `ranked` says whether the bid qualified.
+    event BidRevealed(uint256 indexed auctionId, address indexed bidder, uint256 amount, bool ranked);
+    /// @notice An unrevealed commitment's deposit went to the seller.
+    event CommitmentForfeited(uint256 indexed auctionId, address indexed bidder, uint256 deposit);
+    /// @notice A winner that could not pay lost its bond to the seller.
+    event BondForfeited(uint256 indexed auctionId, address indexed bidder, uint256 bond);
+    /// @notice The auction closed with a sale; the key is due by `deliveryDeadline`.
+    event AuctionSettled(uint256 indexed auctionId, address indexed winner, uint256 price, uint256 deliveryDeadline);
+    /// @notice The auction closed without a sale.
+    event AuctionUnsold(uint256 indexed auctionId);
+    /// @notice The seller delivered the key sealed to the winner; the payment was credited.
+    event KeyDelivered(uint256 indexed auctionId, address indexed winner, bytes sealedKey, uint256 accessUntil);
+    /// @notice The key was not delivered in time and the winner took its payment back.
+    event PaymentReclaimed(uint256 indexed auctionId, address indexed winner, uint256 amount);
+    /// @notice The winner rated the device.
+    event DeviceRated(bytes32 indexed deviceId, uint256 indexed auctionId, address indexed rater, uint8 score);
+
+    // ---- errors ----
+    error NotGovernance(address caller);
+    error ZeroAddress();
+    error MechanismNotAllowed(address mechanism);
+    error MechanismAlreadyRegistered(address mechanism);
+    error MechanismMisbehaved(address mechanism);
+    error FeeTooHigh(uint256 bps, uint256 max);
+    error NotDeviceOwner(bytes32 deviceId, address caller, address owner);
+    error DeviceInactive(bytes32 deviceId);
+    error BondOutOfRange(uint256 bps);
+    error BiddingPeriodZero();
+    error AmountOutOfRange(uint256 amount);
+    error UnknownAuction(uint256 auctionId);
+    error WrongState(uint256 auctionId, uint8 state);
+    error LengthMismatch(uint256 a, uint256 b);
+    error NoBuyerKey(address account);
+    error BidRejected(uint256 auctionId, uint8 reason);
+    error InsufficientFreeBalance(uint256 available, uint256 needed);
+    error WithdrawFailed(address account, uint256 amount);
+    error SettlementTooEarly(uint256 auctionId, uint256 closesAt);
+    error RevealWindowOpen(uint256 auctionId, uint256 revealEnd);
+    error NotSeller(uint256 auctionId, address caller);
+    error NotWinner(uint256 auctionId, address caller);
+    error DeliveryWindowClosed(uint256 auctionId, uint256 deadline);
+    error DeliveryWindowOpen(uint256 auctionId, uint256 deadline);
+    error BadSealedKey(uint256 length);
+    error BadScore(uint8 score);
+
+    modifier onlyGovernance() {
+        if (msg.sender != _governance) revert NotGovernance(msg.sender);
+        _;
+    }
+
+    /// @param registry the device registry that says who owns a device
+    /// @param governance the account that allow-lists mechanisms and sets the fee
+    /// @param feeAccount where the protocol fee is credited
+    /// @param feeBps the protocol fee in basis points (at most 1000)
+    constructor(IDeviceRegistry registry, address governance, address feeAccount, uint16 feeBps) {
+        if (address(registry) == address(0) || governance == address(0) || feeAccount == address(0)) revert ZeroAddress();
+        if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(feeBps, MAX_FEE_BPS);
+        _registry = registry;
+        _governance = governance;
+        _feeAccount = feeAccount;
+        _feeBps = feeBps;
+        emit GovernanceTransferred(governance);
+        emit FeeChanged(feeBps, feeAccount);
+    }
+
+    // =====================================================================
+    // governance
+    // =====================================================================
+
+    /// @notice Allow `mechanism` for new auctions.
+    /// @param mechanism a contract implementing IAuctionMechanism
+    function registerMechanism(address mechanism) external onlyGovernance {
+        if (mechanism == address(0)) revert ZeroAddress();
+        if (_mechanisms[mechanism]) revert MechanismAlreadyRegistered(mechanism);
+        _mechanisms[mechanism] = true;
+        emit MechanismRegistered(mechanism);
+    }
+
+    /// @notice Disallow `mechanism` for new auctions (running ones are unaffected).
+    /// @param mechanism a registered mechanism
+    function unregisterMechanism(address mechanism) external onlyGovernance {
+        if (!_mechanisms[mechanism]) revert MechanismNotAllowed(mechanism);
+        _mechanisms[mechanism] = false;
+        emit MechanismUnregistered(mechanism);
+    }
+
+    /// @notice Set the protocol fee taken from each delivered sale.
+    /// @param bps fee in basis points (at most 1000)
+    /// @param account where fees are credited
+    function setFee(uint16 bps, address account) external onlyGovernance {
+        if (bps > MAX_FEE_BPS) revert FeeTooHigh(bps, MAX_FEE_BPS);
+        if (account == address(0)) revert ZeroAddress();
+        _feeBps = bps;
+        _feeAccount = account;
+        emit FeeChanged(bps, account);
+    }
+
+    /// @notice Hand governance to `governance`.
+    /// @param governance the new governance account
+    function transferGovernance(address governance) external onlyGovernance {
+        if (governance == address(0)) revert ZeroAddress();
+        _governance = governance;
+        emit GovernanceTransferred(governance);
+    }
+
+    // =====================================================================
+    // funds
+    // =====================================================================
+
+    /// @notice Add the sent ether to the caller's free balance.
+    function deposit() external payable {
+        if (msg.value == 0 || msg.value > MAX_AMOUNT) revert AmountOutOfRange(msg.value);
+        _accounts[msg.sender].free += uint128(msg.value);
+        emit Deposited(msg.sender, msg.value);
+    }
+
+    /// @notice Send `amount` of the caller's free balance to the caller.
+    /// @param amount wei to withdraw
+    function withdraw(uint256 amount) external {
+        if (amount == 0) revert AmountOutOfRange(0);
+        Account memory a = _accounts[msg.sender];
+        if (a.free < amount) revert InsufficientFreeBalance(a.free, amount);
+        a.free -= uint128(amount);
+        _accounts[msg.sender] = a; // effects before the interaction: a re-entrant call sees the debit
+        _send(amount);
+    }
+
+    /// @notice Send the caller's whole free balance to the caller.
+    function withdrawAll() external {
+        Account storage a = _accounts[msg.sender];
+        uint256 amount = a.free;
+        if (amount == 0) revert InsufficientFreeBalance(0, 1);
+        a.free = 0; // effects before the interaction: a re-entrant call sees the debit
+        _send(amount);
+    }
+
+    function _send(uint256 amount) private {
+        bool ok;
+        bytes32 topic = Withdrawn.selector;
+        // Emits Withdrawn(msg.sender, amount) from scratch space, then a bare call that copies no
+        // return data: withdraw is the hottest path for sellers, so it is kept under 30k gas.
+        assembly ("memory-safe") {
+            mstore(0, amount)
+            log2(0, 0x20, topic, caller())
+            ok := call(gas(), caller(), amount, 0, 0, 0, 0)
+        }
+        if (!ok) revert WithdrawFailed(msg.sender, amount);
+    }
+
+    /// @notice Register the X25519 public key the device agents seal access keys to.
+    /// @param x25519PublicKey the 32-byte public key
+    function registerBuyerKey(bytes32 x25519PublicKey) external {
+        if (x25519PublicKey == bytes32(0)) revert NoBuyerKey(msg.sender);
+        _buyerKeys[msg.sender] = x25519PublicKey;
+        emit BuyerKeyRegistered(msg.sender, x25519PublicKey);
+    }
+
+    // =====================================================================
+    // opening
+    // =====================================================================
+
+    /// @notice Open an auction for the caller's active device.
+    /// @param p the auction's terms
+    /// @return auctionId the new auction's id
+    function open(OpenParams calldata p) external returns (uint256 auctionId) {
+        auctionId = _open(p);
+    }
+
+    /// @notice Open one auction per entry, all in one transaction (ids are consecutive).
+    /// @param ps the auctions' terms
+    /// @return firstId the id of the first auction opened
+    function openBatch(OpenParams[] calldata ps) external returns (uint256 firstId) {
+        firstId = _auctionCount + 1;
+        for (uint256 i = 0; i < ps.length; ++i) {
+            _open(ps[i]);
+        }
+    }
+
+    function _open(OpenParams calldata p) private returns (uint256 id) {
+        address owner = _registry.ownerOf(p.deviceId);
+        if (owner != msg.sender) revert NotDeviceOwner(p.deviceId, msg.sender, owner);
+        if (!_registry.isActive(p.deviceId)) revert DeviceInactive(p.deviceId);
+        if (!_mechanisms[p.mechanism]) revert MechanismNotAllowed(p.mechanism);
+        if (p.biddingPeriod == 0) revert BiddingPeriodZero();
+        uint16 bond = p.bondBps == 0 ? uint16(BPS) : p.bondBps;
+        if (bond > BPS) revert BondOutOfRange(p.bondBps);
+        (bool sealedBids, bool secondPriced) = IAuctionMechanism(p.mechanism).traits();
+        uint8 flags = (sealedBids ? F_SEALED : 0) | ((secondPriced || bond < BPS) ? F_TRACK_SECOND : 0);
+        uint24 window = (sealedBids && p.window == 0) ? DEFAULT_REVEAL : p.window;
+        uint40 end = uint40(block.timestamp) + p.biddingPeriod;
+
+        id = ++_auctionCount;
+        _config[id] = Config(p.mechanism, end, OPEN, flags, bond, window);
+        _terms[id] = Terms(
+            p.reserve,
+            p.increment,
+            p.accessPeriod == 0 ? DEFAULT_ACCESS : p.accessPeriod,
+            p.deliveryWindow == 0 ? DEFAULT_DELIVERY : p.deliveryWindow
+        );
+        // Primed (non-zero) standing slots make the first bid a 2.9k rewrite instead of a 22.1k write.
+        _first[id].primed = 1;
+        if (flags & F_TRACK_SECOND != 0) _second[id].primed = 1;
+        _seller[id] = msg.sender;
+        _device[id] = p.deviceId;
+        emit AuctionOpened(id, p.deviceId, msg.sender, p, end);
+    }
+
+    // =====================================================================
+    // bidding
+    // =====================================================================
+
+    /// @notice Place one open bid (reverts with BidRejected if it cannot be placed).
+    /// @param auctionId the auction
+    /// @param amount the bid in wei
+    function bid(uint256 auctionId, uint256 amount) external {
+        _requireBuyerKey();
+        Account memory me = _accounts[msg.sender];
+        uint8 r = _bid(auctionId, amount, me);
+        if (r != 0) revert BidRejected(auctionId, r);
+        _accounts[msg.sender] = me;
+    }
+
+    /// @notice Place many open bids; a bid that cannot be placed is skipped (BidSkipped) or, in
+    ///         strict mode, reverts the whole batch (BidRejected).
+    /// @param auctionIds the auctions
+    /// @param amounts the bids in wei, one per auction
+    /// @param strict revert instead of skipping
+    /// @return placed how many bids were placed
+    function bidBatch(uint256[] calldata auctionIds, uint256[] calldata amounts, bool strict) external returns (uint256 placed) {
+        if (auctionIds.length != amounts.length) revert LengthMismatch(auctionIds.length, amounts.length);
+        _requireBuyerKey();
+        // The caller's balance is kept in memory for the whole batch and written once.
+        Account memory me = _accounts[msg.sender];
+        for (uint256 i = 0; i < auctionIds.length; ++i) {
+            uint8 r = _bid(auctionIds[i], amounts[i], me);
+            if (r == 0) {
+                ++placed;
+            } else if (strict) {
+                revert BidRejected(auctionIds[i], r);
+            } else {
+                emit BidSkipped(auctionIds[i], msg.sender, amounts[i], r);
+            }
+        }
+        _accounts[msg.sender] = me;
+    }
+
+    /// @notice Commit sealed bids: each locks `deposits[i]` (which must cover the bond of the bid
+    ///         revealed later). Skips or, in strict mode, reverts like bidBatch.
+    /// @param auctionIds the sealed auctions
+    /// @param commitments commitmentOf(bidder, auctionId, amount, salt) for each
+    /// @param deposits wei locked per commitment
+    /// @param strict revert instead of skipping
+    /// @return placed how many commitments were made
+    function commitBatch(uint256[] calldata auctionIds, bytes32[] calldata commitments, uint256[] calldata deposits, bool strict)
+        external
+        returns (uint256 placed)
+    {
+        if (auctionIds.length != commitments.length) revert LengthMismatch(auctionIds.length, commitments.length);
+        if (auctionIds.length != deposits.length) revert LengthMismatch(auctionIds.length, deposits.length);
+        _requireBuyerKey();
+        Account memory me = _accounts[msg.sender];
+        for (uint256 i = 0; i < auctionIds.length; ++i) {
+            uint8 r = _commit(auctionIds[i], commitments[i], deposits[i], me);
+            if (r == 0) {
+                ++placed;
+            } else if (strict) {
+                revert BidRejected(auctionIds[i], r);
+            } else {
+                emit BidSkipped(auctionIds[i], msg.sender, deposits[i], r);
+            }
+        }
+        _accounts[msg.sender] = me;
+    }
+
+    /// @notice Reveal sealed bids during the reveal window. Skips or, in strict mode, reverts.
+    /// @param auctionIds the sealed auctions
+    /// @param amounts the committed bids
+    /// @param salts the committed salts
+    /// @param strict revert instead of skipping
+    /// @return revealed how many commitments were opened
+    function revealBatch(uint256[] calldata auctionIds, uint256[] calldata amounts, bytes32[] calldata salts, bool strict)
+        external
+        returns (uint256 revealed)
+    {
+        if (auctionIds.length != amounts.length) revert LengthMismatch(auctionIds.length, amounts.length);
+        if (auctionIds.length != salts.length) revert LengthMismatch(auctionIds.length, salts.length);
+        Account memory me = _accounts[msg.sender];
+        for (uint256 i = 0; i < auctionIds.length; ++i) {
+            uint8 r = _reveal(auctionIds[i], amounts[i], salts[i], me);
+            if (r == 0) {
+                ++revealed;
+            } else if (strict) {
+                revert BidRejected(auctionIds[i], r);
+            } else {
+                emit BidSkipped(auctionIds[i], msg.sender, amounts[i], r);
+            }
+        }
+        _accounts[msg.sender] = me;
+    }
+
+    /// @notice After the reveal window, move unrevealed commitments' deposits to the seller.
+    /// @param auctionId a sealed auction
+    /// @param bidders bidders whose commitments to forfeit (those without one are ignored)
+    function forfeitUnrevealed(uint256 auctionId, address[] calldata bidders) external {
+        Config memory c = _config[auctionId];
+        if (c.state == NONE) revert UnknownAuction(auctionId);
+        if (c.flags & F_SEALED == 0) revert WrongState(auctionId, c.state);
+        if (c.state == OPEN && block.timestamp < uint256(c.time) + c.window) {
+            revert RevealWindowOpen(auctionId, uint256(c.time) + c.window);
+        }
+        address seller = _seller[auctionId];
+        for (uint256 i = 0; i < bidders.length; ++i) {
+            uint256 dep = _commitDeposit[auctionId][bidders[i]];
+            if (dep == 0) continue;
+            _commitDeposit[auctionId][bidders[i]] = 0;
+            _accounts[bidders[i]].locked -= uint128(dep);
+            _accounts[seller].free += uint128(dep);
+            emit CommitmentForfeited(auctionId, bidders[i], dep);
+        }
+    }
+
+    function _requireBuyerKey() private view {
+        // Without a key nobody could deliver to this bidder; refuse up front.
+        if (_buyerKeys[msg.sender] == bytes32(0)) revert NoBuyerKey(msg.sender);
+    }
+
+    function _bid(uint256 id, uint256 amount, Account memory me) private returns (uint8) {
+        Config memory c = _config[id];
+        if (c.state != OPEN) return R_NOT_OPEN;
+        if (c.flags & F_SEALED != 0) return R_WRONG_KIND;
+        if (block.timestamp >= c.time) return R_CLOSED;
+        if (amount == 0 || amount > MAX_AMOUNT) return R_AMOUNT;
+        uint256 bond = _bond(amount, c.bondBps);
+        if (me.free < bond) return R_FUNDS;
+        me.free -= uint128(bond);
+        me.locked += uint128(bond);
+        uint8 st = _rank(id, c, IAuctionMechanism.Standing(msg.sender, uint88(amount), 1), me);
+        if (st != 0) {
+            me.free += uint128(bond);
+            me.locked -= uint128(bond);
+            return st;
+        }
+        if (c.window != 0 && block.timestamp + c.window > c.time) {
+            uint40 end = uint40(block.timestamp + c.window);
+            _config[id].time = end;
+            emit BiddingExtended(id, end);
+        }
+        emit BidPlaced(id, msg.sender, amount);
+        return 0;
+    }
+
+    function _commit(uint256 id, bytes32 h, uint256 dep, Account memory me) private returns (uint8) {
+        Config memory c = _config[id];
+        if (c.state != OPEN) return R_NOT_OPEN;
+        if (c.flags & F_SEALED == 0) return R_WRONG_KIND;
+        if (block.timestamp >= c.time) return R_CLOSED;
+        if (dep == 0 || dep > MAX_AMOUNT) return R_AMOUNT;
+        if (h == bytes32(0) || _commitHash[id][msg.sender] != bytes32(0)) return R_BAD_COMMIT;
+        if (me.free < dep) return R_FUNDS;
+        me.free -= uint128(dep);
+        me.locked += uint128(dep);
+        _commitHash[id][msg.sender] = h;
+        _commitDeposit[id][msg.sender] = dep;
+        emit BidCommitted(id, msg.sender, h, dep);
+        return 0;
+    }
+
+    function _reveal(uint256 id, uint256 amount, bytes32 salt, Account memory me) private returns (uint8) {
+        Config memory c = _config[id];
+        if (c.state != OPEN) return R_NOT_OPEN;
+        if (c.flags & F_SEALED == 0) return R_WRONG_KIND;
+        if (block.timestamp < c.time || block.timestamp >= uint256(c.time) + c.window) return R_CLOSED;
+        uint256 dep = _commitDeposit[id][msg.sender];
+        if (dep == 0 || amount == 0 || amount > MAX_AMOUNT) return R_BAD_REVEAL;
+        // The commitment binds the revealer: a copied commitment cannot be opened by anyone else.
+        if (commitmentOf(msg.sender, id, amount, salt) != _commitHash[id][msg.sender]) return R_BAD_REVEAL;
+        uint256 bond = _bond(amount, c.bondBps);
+        if (bond > dep) return R_BAD_REVEAL;
+        _commitDeposit[id][msg.sender] = 0;
+        me.locked -= uint128(dep - bond);
+        me.free += uint128(dep - bond);
+        uint8 st = _rank(id, c, IAuctionMechanism.Standing(msg.sender, uint88(amount), 1), me);
+        if (st != 0) {
+            me.locked -= uint128(bond);
+            me.free += uint128(bond);
+        }
+        emit BidRevealed(id, msg.sender, amount, st == 0);
+        return 0;
+    }
+
+    /// Ask the mechanism to rank `b` (whose bond is already locked), then release the bond of
+    /// every standing that no longer holds a lock and store the new standings.
+    function _rank(uint256 id, Config memory c, IAuctionMechanism.Standing memory b, Account memory me)
+        private
+        returns (uint8 st)
+    {
+        bool track2 = c.flags & F_TRACK_SECOND != 0;
+        bool hold2 = c.bondBps < BPS; // with full escrow the winner can always pay: no fallback lock
+        IAuctionMechanism.Standing memory f = _first[id];
+        IAuctionMechanism.Standing memory s = track2 ? _second[id] : _none();
+        Terms memory t = _terms[id];
+        IAuctionMechanism.Standing memory nf;
+        IAuctionMechanism.Standing memory ns;
+        (st, nf, ns) = IAuctionMechanism(c.mechanism).rank(f, s, b, t.reserve, t.increment);
+        if (st != 0) return st;
+        if (!track2) ns = _none();
+        // A mechanism may only reorder what stands and the new bid.
+        if (!(_isNone(nf) || _same(nf, f) || _same(nf, b) || (hold2 && _same(nf, s)))) revert MechanismMisbehaved(c.mechanism);
+        if (hold2 && !(_isNone(ns) || _same(ns, f) || _same(ns, s) || _same(ns, b))) revert MechanismMisbehaved(c.mechanism);
+        if (!_isNone(f) && !_same(f, nf) && !(hold2 && _same(f, ns))) _release(f, c.bondBps, me);
+        if (hold2 && !_isNone(s) && !_same(s, nf) && !_same(s, ns)) _release(s, c.bondBps, me);
+        if (!_same(b, nf) && !(hold2 && _same(b, ns))) _release(b, c.bondBps, me);
+        if (!_same(nf, f)) {
+            nf.primed = 1;
+            _first[id] = nf;
+        }
+        if (track2 && !_same(ns, s)) {
+            ns.primed = 1;
+            _second[id] = ns;
+        }
+    }
+
+    /// Release into the caller's in-memory balance (written back at the end of the batch) when
+    /// the standing is the caller's own, else straight into storage.
+    function _release(IAuctionMechanism.Standing memory x, uint16 bondBps, Account memory me) private {
+        if (x.bidder == msg.sender) {
+            uint128 bond = uint128(_bond(x.amount, bondBps));
+            me.locked -= bond;
+            me.free += bond;
+        } else {
+            _releaseStored(x, bondBps);
+        }
+    }
+
+    function _releaseStored(IAuctionMechanism.Standing memory x, uint16 bondBps) private {
+        uint128 bond = uint128(_bond(x.amount, bondBps));
+        Account memory a = _accounts[x.bidder];
+        a.locked -= bond;
+        a.free += bond;
+        _accounts[x.bidder] = a;
+    }
+
+    function _same(IAuctionMechanism.Standing memory a, IAuctionMechanism.Standing memory b) private pure returns (bool) {
+        return a.bidder == b.bidder && a.amount == b.amount && a.bidder != address(0);
+    }
+
+    function _none() private pure returns (IAuctionMechanism.Standing memory) {
+        return IAuctionMechanism.Standing(address(0), 0, 0);
+    }
+
+    function _isNone(IAuctionMechanism.Standing memory a) private pure returns (bool) {
+        return a.bidder == address(0);
+    }
+
+    function _bond(uint256 amount, uint16 bondBps) private pure returns (uint256) {
+        return bondBps == BPS ? amount : (amount * bondBps + BPS - 1) / BPS;
+    }
+
+    // =====================================================================
+    // settlement, delivery, reclaim, rating
+    // =====================================================================
+
+    /// @notice Settle closed auctions (anyone may call). Already settled ones are skipped, an
+    ///         unknown or still running one reverts the batch.
+    /// @param auctionIds the auctions to settle
+    function settleBatch(uint256[] calldata auctionIds) external {
+        for (uint256 i = 0; i < auctionIds.length; ++i) {
+            _settle(auctionIds[i]);
+        }
+    }
+
+    function _settle(uint256 id) private {
+        Config memory c = _config[id];
+        if (c.state == NONE) revert UnknownAuction(id);
+        if (c.state != OPEN) return;
+        uint256 closesAt = c.flags & F_SEALED != 0 ? uint256(c.time) + c.window : c.time;
+        if (block.timestamp < closesAt) revert SettlementTooEarly(id, closesAt);
+        IAuctionMechanism.Standing memory f = _first[id];
+        IAuctionMechanism.Standing memory s = c.flags & F_TRACK_SECOND != 0 ? _second[id] : _none();
+        Terms memory t = _terms[id];
+        bool hold2 = c.bondBps < BPS && !_isNone(s);
+        address winner = address(0);
+        uint256 price = 0;
+        if (!_isNone(f)) {
+            price = _price(c.mechanism, f, s, t.reserve);
+            if (_pay(id, f, price, c.bondBps)) {
+                winner = f.bidder;
+            } else if (hold2) {
+                // The winner defaulted: the next standing bidder gets the access at its own price.
+                hold2 = false;
+                price = _price(c.mechanism, s, _none(), t.reserve);
+                if (_pay(id, s, price, c.bondBps)) winner = s.bidder;
+            }
+        }
+        if (hold2) _releaseStored(s, c.bondBps);
+        if (winner != address(0)) {
+            _first[id] = IAuctionMechanism.Standing(winner, uint88(price), 1);
+            c.state = AWAITING_KEY;
+            c.time = uint40(block.timestamp) + t.deliveryWindow;
+            _config[id] = c;
+            emit AuctionSettled(id, winner, price, c.time);
+        } else {
+            _config[id].state = UNSOLD;
+            emit AuctionUnsold(id);
+        }
+    }
+
+    function _price(address mech, IAuctionMechanism.Standing memory f, IAuctionMechanism.Standing memory s, uint256 reserve)
+        private
+        view
+        returns (uint256 p)
+    {
+        p = IAuctionMechanism(mech).price(f, s, reserve);
+        if (p > f.amount || p == 0) revert MechanismMisbehaved(mech);
+    }
+
+    /// Take `price` from `x`'s bond plus free balance; if that is short, forfeit the bond to the seller.
+    function _pay(uint256 id, IAuctionMechanism.Standing memory x, uint256 price, uint16 bondBps) private returns (bool) {
+        uint256 bond = _bond(x.amount, bondBps);
+        Account memory a = _accounts[x.bidder];
+        a.locked -= uint128(bond);
+        uint256 available = uint256(a.free) + bond;
+        if (available >= price) {
+            a.free = uint128(available - price);
+            _accounts[x.bidder] = a;
+            return true;
+        }
+        _accounts[x.bidder] = a;
+        _accounts[_seller[id]].free += uint128(bond);
+        emit BondForfeited(id, x.bidder, bond);
+        return false;
+    }
+
+    /// @notice Post the access key sealed to the winner's X25519 key; credits the payment
+    ///         (minus the protocol fee) to the seller and starts the access period.
+    /// @param auctionId an auction awaiting its key
+    /// @param sealedKey opaque ciphertext only the winner can open (1..4096 bytes)
+    function deliverKey(uint256 auctionId, bytes calldata sealedKey) external {
+        Config memory c = _config[auctionId];
+        if (c.state != AWAITING_KEY) revert WrongState(auctionId, c.state);
+        if (msg.sender != _seller[auctionId]) revert NotSeller(auctionId, msg.sender);
+        if (block.timestamp >= c.time) revert DeliveryWindowClosed(auctionId, c.time);
+        if (sealedKey.length == 0 || sealedKey.length > MAX_SEALED_KEY) revert BadSealedKey(sealedKey.length);
+        IAuctionMechanism.Standing memory w = _first[auctionId];
+        uint256 fee = (uint256(w.amount) * _feeBps) / BPS;
+        c.state = DELIVERED;
+        c.time = uint40(block.timestamp) + _terms[auctionId].accessPeriod;
+        _config[auctionId] = c;
+        _accounts[msg.sender].free += uint128(w.amount - fee);
+        if (fee != 0) _accounts[_feeAccount].free += uint128(fee);
+        emit KeyDelivered(auctionId, w.bidder, sealedKey, c.time);
+    }
+
+    /// @notice After a missed delivery deadline, the winner takes its full payment back.
+    /// @param auctionId an auction whose key was not delivered in time
+    function reclaim(uint256 auctionId) external {
+        Config memory c = _config[auctionId];
+        if (c.state != AWAITING_KEY) revert WrongState(auctionId, c.state);
+        IAuctionMechanism.Standing memory w = _first[auctionId];
+        if (msg.sender != w.bidder) revert NotWinner(auctionId, msg.sender);
+        if (block.timestamp < c.time) revert DeliveryWindowOpen(auctionId, c.time);
+        _config[auctionId].state = RECLAIMED;
+        _accounts[msg.sender].free += w.amount;
+        emit PaymentReclaimed(auctionId, msg.sender, w.amount);
+    }
+
+    /// @notice The winner rates the device once after delivery.
+    /// @param auctionId a delivered auction the caller won
+    /// @param score 1 (worst) to 5 (best)
+    function rate(uint256 auctionId, uint8 score) external {
+        Config memory c = _config[auctionId];
+        if (c.state != DELIVERED) revert WrongState(auctionId, c.state);
+        if (msg.sender != _first[auctionId].bidder) revert NotWinner(auctionId, msg.sender);
+        if (score == 0 || score > 5) revert BadScore(score);
+        _config[auctionId].state = RATED;
+        bytes32 device = _device[auctionId];
+        Rating memory r = _ratings[device];
+        r.sum += score;
+        r.count += 1;
+        _ratings[device] = r;
+        emit DeviceRated(device, auctionId, msg.sender, score);
+    }
+
+    // =====================================================================
+    // getters
+    // =====================================================================
+
+    /// @notice The commitment a sealed bid must match: binds bidder, house, auction, chain, amount and salt.
+    /// @param bidder the committing account
+    /// @param auctionId the auction
+    /// @param amount the bid in wei
+    /// @param salt 32 random bytes kept secret until the reveal
+    function commitmentOf(address bidder, uint256 auctionId, uint256 amount, bytes32 salt) public view returns (bytes32) {
+        return keccak256(abi.encode(bidder, address(this), auctionId, block.chainid, amount, salt));
+    }
+
+    /// @notice Free and locked balance of `account`.
+    function balanceOf(address account) external view returns (uint256 free, uint256 locked) {
+        Account memory a = _accounts[account];
+        return (a.free, a.locked);
+    }
+
+    /// @notice The X25519 public key `account` registered (zero if none).
+    function buyerKeyOf(address account) external view returns (bytes32) {
+        return _buyerKeys[account];
+    }
+
+    /// @notice `bidder`'s commitment in `auctionId` and its still-locked deposit (0 once revealed or forfeited).
+    function commitOf(uint256 auctionId, address bidder) external view returns (bytes32 commitment, uint256 lockedDeposit) {
+        return (_commitHash[auctionId][bidder], _commitDeposit[auctionId][bidder]);
+    }
+
+    /// @notice Everything about `auctionId`.
+    function auction(uint256 auctionId) external view returns (AuctionView memory v) {
+        Config memory c = _config[auctionId];
+        if (c.state == NONE) revert UnknownAuction(auctionId);
+        Terms memory t = _terms[auctionId];
+        v.deviceId = _device[auctionId];
+        v.seller = _seller[auctionId];
+        v.mechanism = c.mechanism;
+        v.state = c.state;
+        v.sealedBids = c.flags & F_SEALED != 0;
+        v.bondBps = c.bondBps;
+        v.time = c.time;
+        v.window = c.window;
+        v.reserve = t.reserve;
+        v.increment = t.increment;
+        v.accessPeriod = t.accessPeriod;
+        v.deliveryWindow = t.deliveryWindow;
+        v.first = _first[auctionId].bidder;
+        v.firstAmount = _first[auctionId].amount;
+        v.second = _second[auctionId].bidder;
+        v.secondAmount = _second[auctionId].amount;
+    }
+
+    /// @notice When the winner's access ends (0 before delivery).
+    function accessUntil(uint256 auctionId) external view returns (uint256) {
+        Config memory c = _config[auctionId];
+        return (c.state == DELIVERED || c.state == RATED) ? c.time : 0;
+    }
+
+    /// @notice Sum and count of the ratings `deviceId` received.
+    function ratingOf(bytes32 deviceId) external view returns (uint256 sum, uint256 count) {
+        Rating memory r = _ratings[deviceId];
+        return (r.sum, r.count);
+    }
+
+    /// @notice Whether `mechanism` may be used for new auctions.
+    function isMechanism(address mechanism) external view returns (bool) {
+        return _mechanisms[mechanism];
+    }
+
+    /// @notice The number of auctions opened so far (ids run 1..auctionCount).
+    function auctionCount() external view returns (uint256) {
+        return _auctionCount;
+    }
+
+    /// @notice The governance account.
+    function governance() external view returns (address) {
+        return _governance;
+    }
+
+    /// @notice The protocol fee (basis points) and where it goes.
+    function fee() external view returns (uint256 bps, address account) {
+        return (_feeBps, _feeAccount);
+    }
+
+    /// @notice The device registry in use.
+    function registry() external view returns (address) {
+        return address(_registry);
+    }
+}

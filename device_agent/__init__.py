@@ -1,0 +1,1 @@
+"""Thingbid device_agent package."""

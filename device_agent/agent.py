@@ -1,0 +1,198 @@
+"""The device agent: identity + config + state, the TD, consent, and the registry flows.
+
+Consent is explicit and local: ``enable`` records the owner's opt-in in the agent's
+database and only then checks the device in; every chain-writing path checks it first
+(``NotEnabledError``), so nothing reaches the registry before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from device_agent.config import MECHANISMS, AgentConfig, load_config, save_config
+from device_agent.errors import NoChainError, NotEnabledError
+from device_agent.identity import Identity, load_identity
+from device_agent.profiles import profile
+from device_agent.simulators import make_simulator
+from device_agent.state import AgentState
+from device_agent.td import build_td, td_bytes_and_hash
+from exchange.chain.connect import Chain
+from exchange.chain.registry import RegistryClient
+
+log = logging.getLogger(__name__)
+CHAIN_TIME_TTL_S = 1.0
+
+
+def chain_lock(chain: Chain) -> threading.RLock:
+    """The lock serialising this agent package's use of ``chain`` (kept in ``chain.extra``)."""
+    return chain.extra.setdefault("device_agent_lock", threading.RLock())
+
+
+class DeviceAgent:
+    """One device: what it is, what it sells, and its standing in the registry."""
+
+    def __init__(self, data_dir: Path, password: str, *, identity: Identity | None = None,
+                 config: AgentConfig | None = None):
+        self.data_dir = Path(data_dir)
+        self.identity = identity or load_identity(self.data_dir, password)
+        self.config = (config or load_config(self.data_dir)).validate()
+        self.state = AgentState(self.data_dir)
+        self.profile = profile(self.config.appliance, self.config.sell)
+        self.simulator = make_simulator(self.config.appliance, self.config.seed, self.config.tz_offset_h)
+        self.base_url = self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+        self.chain: Chain | None = None
+        self.registry: RegistryClient | None = None
+        self._chain_time = (0.0, 0)
+        self._tangle_address = ""
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------- basics
+    @property
+    def device_id(self) -> bytes:
+        return self.identity.device_id
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+    @property
+    def mechanism_code(self) -> int:
+        return MECHANISMS.index(self.config.mechanism)
+
+    def td(self) -> dict:
+        return build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile)
+
+    def set_base_url(self, url: str) -> None:
+        """Where the HTTP server listens (known once it is bound); the TD forms point there."""
+        if not self.config.public_url:
+            self.base_url = url.rstrip("/")
+
+    def tangle_address(self) -> str:
+        """The device's tangle address for micro-payments, announced at check-in."""
+        if not self._tangle_address:
+            from device_agent.streaming import tangle_wallet
+
+            self._tangle_address = tangle_wallet(self.identity).address
+        return self._tangle_address
+
+    def clock(self, fresh: bool = False) -> int:
+        """Now, for access periods: the later of wall time and the chain's latest block time.
+
+        Periods are set in chain time; on a real chain the two agree, and a local chain moved
+        forward (tests, demos) must expire keys too. Taking the later one never extends a key.
+        The HTTP server may use a chain time up to a second old; ``fresh`` (the selling loop) asks now.
+        """
+        now = time.time()
+        if self.chain is not None:
+            fetched, ts = self._chain_time
+            if fresh or time.monotonic() - fetched > CHAIN_TIME_TTL_S:
+                try:
+                    with self._lock:
+                        ts = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+                    self._chain_time = (time.monotonic(), ts)
+                except Exception:  # noqa: BLE001 - an unreachable node must not stop serving
+                    log.warning("chain time unavailable; using wall time")
+            return max(int(now), ts)
+        return int(now)
+
+    def save_config(self, config: AgentConfig) -> None:
+        """Change the profile/prices; the registry is updated on the next sync when enabled."""
+        save_config(self.data_dir, config)
+        self.config = config.validate()
+        self.profile = profile(config.appliance, config.sell)
+        self.simulator = make_simulator(config.appliance, config.seed, config.tz_offset_h)
+
+    # -------------------------------------------------------------- chain
+    def attach_chain(self, chain: Chain, manifest: dict) -> None:
+        self.chain = chain
+        # One lock per connection: agents sharing an in-process eth-tester (not thread-safe)
+        # take turns; agents with their own RPC connections never wait for each other.
+        self._lock = chain_lock(chain)
+        self.registry = RegistryClient.from_manifest(chain, manifest)
+
+    def _require_chain(self) -> RegistryClient:
+        if self.registry is None:
+            raise NoChainError("no chain attached: connect the agent to a chain first (--rpc)")
+        return self.registry
+
+    def enabled(self) -> bool:
+        return self.state.enabled()
+
+    def enable(self) -> dict:
+        """The owner's opt-in: record consent, then check the device in (or update it)."""
+        self._require_chain()
+        self.state.set_enabled(True)
+        return self.sync_registration()
+
+    def sync_registration(self) -> dict:
+        """Bring the registry in line with the current TD/price/mechanism. Only when enabled."""
+        with self._lock:
+            if not self.state.enabled():
+                raise NotEnabledError("the owner has not enabled this device (`device-agent enable`); "
+                                      "nothing is checked in")
+            reg = self._require_chain()
+            td_bytes, td_hash = td_bytes_and_hash(self.td())
+            chain_dev = reg.device(self.device_id)
+            local = self.state.registration()
+            common = dict(tangle_address=self.tangle_address(), reserve_price=self.config.reserve_price_wei,
+                          mechanism=self.mechanism_code, sender=self.address)
+            if not chain_dev.active:
+                receipt = reg.check_in(self.device_id, td_bytes, self.identity.x25519_public, **common)
+                action = "checked_in"
+                self._attest_if_configured()
+            else:
+                known = local.td_hash if local and local.checked_in else (reg.current_td_hash(self.device_id) or b"").hex()
+                unchanged = (known == td_hash.hex() and chain_dev.reserve_price == self.config.reserve_price_wei
+                             and chain_dev.mechanism == self.mechanism_code)
+                if unchanged:
+                    self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=True,
+                                                 td_hash=td_hash.hex())
+                    return {"action": "unchanged", "td_hash": td_hash.hex()}
+                receipt = reg.update(self.device_id, td_bytes, **common)
+                action = "updated"
+            tx = receipt["transactionHash"].hex()
+            self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=True,
+                                         td_hash=td_hash.hex(), tx_hash=tx)
+            log.info("device %s %s (tx %s)", self.identity.device_id_hex[:12], action, tx)
+            return {"action": action, "td_hash": td_hash.hex(), "tx": tx, "td_bytes": len(td_bytes)}
+
+    def _attest_if_configured(self) -> None:
+        if not self.config.oem_key_file:
+            return
+        import os
+
+        from exchange.chain.connect import load_keystore
+
+        # The OEM's keystore has its own password ($THINGBID_OEM_PASSWORD), else the device's.
+        oem = load_keystore(self.config.oem_key_file, os.environ.get("THINGBID_OEM_PASSWORD") or self.identity.password)
+        sig = self.registry.sign_attestation(bytes(oem.key), self.device_id, self.identity.x25519_public)
+        self.registry.attest(self.device_id, sig, sender=self.address)
+        self.state.save_registration(attested=True)
+
+    def disable(self) -> dict:
+        """Withdraw consent and check the device out (if it is checked in)."""
+        with self._lock:
+            self.state.set_enabled(False)
+            reg = self._require_chain()
+            if not reg.is_active(self.device_id):
+                self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
+                return {"action": "not_checked_in"}
+            receipt = reg.check_out(self.device_id, sender=self.address)
+            self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
+            return {"action": "checked_out", "tx": receipt["transactionHash"].hex()}
+
+    def status(self) -> dict:
+        reg = self.state.registration()
+        out = {"device_id": self.identity.device_id_hex, "address": self.address, "appliance": self.config.appliance,
+               "enabled": self.state.enabled(), "checked_in": bool(reg and reg.checked_in),
+               "td_hash": reg.td_hash if reg else "", "base_url": self.base_url,
+               "auctions": {}, "tokens_issued": len(self.state.tokens())}
+        for a in self.state.auctions():
+            out["auctions"][a.status] = out["auctions"].get(a.status, 0) + 1
+        return out
+
+    def close(self) -> None:
+        self.state.close()

@@ -1,0 +1,124 @@
+"""``device-agent bench``: figures of the agent (TD size and check-in gas per appliance, HTTP
+read latency with token checks, settle+deliver gas), one JSON object per line."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from device_agent.config import AgentConfig
+from device_agent.simulators import SIMULATORS
+
+PASSWORD = "bench"
+
+
+def _agent(root: Path, chain, manifest, kind: str, i: int, **cfg):
+    from device_agent.agent import DeviceAgent
+    from device_agent.runner import _fund, init_agent
+
+    d = root / f"{kind}-{i}"
+    init_agent(d, PASSWORD, AgentConfig(appliance=kind, seed=i, **cfg), kdf_n=2**8)
+    agent = DeviceAgent(d, PASSWORD)
+    _fund(chain, agent, 10**19)
+    agent.attach_chain(chain, manifest)
+    return agent
+
+
+def rows(reads: int = 300):
+    from device_agent.house import HousePort
+    from device_agent.selling import Seller
+    from device_agent.server import ServingContext, create_app
+    from exchange.chain.auction import AuctionHouseClient
+    from exchange.chain.connect import embedded_chain
+    from exchange.chain.deploy import deploy_all
+    from exchange.crypto import generate_x25519
+
+    chain = embedded_chain()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        manifest, _ = deploy_all(chain, root / "deployments", fresh=True)
+        for i, kind in enumerate(SIMULATORS):
+            agent = _agent(root, chain, manifest, kind, i)
+            agent.state.set_enabled(True)
+            before = chain.w3.eth.block_number
+            out = agent.sync_registration()
+            gas = chain.w3.eth.get_transaction_receipt("0x" + out["tx"].removeprefix("0x"))["gasUsed"]
+            assert chain.w3.eth.block_number == before + 1
+            yield {"op": "checkin", "appliance": kind, "td_bytes": out["td_bytes"], "gas": gas}
+            agent.close()
+
+        # One sale: open, bid, settle, deliver; gas of the agent's own transactions.
+        agent = _agent(root, chain, manifest, "fridge", 99, bidding_seconds=60)
+        agent.enable()
+        seller = Seller(agent, HousePort.from_manifest(chain, manifest, agent))
+        aid = seller.tick()["opened"]
+        house = AuctionHouseClient.from_manifest(chain, manifest)
+        buyer = chain.accounts[4]
+        house.register_buyer_key(generate_x25519()[1], sender=buyer)
+        house.deposit(10**18, sender=buyer)
+        house.bid(aid, 2 * 10**15, sender=buyer)
+        chain.time_travel(61)
+        t0 = time.perf_counter()
+        seller.tick()
+        tx = agent.state.auction(aid).delivered_tx
+        yield {"op": "settle_and_deliver", "seconds": round(time.perf_counter() - t0, 3),
+               "deliver_gas": chain.w3.eth.get_transaction_receipt("0x" + tx.removeprefix("0x"))["gasUsed"]}
+
+        # HTTP reads through the real app: token verification + simulator, in process.
+        from exchange.crypto import AccessClaims, issue_token
+
+        now = agent.clock()
+        token = issue_token(agent.identity.ed25519_private, AccessClaims(agent.identity.device_id_hex, 1, "0xB",
+                                                                         now - 2 * 86_400, now + 86_400))
+        ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.simulator,
+                             agent.profile, agent.td, lambda: now, frozenset, 10**6, 10**6)
+        client = create_app(ctx).test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        for path, name in (("/properties/temperature", "http_read_latest"),
+                           (f"/properties/temperature?from={now - 86_400 + 20}&to={now}", "http_read_day_history")):
+            times = []
+            for _ in range(reads):
+                t0 = time.perf_counter()
+                r = client.get(path, headers=headers)
+                times.append(time.perf_counter() - t0)
+                assert r.status_code == 200
+            times.sort()
+            yield {"op": name, "reads": reads, "p50_ms": round(statistics.median(times) * 1000, 3),
+                   "p95_ms": round(times[int(len(times) * 0.95)] * 1000, 3)}
+        agent.close()
+    chain.close()
+
+
+def stream_rows(purchases: int = 10):
+    """Stream spans bought from a running agent over Ethereum (MessageBoard) on a fresh anvil:
+    payment-to-key latency (the buyer's clock, from sending the payment to opening the sealed root)."""
+    from device_agent.runner import AgentRunner, init_agent
+    from exchange.chain.connect import anvil_chain
+    from exchange.chain.deploy import deploy_all
+    from exchange.ledger.ethereum import EthereumLedger
+    from exchange.streams import StreamBuyer
+
+    chain = anvil_chain(port=None, reuse=False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            manifest, _ = deploy_all(chain, root / "deployments", fresh=True)
+            cfg = AgentConfig(appliance="fridge", stream_ledgers=["ethereum"], publish_every_seconds=1.0)
+            device = init_agent(root / "agent", PASSWORD, cfg, kdf_n=2**8)
+            runner = AgentRunner(root / "agent", PASSWORD, chain_url=chain.w3.provider.endpoint_uri,
+                                 manifest=manifest, enable=True, sell=False, kdf_n=2**8)
+            chain.w3.eth.send_transaction({"from": chain.deployer, "to": runner.agent.address, "value": 10**19})
+            with runner:
+                buyer = StreamBuyer(EthereumLedger.connect(chain, manifest["contracts"]["MessageBoard"]["address"],
+                                                           chain.accounts[3]))
+                deadline = time.monotonic() + 30
+                while not buyer.offers(device) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                times = sorted(buyer.buy(device, 2, timeout=30).seconds for _ in range(purchases))
+            yield {"op": "stream_purchase", "ledger": "ethereum", "chain": "anvil", "purchases": purchases,
+                   "payment_to_key_p50_ms": round(statistics.median(times) * 1000, 1),
+                   "payment_to_key_max_ms": round(times[-1] * 1000, 1)}
+    finally:
+        chain.close()

@@ -1,0 +1,130 @@
+"""The agent's config: what the owner chose (appliance, what is sold, prices, schedule, endpoints).
+
+Stored as ``agent.json`` in the agent's data dir. It holds no secret; keys live in the
+encrypted key files beside it. The precise location stays here and only its geohash cell
+is ever published.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from device_agent.anonymise import scrub_tags
+from device_agent.errors import AgentConfigError
+from device_agent.profiles import profile
+
+CONFIG_FILE = "agent.json"
+DAY = 86_400
+MECHANISMS = ("english", "sealed-second-price")  # codes 0, 1 in the registry and the house
+STREAM_LEDGERS = ("tangle", "ethereum")  # where stream spans are sold (the selectable Ledger)
+
+
+@dataclass
+class AgentConfig:
+    appliance: str = "fridge"
+    seed: int = 0  # simulator seed (a real appliance would read its sensors instead)
+    lat: float = 52.52
+    lon: float = 13.405
+    geohash_precision: int = 5
+    tz_offset_h: float = 0.0
+    tags: list[str] = field(default_factory=list)
+    sell: list[str] | None = None  # property names for sale; None = all
+    # Auctions: one per access period, opened by the agent itself.
+    auto_auction: bool = True
+    mechanism: str = "english"
+    reserve_price_wei: int = 10**15
+    min_increment_wei: int = 10**14
+    bidding_seconds: int = 3600
+    access_period_seconds: int = 30 * DAY
+    delivery_window_seconds: int = DAY
+    withdraw_every_seconds: int = 3600
+    # Streams: micro-sales of the live readings.
+    stream_price_per_message: int = 1
+    stream_price_per_minute: int = 0
+    publish_every_seconds: float = 5.0
+    stream_ledgers: list[str] = field(default_factory=lambda: ["tangle"])  # any of STREAM_LEDGERS; [] = none
+    # HTTP serving.
+    http_host: str = "127.0.0.1"
+    http_port: int = 0  # 0: a free port at start
+    public_url: str = ""  # base URL put in the TD forms; default http://host:port
+    rate_per_second: float = 20.0
+    rate_burst: int = 40
+    oem_key_file: str = ""  # optional OEM keystore used to attest the device at check-in
+
+    def validate(self) -> AgentConfig:
+        profile(self.appliance, self.sell)  # unknown appliance / property names
+        if not -90 <= self.lat <= 90 or not -180 <= self.lon <= 180:
+            raise AgentConfigError(f"location ({self.lat}, {self.lon}) is outside -90..90 / -180..180")
+        if not 1 <= self.geohash_precision <= 7:
+            raise AgentConfigError("geohash_precision must be 1..7 (8+ would locate a single building)")
+        if self.mechanism not in MECHANISMS:
+            raise AgentConfigError(f"mechanism {self.mechanism!r} is not one of {', '.join(MECHANISMS)}")
+        for name in ("reserve_price_wei", "min_increment_wei", "stream_price_per_message", "stream_price_per_minute"):
+            v = getattr(self, name)
+            if type(v) is not int or v < 0:
+                raise AgentConfigError(f"{name} must be a non-negative integer, got {v!r}")
+        if self.reserve_price_wei >= 2**80:
+            raise AgentConfigError("reserve_price_wei must fit in 80 bits")
+        for name in ("bidding_seconds", "access_period_seconds", "delivery_window_seconds", "withdraw_every_seconds"):
+            v = getattr(self, name)
+            if type(v) is not int or v <= 0:
+                raise AgentConfigError(f"{name} must be a positive integer, got {v!r}")
+        ledgers = self.stream_ledgers
+        if not isinstance(ledgers, list) or not all(isinstance(x, str) for x in ledgers):
+            raise AgentConfigError(f"stream_ledgers must be a list of ledger names, got {ledgers!r}")
+        unknown = [x for x in ledgers if x not in STREAM_LEDGERS]
+        if unknown:
+            raise AgentConfigError(f"stream_ledgers: unknown ledger {unknown[0]!r} "
+                                   f"(known: {', '.join(STREAM_LEDGERS)})")
+        if len(set(ledgers)) != len(ledgers):
+            raise AgentConfigError(f"stream_ledgers lists a ledger twice: {ledgers!r}")
+        if self.publish_every_seconds <= 0 or self.rate_per_second <= 0 or self.rate_burst < 1:
+            raise AgentConfigError("publish_every_seconds, rate_per_second and rate_burst must be positive")
+        if not 0 <= self.http_port <= 65535:
+            raise AgentConfigError(f"http_port {self.http_port} is not a port")
+        if self.http_host in ("0.0.0.0", "::", "") and not self.public_url:
+            raise AgentConfigError(f"http_host {self.http_host!r} listens everywhere: set public_url for the TD forms")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise AgentConfigError(f"public_url {self.public_url!r} must start with http:// or https://")
+        self.tags = scrub_tags(self.tags)
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AgentConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise AgentConfigError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            return cls(**data).validate()
+        except TypeError as exc:
+            raise AgentConfigError(f"bad config: {exc}") from exc
+
+
+def save_config(data_dir: Path, config: AgentConfig) -> Path:
+    config.validate()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CONFIG_FILE
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(config.to_json())
+    os.replace(tmp, path)
+    return path
+
+
+def load_config(data_dir: Path) -> AgentConfig:
+    path = Path(data_dir) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise AgentConfigError(f"no agent config at {path}: run `device-agent init`") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AgentConfigError(f"agent config {path} is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise AgentConfigError(f"agent config {path} must be a JSON object")
+    return AgentConfig.from_dict(data)

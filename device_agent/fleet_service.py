@@ -1,0 +1,64 @@
+"""A fleet of simulated appliances as one service (started by ``thingbid up``).
+
+``python -m device_agent.fleet_service --state-dir DIR --agents 8 --rpc URL --deployments-dir D
+--tangle-url T``; the agents' key-file password comes from $THINGBID_AGENT_PASSWORD (never argv).
+When every agent is serving (and checked in), ``DIR/fleet.json`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m device_agent.fleet_service")
+    p.add_argument("--state-dir", type=Path, required=True)
+    p.add_argument("--agents", type=int, default=8)
+    p.add_argument("--rpc", required=True)
+    p.add_argument("--deployments-dir", type=Path, required=True)
+    p.add_argument("--tangle-url", default=None)
+    p.add_argument("--bidding-seconds", type=int, default=3600)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    password = os.environ.get("THINGBID_AGENT_PASSWORD")
+    if not password:
+        print("fleet: error: THINGBID_AGENT_PASSWORD is not set", file=sys.stderr)
+        return 2
+    from device_agent.runner import simulated_fleet
+    from exchange.chain.connect import rpc_chain
+    from exchange.chain.deploy import load_manifest
+    from exchange.errors import ExchangeError
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        chain = rpc_chain(args.rpc)
+        manifest = load_manifest(chain, args.deployments_dir)
+        runners = simulated_fleet(args.state_dir, args.agents, password, chain=chain, manifest=manifest,
+                                  deployments_dir=args.deployments_dir, tangle_url=args.tangle_url,
+                                  bidding_seconds=args.bidding_seconds)
+    except ExchangeError as exc:
+        print(f"fleet: error: {exc}", file=sys.stderr)
+        return 1
+    listing = [{"device_id": r.agent.identity.device_id_hex, "appliance": r.agent.config.appliance, "url": r.url,
+                "address": r.agent.address} for r in runners]
+    tmp = args.state_dir / "fleet.json.tmp"
+    tmp.write_text(json.dumps(listing, indent=1))
+    tmp.replace(args.state_dir / "fleet.json")
+    print(f"fleet: {len(runners)} agents serving", flush=True)
+    stop.wait()
+    for r in runners:
+        r.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

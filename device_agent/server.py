@@ -1,0 +1,205 @@
+"""The device's WoT HTTP server (Flask app factory).
+
+- ``GET /.well-known/wot``: the TD (public: it is in the registry anyway).
+- ``GET /properties``: all properties for sale, latest readings (readallproperties).
+- ``GET /properties/<name>``: the latest reading; ``?from=&to=&step=`` its history.
+- ``GET /events/<name>?since=&timeout=``: events after ``since`` (long poll up to 25 s).
+
+Every data request needs ``Authorization: Bearer <access token>``. The token must be signed
+by this device's Ed25519 key, name this device, be within [not_before, not_after) on the
+agent's clock, and not be revoked. History is clamped to the token's period: a key sells
+the readings of its period, nothing before and nothing after. Refusals are JSON
+``{"error": reason, "detail": ...}``: 401 when the caller is not authenticated (missing,
+malformed, unsigned or forged token), 403 when an authentic token does not grant this
+(wrong device, revoked, not yet valid, expired), 429 when rate limited.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, jsonify, request
+
+from device_agent.profiles import Profile
+from device_agent.simulators import Simulator
+from exchange.crypto import TokenError, TokenFailure, verify_token
+
+UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
+MAX_LONGPOLL_S = 25.0
+
+
+class _BadRequest(Exception):
+    """A query parameter is malformed (answered 400, never raised out of the app)."""
+
+
+@dataclass
+class ServingContext:
+    device_id_hex: str
+    ed25519_public: bytes
+    simulator: Simulator
+    profile: Profile
+    td: Callable[[], dict]
+    clock: Callable[[], int]
+    revoked: Callable[[], frozenset]
+    rate_per_second: float = 20.0
+    rate_burst: int = 40
+
+
+class RateLimiter:
+    """Token buckets per key (client address, token id); thread-safe, bounded memory."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 10_000):
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 if allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            level, last = self._buckets.get(key, (float(self.burst), now))
+            level = min(self.burst, level + (now - last) * self.rate)
+            if level < 1:
+                self._buckets[key] = (level, now)
+                return (1 - level) / self.rate
+            if len(self._buckets) >= self.max_keys and key not in self._buckets:
+                self._buckets.clear()  # crude but bounded; a flood of keys only resets everyone's bucket
+            self._buckets[key] = (level - 1, now)
+            return 0.0
+
+
+def _error(status: int, reason: str, detail: str = "", headers: dict | None = None):
+    resp = jsonify({"error": reason, "detail": detail})
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def create_app(ctx: ServingContext) -> Flask:
+    app = Flask("device_agent")
+    app.config["MAX_CONTENT_LENGTH"] = 4096  # the API takes no bodies
+    limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
+    props = {p.name: p for p in ctx.profile.properties}
+    events = {e.name: e for e in ctx.profile.events}
+
+    def limited(key: str):
+        wait = limiter.take(key)
+        if wait:
+            return _error(429, "rate_limited", f"too many requests; retry in {wait:.2f} s",
+                          {"Retry-After": str(max(1, math.ceil(wait)))})
+        return None
+
+    def authorise():
+        """(claims, None) or (None, error response)."""
+        refused = limited("ip:" + (request.remote_addr or "?"))
+        if refused:
+            return None, refused
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, _error(401, "missing_token", "send Authorization: Bearer <access key>",
+                                {"WWW-Authenticate": 'Bearer realm="thingbid"'})
+        try:
+            claims = verify_token(token.strip(), ctx.ed25519_public, device_id=ctx.device_id_hex,
+                                  now=ctx.clock(), revoked=ctx.revoked())
+        except TokenError as exc:
+            status = 401 if exc.reason in UNAUTHENTICATED else 403
+            headers = {"WWW-Authenticate": 'Bearer realm="thingbid", error="invalid_token"'} if status == 401 else {}
+            return None, _error(status, exc.reason.value, str(exc), headers)
+        refused = limited("token:" + claims.token_id)
+        return (None, refused) if refused else (claims, None)
+
+    def int_arg(name: str, default=None, minimum: int | None = None):
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            v = int(raw)
+        except ValueError:
+            raise _BadRequest(f"query parameter {name} must be an integer, got {raw[:40]!r}") from None
+        if minimum is not None and v < minimum:
+            raise _BadRequest(f"query parameter {name} must be >= {minimum}")
+        if not 0 <= v < 2**40:
+            raise _BadRequest(f"query parameter {name} is out of range")
+        return v
+
+    @app.errorhandler(_BadRequest)
+    def bad_request(exc):
+        return _error(400, "bad_request", str(exc))
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return _error(404, "not_found", f"no such resource: {request.path}")
+
+    @app.errorhandler(405)
+    def not_allowed(_exc):
+        return _error(405, "method_not_allowed", "this server is read-only: use GET")
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return _error(413, "too_large", "request body too large")
+
+    @app.get("/.well-known/wot")
+    def thing_description():
+        refused = limited("ip:" + (request.remote_addr or "?"))
+        if refused:
+            return refused
+        resp = jsonify(ctx.td())
+        resp.headers["Content-Type"] = "application/td+json"
+        return resp
+
+    @app.get("/properties")
+    def all_properties():
+        claims, refused = authorise()
+        if refused:
+            return refused
+        now = ctx.clock()
+        return jsonify({"t": now, "values": {n: ctx.simulator.read(n, now) for n in props},
+                        "period": [claims.not_before, claims.not_after]})
+
+    @app.get("/properties/<name>")
+    def read_property(name):
+        claims, refused = authorise()
+        if refused:
+            return refused
+        if name not in props:
+            return _error(404, "unknown_property", f"this device sells no property {name!r} (sells: {', '.join(props)})")
+        now = ctx.clock()
+        start, end = int_arg("from"), int_arg("to")
+        step = int_arg("step", minimum=1)
+        if start is None and end is None:
+            return jsonify({"property": name, "unit": props[name].unit, "t": now,
+                            "value": ctx.simulator.read(name, now)})
+        # The key sells its own period up to now: clamp, never extend.
+        lo = max(start if start is not None else claims.not_before, claims.not_before)
+        hi = min(end if end is not None else now, now, claims.not_after - 1)
+        if hi < lo:
+            return _error(400, "empty_range", f"no readings between {lo} and {hi} in this key's period "
+                                              f"[{claims.not_before}, {claims.not_after})")
+        return jsonify({"property": name, "unit": props[name].unit, "from": lo, "to": hi,
+                        "readings": ctx.simulator.history(name, lo, hi, step)})
+
+    @app.get("/events/<name>")
+    def read_events(name):
+        claims, refused = authorise()
+        if refused:
+            return refused
+        if name not in events:
+            return _error(404, "unknown_event", f"this device has no event {name!r} (has: {', '.join(events)})")
+        since = int_arg("since", default=None)
+        timeout = min(float(int_arg("timeout", default=0)), MAX_LONGPOLL_S)
+        deadline = time.monotonic() + timeout
+        while True:
+            now = min(ctx.clock(), claims.not_after - 1)
+            lo = max(claims.not_before, since + 1 if since is not None else now - 3600)
+            found = ctx.simulator.events(lo, now, name) if now >= lo else []
+            if found or time.monotonic() >= deadline:
+                return jsonify({"event": name, "until": now, "events": found})
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    return app

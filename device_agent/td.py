@@ -1,0 +1,66 @@
+"""Build the device's W3C WoT Thing Description (TD 1.1) from its profile and config.
+
+What goes in: the appliance type, the properties for sale (units, schemas), events, the
+agent's HTTP endpoints as forms, a bearer security scheme for access keys, the geohash cell
+and owner-chosen tags. What never goes in: the owner's address, name or precise location,
+or anything that could link this device to the owner's other devices.
+"""
+
+from __future__ import annotations
+
+from device_agent.anonymise import coarse_location
+from device_agent.config import AgentConfig
+from device_agent.profiles import Profile, profile
+from exchange.wot import TD11_CONTEXT, canonical_td, td_hash, validate_td
+
+NAMESPACE = "https://thingbid.example/ns#"
+SECURITY_NAME = "bearer_sc"
+
+
+def device_urn(device_id_hex: str) -> str:
+    return f"urn:thingbid:device:{device_id_hex}"
+
+
+def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profile | None = None) -> dict:
+    """The TD for this device; validated by ``exchange.wot.validate_td`` before it is returned."""
+    prof = prof or profile(config.appliance, config.sell)
+    base = base_url.rstrip("/")
+    props = {}
+    for p in prof.properties:
+        # contentType defaults to application/json in TD 1.1, so it is left out (the TD goes on chain).
+        aff = {"title": p.title, **p.schema(), "readOnly": True,
+               "forms": [{"href": f"{base}/properties/{p.name}", "op": "readproperty"}]}
+        props[p.name] = aff
+    events = {}
+    for e in prof.events:
+        events[e.name] = {"title": e.title, "data": e.data,
+                          "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
+                                     "subprotocol": "longpoll"}]}
+    td = {
+        "@context": [TD11_CONTEXT, {"tb": NAMESPACE}],
+        "@type": ["Thing", prof.device_type],
+        "id": device_urn(device_id_hex),
+        "title": f"{prof.title} {device_id_hex[:8]}",
+        # Every byte goes on chain at check-in: say what a reader needs, once.
+        "description": f"A household {prof.title.lower()}. GET a property for its latest reading, with "
+                       "?from=&to=&step= (unix s) for its history in your key's period.",
+        "securityDefinitions": {
+            # The Thingbid access key: an Ed25519-signed token (tb1.<claims>.<signature>) bought in an
+            # auction and delivered sealed to the winner; sent as "Authorization: Bearer <key>".
+            SECURITY_NAME: {"scheme": "bearer", "in": "header", "format": "tb1", "alg": "EdDSA"},
+        },
+        "security": SECURITY_NAME,
+        "base": base + "/",
+        "properties": props,
+        "events": events,
+        "forms": [{"href": f"{base}/properties", "op": "readallproperties"}],
+        "geohash": coarse_location(config.lat, config.lon, config.geohash_precision),
+        "tags": list(config.tags),
+    }
+    validate_td(td)
+    return td
+
+
+def td_bytes_and_hash(td: dict) -> tuple[bytes, bytes]:
+    """(canonical bytes, keccak256) as the registry wants them."""
+    return canonical_td(td), td_hash(td)

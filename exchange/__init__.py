@@ -1,0 +1,1 @@
+"""Thingbid exchange package."""

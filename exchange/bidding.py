@@ -1,0 +1,136 @@
+"""Pure bid planning: turn "these devices, at most X each, Y in total" into transaction batches.
+
+No web3 here: the frontend passes what the catalog knows about each device's running auction
+and gets back batches ready for ``AuctionHouseClient.bid_batch`` (open mechanisms) and
+``seal_bids`` + ``commit_batch`` (sealed mechanisms).
+
+Strategy: in an open (English) auction the cheapest leading bid is the auction's minimum next
+bid, so that is what is bid; in a sealed second-price auction bidding one's true value is the
+dominant strategy, so the maximum is bid. Devices are taken cheapest first so the budget covers
+as many devices as possible; ties keep the caller's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exchange.errors import ExchangeError
+
+DEFAULT_BATCH = 100
+
+
+class BidPlanError(ExchangeError, ValueError):
+    """The planning inputs are malformed."""
+
+
+@dataclass(frozen=True)
+class DeviceOffer:
+    """One device's running auction as the catalog reports it."""
+
+    device_id: str
+    auction_id: int
+    min_bid: int  # the least bid the auction accepts now (reserve, or highest + increment)
+    sealed: bool = False  # sealed-bid (commit-reveal) mechanism
+
+
+@dataclass(frozen=True)
+class PlannedBid:
+    device_id: str
+    auction_id: int
+    amount: int
+    sealed: bool
+
+
+@dataclass(frozen=True)
+class BidBatch:
+    sealed: bool
+    bids: tuple[PlannedBid, ...]
+
+    @property
+    def auction_ids(self) -> list[int]:
+        return [b.auction_id for b in self.bids]
+
+    @property
+    def amounts(self) -> list[int]:
+        return [b.amount for b in self.bids]
+
+    @property
+    def total(self) -> int:
+        return sum(b.amount for b in self.bids)
+
+
+@dataclass(frozen=True)
+class BidPlan:
+    batches: tuple[BidBatch, ...]
+    skipped: dict[str, str] = field(default_factory=dict)  # device id -> why it got no bid
+    budget: int = 0
+
+    @property
+    def bids(self) -> list[PlannedBid]:
+        return [b for batch in self.batches for b in batch.bids]
+
+    @property
+    def total(self) -> int:
+        """Wei locked if every planned bid is placed (never more than the budget)."""
+        return sum(batch.total for batch in self.batches)
+
+
+def _offer(d) -> DeviceOffer:
+    if isinstance(d, DeviceOffer):
+        return d
+    get = d.get if isinstance(d, Mapping) else (lambda k, default=None: getattr(d, k, default))
+    try:
+        return DeviceOffer(str(get("device_id")), int(get("auction_id")), int(get("min_bid")), bool(get("sealed", False)))
+    except (TypeError, ValueError) as exc:
+        raise BidPlanError(f"device entry needs device_id, auction_id, min_bid: {d!r:.120}") from exc
+
+
+def _positive_int(v, what: str, allow_zero: bool = False) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and not allow_zero):
+        raise BidPlanError(f"{what} must be a {'non-negative' if allow_zero else 'positive'} integer (wei), got {v!r}")
+    return v
+
+
+def plan_bids(devices: Iterable, max_price_per_device: int, budget: int, batch_size: int = DEFAULT_BATCH) -> BidPlan:
+    """Plan bids on ``devices`` (DeviceOffer, or mappings/objects with the same fields).
+
+    Every planned amount is at most ``max_price_per_device`` and at least the device's
+    ``min_bid``; the sum of all amounts is at most ``budget``; each batch holds at most
+    ``batch_size`` bids of one kind (open or sealed); an auction is bid on at most once.
+    """
+    max_price = _positive_int(max_price_per_device, "max_price_per_device")
+    budget = _positive_int(budget, "budget", allow_zero=True)
+    size = _positive_int(batch_size, "batch_size")
+    offers = [_offer(d) for d in devices]
+    skipped: dict[str, str] = {}
+    candidates: list[tuple[int, int, PlannedBid]] = []
+    seen: set[int] = set()
+    for order, o in enumerate(offers):
+        if o.auction_id <= 0 or o.min_bid <= 0:
+            skipped[o.device_id] = "invalid auction"
+        elif o.auction_id in seen:
+            # The first offer of an auction decides, even when it was skipped: a later, cheaper
+            # copy of the same auction is inconsistent input, not a second chance.
+            skipped[o.device_id] = "duplicate auction"
+        elif o.min_bid > max_price:
+            seen.add(o.auction_id)
+            skipped[o.device_id] = "above max price"
+        else:
+            seen.add(o.auction_id)
+            amount = max_price if o.sealed else o.min_bid
+            candidates.append((amount, order, PlannedBid(o.device_id, o.auction_id, amount, o.sealed)))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    chosen: list[PlannedBid] = []
+    spent = 0
+    for amount, _, bid in candidates:
+        if spent + amount > budget:
+            skipped[bid.device_id] = "over budget"
+            continue
+        spent += amount
+        chosen.append(bid)
+    batches: list[BidBatch] = []
+    for sealed in (False, True):
+        kind = [b for b in chosen if b.sealed == sealed]
+        batches += [BidBatch(sealed, tuple(kind[i:i + size])) for i in range(0, len(kind), size)]
+    return BidPlan(tuple(batches), skipped, budget)

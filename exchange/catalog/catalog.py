@@ -1,0 +1,136 @@
+"""Read side of the catalog: ``Catalog(database_url).search(filters)`` and ``.device(id)``."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.catalog.db import create_tables, make_engine
+from exchange.catalog.models import Affordance, Device, DeviceTD, DeviceType, Reputation, Tag
+from exchange.catalog.query import (
+    DRIVE_MAX,
+    build_count,
+    build_page_ids,
+    build_rows,
+    child_filters,
+    choose_drive,
+    estimate_query,
+)
+from exchange.catalog.schemas import AffordanceOut, CatalogFilter, DeviceDetail, DeviceOut, Page
+from exchange.geo import haversine_km
+
+
+def normalise_id(device_id: str | bytes) -> str:
+    if isinstance(device_id, bytes | bytearray):
+        return "0x" + bytes(device_id).hex()
+    return "0x" + device_id.lower().removeprefix("0x")
+
+
+def _out(d: Device, avg, count, distance=None) -> dict:
+    return dict(device_id=d.device_id, owner=d.owner, title=d.title, description=d.description,
+                types=[t for t in d.types.split("|") if t], geohash=d.geohash, lat=d.lat, lon=d.lon,
+                reserve_wei=int(d.reserve_wei), mechanism=d.mechanism, active=d.active, attested=d.attested,
+                oem=d.oem, rating_avg=avg, rating_count=count or 0, tangle_address=d.tangle_address,
+                distance_km=None if distance is None else round(distance, 3))
+
+
+LOOKAHEAD_PAGES = 5
+
+
+class Catalog:
+    def __init__(self, database_url: str, engine=None, create: bool = True):
+        self.engine = engine or make_engine(database_url)
+        if create:
+            create_tables(self.engine)
+
+    def search(self, filters: CatalogFilter | dict) -> Page:
+        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        with Session(self.engine) as s:
+            # Bounded selectivity probes decide which filter drives the query (see query.choose_drive).
+            drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
+                                  for k, t, c in child_filters(f)})
+            # One scan gives the page and a look-ahead of a few pages (enough for a pager: "N+").
+            cap = LOOKAHEAD_PAGES * f.per_page
+            ranked = self._nearest_radius(s, f, drive)
+            offset = (f.page - 1) * f.per_page
+            if ranked is not f:  # nearest first inside a smaller circle; count the whole circle unsorted
+                ids = list(s.execute(build_page_ids(ranked, drive)).scalars())
+                total = s.execute(build_count(f, cap=offset + cap, drive=drive)).scalar_one()
+                exact = total <= offset + cap
+                total = min(total, offset + cap)
+            else:
+                ids = list(s.execute(build_page_ids(f, drive, limit=cap + 1)).scalars())
+                if ids or f.page == 1:
+                    total, exact = offset + min(len(ids), cap), len(ids) <= cap
+                else:  # past the end: count to say how many there are
+                    total = s.execute(build_count(f, cap=offset, drive=drive)).scalar_one()
+                    exact = total <= offset
+            rows = s.execute(build_rows(f, ids[:f.per_page])).all() if ids else []
+        items = []
+        for d, avg, count in rows:
+            dist = haversine_km(f.lat, f.lon, d.lat, d.lon) if f.lat is not None and d.lat is not None else None
+            items.append(DeviceOut(**_out(d, avg, count, dist)))
+        return Page(items=items, total=total, total_exact=exact, page=f.page, per_page=f.per_page)
+
+    @staticmethod
+    def _nearest_radius(s: Session, f: CatalogFilter, drive: str | None) -> CatalogFilter:
+        """For sort=distance, the smallest of r/16, r/4, r holding the whole page: the k nearest
+        devices all lie within any circle that holds at least k matches, so sorting there is enough."""
+        if f.sort != "distance":
+            return f
+        need = f.page * f.per_page
+        for shrink in (16, 4):
+            small = f.model_copy(update={"radius_km": f.radius_km / shrink})
+            if s.execute(build_count(small, cap=need, drive=drive)).scalar_one() >= need:
+                return small
+        return f
+
+    def count(self, filters: CatalogFilter | dict) -> int:
+        """The exact number of matches (a full scan for broad filters; search's total is a look-ahead)."""
+        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        with Session(self.engine) as s:
+            return s.execute(build_count(f, cap=None)).scalar_one()
+
+    def device_ids(self, filters: CatalogFilter | dict, limit: int = 10_000) -> list[str]:
+        """Every matching device id (up to ``limit``) in the filter's sort order, e.g. for batch bidding."""
+        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        first = f.model_copy(update={"page": 1})
+        with Session(self.engine) as s:
+            drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
+                                  for k, t, c in child_filters(first)})
+            q = build_page_ids(first, drive, limit=limit)
+            return list(s.execute(q).scalars())
+
+    def device(self, device_id: str | bytes) -> DeviceDetail | None:
+        did = normalise_id(device_id)
+        with Session(self.engine) as s:
+            d = s.get(Device, did)
+            if d is None:
+                return None
+            rep = s.get(Reputation, did)
+            affs = s.execute(select(Affordance).where(Affordance.device_id == did)
+                             .order_by(Affordance.kind, Affordance.name)).scalars().all()
+            tags = s.execute(select(Tag.tag).where(Tag.device_id == did).order_by(Tag.tag)).scalars().all()
+            doc = s.get(DeviceTD, did)
+            try:
+                td = json.loads(doc.td_json) if doc and d.td_valid else None
+            except json.JSONDecodeError:
+                td = None
+            return DeviceDetail(**_out(d, rep.average if rep else None, rep.count if rep else 0), td=td,
+                                td_hash=d.td_hash, x25519_key=d.x25519_key,
+                                affordances=[AffordanceOut(kind=a.kind, name=a.name, title=a.title,
+                                                           data_type=a.data_type, unit=a.unit) for a in affs],
+                                tags=list(tags), checked_in_block=d.checked_in_block, updated_block=d.updated_block)
+
+    def device_types(self) -> list[tuple[str, int]]:
+        """Distinct @types with counts (for filter drop-downs)."""
+        from sqlalchemy import func
+
+        with Session(self.engine) as s:
+            return [tuple(r) for r in s.execute(select(DeviceType.type, func.count()).group_by(DeviceType.type)
+                                                 .order_by(DeviceType.type)).all()]
+
+    def close(self) -> None:
+        self.engine.dispose()

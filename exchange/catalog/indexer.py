@@ -1,0 +1,357 @@
+"""Registry (and optionally AuctionHouse) events -> catalog rows.
+
+Resumable: the cursor (next block) is stored in ``indexer_status`` in the same transaction as
+the rows of each block range, so a crash mid-range leaves the catalog as it was before that
+range. Idempotent: each device row remembers the position (block, log index) of the last
+event applied and skips older ones; ratings are unique per (device, auction, rater). Waits
+``confirmations`` blocks behind the head. Event handling is a table (``HANDLERS``): adding an
+event means adding a function ``handler(batch, event)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from exchange.catalog.db import create_tables, drop_tables, make_engine
+from exchange.catalog.models import (
+    Affordance,
+    Device,
+    DeviceTD,
+    DeviceType,
+    DeviceWord,
+    IndexerStatus,
+    Oem,
+    Rating,
+    Reputation,
+    Tag,
+)
+from exchange.catalog.text import words_of
+from exchange.chain.registry import DEVICE_RATED_ABI, ChainEvent, LogReader
+from exchange.errors import ExchangeError
+from exchange.geo import decode as geohash_decode
+from exchange.wot import TDValidationError, ThingDescription
+
+CHUNK = 500
+GWEI = 10**9
+D, T, A, G, W = Device.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__
+J = DeviceTD.__table__
+
+
+
+class IndexerError(ExchangeError, RuntimeError):
+    """The catalog cannot be indexed as asked (e.g. it belongs to another registry)."""
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
+    """executemany through the driver with a statement compiled once (SQLAlchemy's per-row parameter
+    processing costs more than the insert itself at indexing rates)."""
+    if not rows:
+        return
+    cols = [c.name for c in table.columns if c.name in rows[0]]
+    compiled = insert(table).values({c: bindparam(c) for c in cols}).compile(dialect=conn.dialect)
+    if compiled.positional:
+        params = [tuple(r[k] for k in compiled.positiontup) for r in rows]
+    else:
+        params = [{k: r[k] for k in cols} for r in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _chunks(seq: list, n: int = CHUNK):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def td_columns(td_bytes: bytes) -> tuple[dict, list[dict], list[dict], list[dict], list[dict], list[dict]]:
+    """Device columns, then rows for device_types, affordances, tags, device_words and device_tds
+    parsed from TD bytes (pure; child rows without device_id)."""
+    try:
+        td = ThingDescription.from_bytes(td_bytes)
+    except TDValidationError:
+        text = td_bytes.decode("utf-8", "replace")
+        return ({"title": "", "description": None, "types": "", "geohash": None, "lat": None, "lon": None,
+                 "td_valid": False}, [], [], [], [], [{"td_json": text}])
+    lat = lon = None
+    if td.geohash:
+        lat, lon = geohash_decode(td.geohash)
+    types = list(dict.fromkeys(td.types))
+    tags = list(dict.fromkeys(t.lower() for t in td.tags))
+    cols = {"title": td.title, "description": td.description, "types": "|" + "|".join(types) + "|" if types else "",
+            "geohash": td.geohash, "lat": lat, "lon": lon, "td_valid": True}
+    affs = {(a.kind, a.name): {"kind": a.kind, "name": a.name, "title": a.title, "data_type": a.data_type,
+                               "unit": a.unit} for a in td.affordances}
+    words = [{"word": w} for w in words_of(" ".join([td.title, td.description or "", *tags]))]
+    return (cols, [{"type": t} for t in types], list(affs.values()), [{"tag": t} for t in tags], words,
+            [{"td_json": td_bytes.decode("utf-8")}])
+
+
+@dataclass
+class Batch:
+    """State for one block range: rows loaded once, changed in memory, written in bulk."""
+
+    conn: Connection
+    devices: dict[str, dict] = field(default_factory=dict)
+    existing: set[str] = field(default_factory=set)
+    dirty: set[str] = field(default_factory=set)
+    children: dict[str, tuple[list, list, list, list, list]] = field(default_factory=dict)
+    ratings: list[dict] = field(default_factory=list)
+    oems: dict[str, dict] = field(default_factory=dict)
+    applied: int = 0
+
+    def preload(self, ids: set[str]) -> None:
+        for chunk in _chunks(sorted(ids)):
+            for row in self.conn.execute(select(D).where(D.c.device_id.in_(chunk))).mappings():
+                self.devices[row["device_id"]] = dict(row)
+                self.existing.add(row["device_id"])
+
+    def row(self, ev: ChainEvent, create: bool = False) -> dict | None:
+        """The device row for ``ev`` if ``ev`` is newer than what the row has seen."""
+        did = _hex(ev.args["deviceId"])
+        r = self.devices.get(did)
+        if r is None:
+            if not create:
+                return None
+            r = self.devices[did] = {c.name: c.default.arg if c.default is not None and not callable(c.default.arg)
+                                     else None for c in D.columns}
+            r.update(device_id=did, last_block=-1, last_log_index=-1)
+        if (ev.block_number, ev.log_index) <= (r["last_block"], r["last_log_index"]):
+            return None  # already applied: replays change nothing
+        r["last_block"], r["last_log_index"] = ev.block_number, ev.log_index
+        self.dirty.add(did)
+        self.applied += 1
+        return r
+
+    def set_td(self, r: dict, td: bytes, td_hash: bytes) -> None:
+        cols, *kids = td_columns(td)
+        r.update(cols, td_hash=_hex(td_hash))
+        self.children[r["device_id"]] = tuple(kids)
+
+    def flush(self) -> None:
+        new = [self.devices[d] for d in sorted(self.dirty - self.existing)]
+        old = [self.devices[d] for d in sorted(self.dirty & self.existing)]
+        replaced = sorted(set(self.children) & self.existing)
+        for table in (T, A, G, W, J):
+            for chunk in _chunks(replaced):
+                self.conn.execute(delete(table).where(table.c.device_id.in_(chunk)))
+        bulk_insert(self.conn, D, new)
+        if old:
+            stmt = update(D).where(D.c.device_id == bindparam("_id")).values(
+                {c.name: bindparam(c.name) for c in D.columns if c.name != "device_id"})
+            self.conn.execute(stmt, [{**r, "_id": r["device_id"]} for r in old])
+        for table, idx in ((T, 0), (A, 1), (G, 2), (W, 3), (J, 4)):
+            bulk_insert(self.conn, table, [{**c, "device_id": did} for did, kids in self.children.items()
+                                           for c in kids[idx]])
+        if self.ratings:
+            self._insert_ignore(Rating.__table__, self.ratings)
+            touched = sorted({r["device_id"] for r in self.ratings})
+            R, P = Rating.__table__, Reputation.__table__
+            for chunk in _chunks(touched):
+                agg = self.conn.execute(select(R.c.device_id, func.count(), func.avg(R.c.score))
+                                        .where(R.c.device_id.in_(chunk)).group_by(R.c.device_id)).all()
+                self.conn.execute(delete(P).where(P.c.device_id.in_(chunk)))
+                self.conn.execute(insert(P), [{"device_id": d, "count": n, "average": float(avg)} for d, n, avg in agg])
+        if self.oems:
+            ot = Oem.__table__
+            self.conn.execute(delete(ot).where(ot.c.address.in_(list(self.oems))))
+            self.conn.execute(insert(ot), list(self.oems.values()))
+
+    def _insert_ignore(self, table, rows: list[dict]) -> None:
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        self.conn.execute(dialect_insert(table).on_conflict_do_nothing(
+            index_elements=["device_id", "auction_id", "rater"]), rows)
+
+
+# ------------------------------------------------------------------ handlers
+
+def on_checked_in(b: Batch, ev: ChainEvent) -> None:
+    r = b.row(ev, create=True)
+    if r is None:
+        return
+    a = ev.args
+    b.set_td(r, a["td"], a["tdHash"])
+    r.update(owner=a["owner"], x25519_key=_hex(a["x25519Key"]), tangle_address=a["tangleAddress"],
+             reserve_wei=str(a["reservePrice"]), reserve_gwei=a["reservePrice"] // GWEI, mechanism=a["mechanism"],
+             active=True, attested=False, oem=None, checked_in_block=ev.block_number, updated_block=ev.block_number)
+
+
+def on_updated(b: Batch, ev: ChainEvent) -> None:
+    r = b.row(ev)
+    if r is None:
+        return
+    a = ev.args
+    b.set_td(r, a["td"], a["tdHash"])
+    r.update(tangle_address=a["tangleAddress"], reserve_wei=str(a["reservePrice"]),
+             reserve_gwei=a["reservePrice"] // GWEI, mechanism=a["mechanism"], updated_block=ev.block_number)
+
+
+def on_checked_out(b: Batch, ev: ChainEvent) -> None:
+    if (r := b.row(ev)) is not None:
+        r.update(active=False, updated_block=ev.block_number)
+
+
+def on_transferred(b: Batch, ev: ChainEvent) -> None:
+    if (r := b.row(ev)) is not None:
+        r.update(owner=ev.args["to"], updated_block=ev.block_number)
+
+
+def on_attested(b: Batch, ev: ChainEvent) -> None:
+    if (r := b.row(ev)) is not None:
+        r.update(attested=True, oem=ev.args["oem"])
+
+
+def on_oem_allowed(b: Batch, ev: ChainEvent) -> None:
+    addr = ev.args["oem"]
+    prev = b.oems.get(addr)
+    if prev is None:
+        ot = Oem.__table__
+        prev = b.conn.execute(select(ot).where(ot.c.address == addr)).mappings().first()
+    if prev is not None and (ev.block_number, ev.log_index) <= (prev["changed_block"], prev["changed_log_index"]):
+        return
+    b.applied += 1
+    b.oems[addr] = {"address": addr, "allowed": ev.args["allowed"], "changed_block": ev.block_number,
+                    "changed_log_index": ev.log_index}
+
+
+def on_rated(b: Batch, ev: ChainEvent) -> None:
+    # Unique (device, auction, rater): a replay inserts nothing (counted here, ignored on insert).
+    b.ratings.append({"device_id": _hex(ev.args["deviceId"]), "auction_id": str(ev.args["auctionId"]),
+                      "rater": ev.args["rater"], "score": ev.args["score"], "block_number": ev.block_number})
+
+
+Handler = Callable[[Batch, ChainEvent], None]
+HANDLERS: dict[str, Handler] = {
+    "DeviceCheckedIn": on_checked_in,
+    "DeviceUpdated": on_updated,
+    "DeviceCheckedOut": on_checked_out,
+    "DeviceTransferred": on_transferred,
+    "DeviceAttested": on_attested,
+    "OemAllowed": on_oem_allowed,
+    "DeviceRated": on_rated,
+}
+
+
+def register_handler(event_name: str, handler: Handler) -> None:
+    """Index another event (e.g. AuctionHouse events): ``handler(batch, event)`` runs inside the range's transaction."""
+    HANDLERS[event_name] = handler
+
+
+def apply_events(conn: Connection, events: list[ChainEvent], handlers: dict[str, Handler] | None = None) -> int:
+    """Apply decoded events to the catalog inside ``conn``'s transaction; returns how many changed something."""
+    handlers = HANDLERS if handlers is None else handlers
+    b = Batch(conn)
+    b.preload({_hex(e.args["deviceId"]) for e in events if "deviceId" in e.args and e.name in handlers})
+    for ev in events:
+        h = handlers.get(ev.name)
+        if h is not None:
+            h(b, ev)
+    b.flush()
+    return b.applied
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    from_block: int
+    to_block: int
+    events: int  # events read
+    applied: int  # events that changed the catalog
+
+
+class Indexer:
+    def __init__(self, chain, registry: str, database_url: str = "", engine: Engine | None = None,
+                 auction_house: str | None = None, confirmations: int = 0, batch_blocks: int = 2000,
+                 start_block: int = 0):
+        from exchange.chain.registry import RegistryClient
+
+        if confirmations < 0 or batch_blocks < 1:
+            raise IndexerError("confirmations must be >= 0 and batch_blocks >= 1")
+        self.chain = chain
+        self.registry = RegistryClient(chain, registry)
+        self.auction_house = auction_house
+        extra = {auction_house: [DEVICE_RATED_ABI]} if auction_house else {}
+        self.reader: LogReader = self.registry.reader(extra)
+        self.engine = engine or make_engine(database_url)
+        self.confirmations = confirmations
+        self.batch_blocks = batch_blocks
+        self.start_block = start_block
+        self.name = f"registry:{chain.chain_id}:{self.registry.address}"
+        create_tables(self.engine)
+
+    def status(self) -> dict:
+        with self.engine.connect() as conn:
+            return dict(self._status(conn))
+
+    def _status(self, conn: Connection):
+        S = IndexerStatus.__table__
+        row = conn.execute(select(S).where(S.c.name == self.name)).mappings().first()
+        if row is None:
+            other = conn.execute(select(S.c.name)).scalars().first()
+            if other is not None:
+                raise IndexerError(f"this catalog indexes {other}; rebuild it to index {self.name}")
+            conn.execute(insert(S).values(name=self.name, chain_id=self.chain.chain_id, registry_address=self.registry.address,
+                                          auction_house=self.auction_house, next_block=self.start_block,
+                                          events_applied=0))
+            row = conn.execute(select(S).where(S.c.name == self.name)).mappings().first()
+        return row
+
+    def safe_head(self) -> int:
+        return self.reader.head() - self.confirmations
+
+    def sync(self, to_block: int | None = None, progress: Callable[[SyncResult], None] | None = None) -> SyncResult:
+        """Index from the stored cursor up to ``to_block`` (default: head minus confirmations)."""
+        with self.engine.begin() as conn:
+            start = self._status(conn)["next_block"]
+        end = self.safe_head() if to_block is None else min(to_block, self.safe_head())
+        read = applied = 0
+        block = start
+        while block <= end:
+            hi = min(end, block + self.batch_blocks - 1)
+            r = self._range(block, hi, move_cursor=True)
+            read, applied = read + r.events, applied + r.applied
+            if progress:
+                progress(r)
+            block = hi + 1
+        return SyncResult(start, max(start - 1, end), read, applied)
+
+    def reindex(self, from_block: int, to_block: int) -> SyncResult:
+        """Re-read a range already indexed (changes nothing: every event is already applied)."""
+        return self._range(from_block, to_block, move_cursor=False)
+
+    def _range(self, lo: int, hi: int, move_cursor: bool) -> SyncResult:
+        events = self.reader.read(lo, hi)
+        S = IndexerStatus.__table__
+        with self.engine.begin() as conn:  # rows and cursor commit together, or not at all
+            applied = apply_events(conn, events)
+            if move_cursor:
+                conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
+                             .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+        return SyncResult(lo, hi, len(events), applied)
+
+    def rebuild(self, to_block: int | None = None) -> SyncResult:
+        """Drop every catalog table and index again from ``start_block``: the chain is the source of truth."""
+        drop_tables(self.engine)
+        create_tables(self.engine)
+        return self.sync(to_block)
+
+    def dump(self) -> dict[str, list[tuple]]:
+        """Every catalog row, sorted (for comparing two catalogs)."""
+        out = {}
+        with self.engine.connect() as conn:
+            for table in (D, J, T, A, G, W, Oem.__table__, Reputation.__table__):
+                out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)).all())
+            R = Rating.__table__
+            out["ratings"] = sorted(tuple(r) for r in conn.execute(select(*[c for c in R.columns if c.name != "id"])))
+        return out
+
+    def close(self) -> None:
+        self.engine.dispose()
+

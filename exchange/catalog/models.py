@@ -1,0 +1,132 @@
+"""Catalog tables (SQLModel, table=True). Input/output schemas live in exchange.catalog.schemas.
+
+Devices carry lat/lon (the centre of their geohash cell) for maps and radius filters and
+``reserve_gwei`` (an int64) for price filters; device rows stay slim (the TD JSON lives in
+``device_tds``) so index lookups and scans touch few pages;
+the exact reserve in wei (a uint80, too wide for BIGINT) is kept as a decimal string.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+    __table_args__ = (
+        # types, attested and the id ride along so scans by area filter and probe without reading the row.
+        Index("ix_devices_active_geohash", "active", "geohash", "types", "attested", "device_id"),
+        Index("ix_devices_lat_lon", "lat", "lon"),
+        Index("ix_devices_reserve", "reserve_gwei"),
+        Index("ix_devices_order", "checked_in_block", "device_id"),
+        Index("ix_devices_title", "title", "device_id"),
+    )
+
+    device_id: str = Field(primary_key=True, max_length=66)  # 0x + 64 hex
+    owner: str = Field(max_length=42, index=True)
+    title: str = ""
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    types: str = ""  # "|Thing|Refrigerator|" for display; filters use device_types
+    geohash: str | None = Field(default=None, max_length=12)
+    lat: float | None = None
+    lon: float | None = None
+    reserve_wei: str = "0"
+    reserve_gwei: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    mechanism: int = 0
+    active: bool = True
+    attested: bool = Field(default=False, index=True)
+    oem: str | None = Field(default=None, max_length=42)
+    td_hash: str = Field(default="", max_length=66)
+    td_valid: bool = True  # False: the event carried bytes that are not a valid TD (shown, not searchable)
+    x25519_key: str = Field(default="", max_length=66)
+    tangle_address: str = ""
+    checked_in_block: int = 0
+    updated_block: int = 0
+    # Position of the last event applied to this row: replays of older events are skipped.
+    last_block: int = 0
+    last_log_index: int = 0
+
+
+class DeviceTD(SQLModel, table=True):
+    __tablename__ = "device_tds"
+    device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
+    td_json: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class DeviceType(SQLModel, table=True):
+    __tablename__ = "device_types"
+    device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
+    type: str = Field(primary_key=True, index=True)
+
+
+class Affordance(SQLModel, table=True):
+    __tablename__ = "affordances"
+    __table_args__ = (Index("ix_affordances_name", "name", "device_id"), Index("ix_affordances_unit", "unit", "device_id"),
+                      Index("ix_affordances_device_unit", "device_id", "unit"))
+    device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
+    kind: str = Field(primary_key=True, max_length=8)  # property | action | event
+    name: str = Field(primary_key=True)
+    title: str | None = None
+    data_type: str | None = None
+    unit: str | None = None
+
+
+class Tag(SQLModel, table=True):
+    __tablename__ = "tags"
+    device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
+    tag: str = Field(primary_key=True, index=True)
+
+
+class DeviceWord(SQLModel, table=True):
+    """Lower-case words of title, description and tags: free text is a word-prefix match on this index."""
+
+    __tablename__ = "device_words"
+    __table_args__ = (Index("ix_device_words_device", "device_id", "word"),)
+    word: str = Field(primary_key=True, max_length=64)
+    device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
+
+
+class Oem(SQLModel, table=True):
+    __tablename__ = "oems"
+    address: str = Field(primary_key=True, max_length=42)
+    allowed: bool = True
+    changed_block: int = 0
+    changed_log_index: int = 0
+
+
+class Rating(SQLModel, table=True):
+    """One DeviceRated event (AuctionHouse); the primary key makes replays no-ops."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("device_id", "auction_id", "rater"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=66, index=True)
+    auction_id: str = Field(max_length=80)  # uint256 as decimal
+    rater: str = Field(max_length=42)
+    score: int
+    block_number: int
+
+
+class Reputation(SQLModel, table=True):
+    __tablename__ = "reputation"
+    device_id: str = Field(primary_key=True, max_length=66)
+    count: int = 0
+    average: float = Field(default=0.0, index=True)
+
+
+class IndexerStatus(SQLModel, table=True):
+    """The indexer's cursor per (chain, registry): the next block to read."""
+
+    __tablename__ = "indexer_status"
+    name: str = Field(primary_key=True)
+    chain_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    registry_address: str = Field(max_length=42)
+    auction_house: str | None = Field(default=None, max_length=42)
+    next_block: int = 0
+    events_applied: int = 0
+
+
+CATALOG_TABLES = [Device.__table__, DeviceTD.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__,
+                  Oem.__table__,
+                  Rating.__table__, Reputation.__table__, IndexerStatus.__table__]

@@ -1,0 +1,165 @@
+"""Connections to a chain: embedded eth-tester, a local anvil, or any JSON-RPC endpoint."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+from exchange.chain.anvil import AnvilProcess, start_anvil
+from exchange.chain.reverts import raise_decoded
+from exchange.errors import ChainConnectionError, KeystoreError
+
+
+@dataclass
+class Chain:
+    """A web3 connection plus the accounts that can sign on it."""
+
+    w3: Web3
+    kind: str  # "embedded", "anvil" or "rpc"
+    accounts: list[str]
+    anvil: AnvilProcess | None = None
+    tester: object | None = None  # the EthereumTester on embedded chains (time travel, snapshots)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    @property
+    def deployer(self) -> str:
+        return self.accounts[0]
+
+    def transact(self, fn, sender: str | None = None, value: int = 0, gas: int | None = None):
+        """Send a contract function call, wait for the receipt, raise ContractRevert on a revert."""
+        tx = {"from": sender or self.deployer, "value": value}
+        if gas:
+            tx["gas"] = gas
+        try:
+            tx_hash = fn.transact(tx)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - decoded into ContractRevert when it is one
+            raise_decoded(exc, self.w3)
+            raise
+        if receipt["status"] != 1:
+            # Replay as a call at the same block to learn the reason.
+            try:
+                fn.call({**tx, "gas": receipt["gasUsed"] * 2}, block_identifier=receipt["blockNumber"] - 1)
+            except Exception as exc:  # noqa: BLE001
+                raise_decoded(exc, self.w3)
+                raise
+        return receipt
+
+    def call(self, fn, sender: str | None = None):
+        try:
+            return fn.call({"from": sender or self.deployer})
+        except Exception as exc:  # noqa: BLE001
+            raise_decoded(exc, self.w3)
+            raise
+
+    def time_travel(self, seconds: int) -> None:
+        """Move chain time forward and mine a block (local chains only)."""
+        if self.kind == "embedded":
+            ts = self.w3.eth.get_block("latest")["timestamp"]
+            self.tester.time_travel(ts + seconds)
+            self.tester.mine_blocks(1)
+        elif self.kind == "anvil":
+            self.w3.provider.make_request("evm_increaseTime", [seconds])
+            self.w3.provider.make_request("evm_mine", [])
+        else:
+            raise ChainConnectionError("time travel is only possible on a local chain")
+
+    def close(self) -> None:
+        if self.anvil:
+            self.anvil.stop()
+
+
+def embedded_chain() -> Chain:
+    """eth-tester with the py-evm backend, in this process."""
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    backend = PyEVMBackend(genesis_parameters=PyEVMBackend.generate_genesis_params({"gas_limit": 60_000_000}))
+    tester = EthereumTester(backend)
+    w3 = Web3(EthereumTesterProvider(tester))
+    return Chain(w3, "embedded", list(w3.eth.accounts), tester=tester)
+
+
+def rpc_chain(url: str, keystore: str | os.PathLike | None = None, password: str | None = None, kind: str = "rpc") -> Chain:
+    """Connect to an endpoint; with a keystore, transactions are signed locally by its key."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+    try:
+        _ = w3.eth.chain_id
+    except Exception as exc:  # noqa: BLE001
+        raise ChainConnectionError(f"no EVM JSON-RPC endpoint answers at {url}: {type(exc).__name__}") from exc
+    accounts: list[str]
+    if keystore:
+        acct = load_keystore(keystore, password)
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(acct), layer=0)
+        w3.eth.default_account = acct.address
+        accounts = [acct.address]
+    else:
+        accounts = list(w3.eth.accounts)
+        if not accounts:
+            raise KeystoreError(f"the endpoint {url} has no unlocked accounts: pass --keystore")
+    return Chain(w3, kind, accounts)
+
+
+def anvil_chain(port: int | None = 8545, reuse: bool = True) -> Chain:
+    proc = start_anvil(port=port, reuse=reuse)
+    chain = rpc_chain(proc.url, kind="anvil")
+    chain.anvil = proc if proc.process else None
+    return chain
+
+
+def read_password(password: str | None = None, password_file: str | None = None, prompt: str = "Keystore password: ") -> str:
+    """Password from the argument, a file, $THINGBID_KEYSTORE_PASSWORD, or a terminal prompt."""
+    if password:
+        return password
+    if password_file:
+        try:
+            return Path(password_file).read_text().rstrip("\n")
+        except OSError as exc:
+            raise KeystoreError(f"cannot read password file {password_file}: {exc.strerror}") from exc
+    if os.environ.get("THINGBID_KEYSTORE_PASSWORD"):
+        return os.environ["THINGBID_KEYSTORE_PASSWORD"]
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    raise KeystoreError("keystore password missing: pass --password-file or set THINGBID_KEYSTORE_PASSWORD")
+
+
+def load_keystore(path: str | os.PathLike, password: str | None = None):
+    """Decrypt an eth-account JSON keystore into a LocalAccount (the key stays in memory only)."""
+    p = Path(path)
+    if not p.exists():
+        raise KeystoreError(f"keystore {p} does not exist")
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise KeystoreError(f"keystore {p} is not a JSON keystore") from exc
+    secret = read_password(password)
+    try:
+        return Account.from_key(Account.decrypt(data, secret))
+    except ValueError as exc:
+        raise KeystoreError(f"keystore {p}: wrong password or corrupt file") from exc
+
+
+def create_keystore(path: str | os.PathLike, password: str, private_key: bytes | None = None) -> str:
+    """Write a new encrypted keystore (mode 0600); returns the address."""
+    if not password:
+        raise KeystoreError("refusing to create a keystore with an empty password")
+    acct = Account.from_key(private_key) if private_key else Account.create()
+    data = Account.encrypt(acct.key, password)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return acct.address

@@ -1,0 +1,128 @@
+"""Deploy the contracts in order and write ``deployments/<chainId>.json``.
+
+``DEPLOY_PLAN`` is the one list of what the system deploys. Each step names a contract,
+how to build its constructor arguments from the addresses deployed before it, and optional
+set-up calls made right after. Re-running reuses every deployed contract whose code is
+still on chain and whose artifact is unchanged, unless ``fresh`` is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from exchange.chain.artifacts import artifact_hash, load_artifact
+from exchange.chain.connect import Chain
+from exchange.errors import DeploymentError
+
+Addresses = dict[str, str]
+
+
+@dataclass(frozen=True)
+class DeployStep:
+    name: str  # key in the manifest
+    contract: str  # artifact name
+    args: Callable[[Chain, Addresses], list] = lambda chain, addrs: []
+    setup: Callable[[Chain, Addresses], None] | None = None  # calls made right after deploying
+    depends_on: tuple[str, ...] = field(default=())
+
+
+def _register_mechanisms(chain: Chain, addrs: Addresses) -> None:
+    """Allow-list the shipped auction mechanisms in the freshly deployed AuctionHouse."""
+    house = chain.w3.eth.contract(address=addrs["AuctionHouse"], abi=load_artifact("AuctionHouse")["abi"])
+    for step in ("EnglishAuction", "SealedSecondPrice"):
+        chain.transact(house.functions.registerMechanism(addrs[step]))
+
+
+DEPLOY_PLAN: list[DeployStep] = [
+    DeployStep("DeviceRegistry", "DeviceRegistry"),  # first: AuctionHouse takes its address
+    DeployStep("EnglishAuction", "EnglishAuction"),
+    DeployStep("SealedSecondPrice", "SealedSecondPrice"),
+    # registry, governance = deployer, fee account = deployer, protocol fee 0 bps
+    DeployStep("AuctionHouse", "AuctionHouse",
+               args=lambda chain, addrs: [addrs["DeviceRegistry"], chain.deployer, chain.deployer, 0],
+               setup=_register_mechanisms, depends_on=("DeviceRegistry", "EnglishAuction", "SealedSecondPrice")),
+    DeployStep("MessageBoard", "MessageBoard"),
+]
+
+
+def manifest_path(chain_id: int, deployments_dir: Path) -> Path:
+    return deployments_dir / f"{chain_id}.json"
+
+
+def load_manifest(chain: Chain, deployments_dir: Path) -> dict | None:
+    path = manifest_path(chain.chain_id, deployments_dir)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DeploymentError(f"manifest {path} is not valid JSON") from exc
+
+
+def contract(chain: Chain, manifest: dict, name: str):
+    """A web3 contract object for a deployed step by its manifest name."""
+    entry = manifest["contracts"].get(name)
+    if entry is None:
+        raise DeploymentError(f"{name} is not in the deployment manifest for chain {manifest['chainId']}")
+    return chain.w3.eth.contract(address=entry["address"], abi=load_artifact(entry["contract"])["abi"])
+
+
+def _still_deployed(chain: Chain, entry: dict) -> bool:
+    try:
+        same = entry["artifactHash"] == artifact_hash(entry["contract"])
+    except Exception:  # noqa: BLE001 - missing artifact: not reusable
+        return False
+    return same and len(chain.w3.eth.get_code(entry["address"])) > 0
+
+
+def deploy_contract(chain: Chain, contract_name: str, args: list, sender: str | None = None):
+    art = load_artifact(contract_name)
+    factory = chain.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    receipt = chain.transact(factory.constructor(*args), sender=sender)
+    return receipt
+
+
+def deploy_all(chain: Chain, deployments_dir: Path, fresh: bool = False, plan: list[DeployStep] | None = None,
+               progress: Callable[[str], None] = lambda msg: None, network: str = "") -> tuple[dict, Path]:
+    """Deploy (or reuse) every step; returns (manifest, path written)."""
+    plan = DEPLOY_PLAN if plan is None else plan
+    old = None if fresh else load_manifest(chain, deployments_dir)
+    entries: dict[str, dict] = {}
+    addresses: Addresses = {}
+    reusing = old is not None
+    for i, step in enumerate(plan, 1):
+        prev = (old or {}).get("contracts", {}).get(step.name)
+        if reusing and prev and prev.get("contract") == step.contract and _still_deployed(chain, prev):
+            entries[step.name] = prev
+            addresses[step.name] = prev["address"]
+            progress(f"[{i}/{len(plan)}] {step.name}: reusing {prev['address']}")
+            continue
+        reusing = False  # everything after a redeployed contract is redeployed too
+        receipt = deploy_contract(chain, step.contract, step.args(chain, addresses))
+        addresses[step.name] = receipt["contractAddress"]
+        if step.setup:
+            step.setup(chain, addresses)
+        entries[step.name] = {
+            "contract": step.contract,
+            "address": receipt["contractAddress"],
+            "txHash": receipt["transactionHash"].hex(),
+            "blockNumber": receipt["blockNumber"],
+            "gasUsed": receipt["gasUsed"],
+            "artifactHash": artifact_hash(step.contract),
+        }
+        progress(f"[{i}/{len(plan)}] {step.name}: deployed at {receipt['contractAddress']} (gas {receipt['gasUsed']})")
+    manifest = {
+        "chainId": chain.chain_id,
+        "network": network or chain.kind,
+        "deployer": chain.deployer,
+        "updatedAt": int(time.time()),
+        "contracts": entries,
+    }
+    deployments_dir.mkdir(parents=True, exist_ok=True)
+    path = manifest_path(chain.chain_id, deployments_dir)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest, path

@@ -1,0 +1,1 @@
+"""Subcommands of ``thingbid``; every module here defines ``register(subparsers)``."""

@@ -1,0 +1,175 @@
+"""``thingbid up``: the whole system in one command; ``--check`` runs the end-to-end scenario.
+
+Services (each a child process, stopped in reverse order on Ctrl-C or at the end of --check):
+chain (anvil, or eth-tester served over JSON-RPC in this process), contracts (deployed or
+reused), tangle node(s), simulated device agents, catalog indexer, web app.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("up", help="start the whole system (chain, contracts, tangle, agents, indexer, web app)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--chain", choices=["anvil", "embedded"], default="anvil",
+                       help="anvil (default) or eth-tester in this process, served over JSON-RPC")
+    where.add_argument("--rpc", metavar="URL", help="an existing EVM JSON-RPC endpoint with unlocked dev accounts")
+    p.add_argument("--port", type=int, default=8545, help="anvil port (default 8545)")
+    p.add_argument("--web-port", type=int, default=5000, help="web app port (default 5000)")
+    p.add_argument("--tangle-port", type=int, default=14265, help="first tangle node's port (default 14265)")
+    p.add_argument("--tangle-nodes", type=int, default=1, help="tangle nodes to start (gossiping peers)")
+    p.add_argument("--agents", type=int, default=8, help="simulated device agents (default 8)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where all state goes (default .thingbid/run, recreated; --check: a fresh temporary dir)")
+    p.add_argument("--check", action="store_true", help="run the end-to-end scenario headless, then stop; exit 0 if it passed")
+    p.add_argument("--keep", action="store_true", help="keep the state dir from an earlier run")
+    p.set_defaults(func=run)
+
+
+def _free(port: int) -> int:
+    """``port`` if nothing listens there, else a free one (never two systems on one port)."""
+    import socket
+
+    from exchange.chain.anvil import free_port
+
+    if port == 0:
+        return free_port()
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return free_port()
+
+
+def run(args) -> int:
+    from exchange.chain import artifacts
+    from exchange.chain.anvil import anvil_binary, free_port, rpc_chain_id
+    from exchange.chain.connect import create_keystore, embedded_chain, rpc_chain
+    from exchange.chain.deploy import deploy_all
+    from exchange.config import REPO_ROOT
+    from exchange.errors import ConfigError
+    from exchange.system.supervisor import Service, Supervisor, http_ready, python_cmd
+
+    artifacts.check()
+    if args.agents < 1 or args.tangle_nodes < 1:
+        raise ConfigError("--agents and --tangle-nodes must be at least 1")
+    temp = None
+    if args.state_dir is None and args.check:
+        temp = tempfile.mkdtemp(prefix="thingbid-check-")
+        state = Path(temp)
+    else:
+        state = (args.state_dir or REPO_ROOT / ".thingbid" / "run").resolve()
+        if state.exists() and not args.keep:
+            shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
+    deployments = state / "deployments"
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sup = Supervisor(state)
+    rpc_server = None
+    started = time.monotonic()
+    # In --check every port is a free one, so a check never collides with a running system.
+    pick = (lambda _preferred: free_port()) if args.check else _free
+    try:
+        # 1. chain
+        if args.rpc:
+            rpc_url = args.rpc
+            print(f"{'chain':12} {rpc_url} (existing endpoint)", flush=True)
+        elif args.chain == "embedded":
+            from exchange.chain.rpcserver import EmbeddedRpcServer
+
+            rpc_server = EmbeddedRpcServer(embedded_chain(), port=0 if args.check else pick(args.port)).start()
+            rpc_url = rpc_server.url
+            print(f"{'chain':12} {rpc_url} (eth-tester in this process)", flush=True)
+        else:
+            port = pick(args.port)
+            rpc_url = f"http://127.0.0.1:{port}"
+            sup.start(Service("anvil", [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port),
+                                        "--accounts", "20", "--balance", "1000000", "--gas-limit", "60000000",
+                                        "--code-size-limit", "100000"],
+                              ready=lambda: rpc_chain_id(rpc_url, 0.3) is not None, describe=rpc_url))
+        chain = rpc_chain(rpc_url, kind="anvil" if not args.rpc else "rpc")
+        # 2. contracts
+        manifest, manifest_path = deploy_all(chain, deployments, progress=lambda m: print(f"{'deploy':12} {m}", flush=True))
+        print(f"{'manifest':12} {manifest_path}", flush=True)
+        env = {"THINGBID_STATE_DIR": str(state), "THINGBID_RPC_URL": rpc_url,
+               "THINGBID_DEPLOYMENTS_DIR": str(deployments), "THINGBID_DATABASE_URL": f"sqlite:///{state / 'catalog.db'}",
+               "THINGBID_CONFIG": str(state / "none.toml")}
+        # 3. tangle
+        tangle_urls = []
+        for i in range(args.tangle_nodes):
+            port = pick(args.tangle_port + i)
+            url = f"http://127.0.0.1:{port}"
+            argv = python_cmd("exchange.cli", "--log-level", "WARNING", "tangle", "node", "--port", str(port),
+                              "--db", f"sqlite:///{state / f'tangle-{i}.db'}")
+            for peer in tangle_urls:
+                argv += ["--peer", peer]
+            if i > 0:
+                argv.append("--no-coordinator")
+            sup.start(Service(f"tangle-{i}", argv, ready=http_ready(url + "/v1/info"), describe=url, env=env))
+            tangle_urls.append(url)
+        env["THINGBID_TANGLE_URL"] = tangle_urls[0]
+        # 4. indexer
+        sup.start(Service("indexer", python_cmd("exchange.system.indexer", "--rpc", rpc_url, "--deployments-dir",
+                                                str(deployments), "--db", env["THINGBID_DATABASE_URL"]),
+                          describe=f"registry + ratings -> {env['THINGBID_DATABASE_URL']}", env=env))
+        # 5. device agents
+        bidding_seconds = 3600
+        agent_env = {**env, "THINGBID_AGENT_PASSWORD": secrets.token_urlsafe(18)}
+        sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
+                                               str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
+                                               "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds)),
+                          ready=lambda: (state / "fleet.json").exists(), timeout=180,
+                          describe=f"{args.agents} simulated appliances enabled and checked in", env=agent_env))
+        # 6. web app, with a demo account
+        web_port = pick(args.web_port)
+        web_url = f"http://127.0.0.1:{web_port}"
+        demo_password = secrets.token_urlsafe(12)
+        create_keystore(state / "keystores" / "demo.json", demo_password)
+        sup.start(Service("web", python_cmd("frontend.serve", "--port", str(web_port), "--dev-faucet"),
+                          ready=http_ready(web_url + "/catalog/"), describe=web_url, env=env))
+        print(f"{'ready':12} in {time.monotonic() - started:.1f} s; state in {state}", flush=True)
+        print(f"\n  Open {web_url}  and sign in as  demo  with password  {demo_password}\n", flush=True)
+        if args.check:
+            return _check(chain, manifest, state, web_url, tangle_urls[0], bidding_seconds, sup)
+        print("running; press Ctrl-C to stop everything", flush=True)
+        while not stop.wait(1.0):
+            sup.check_alive()
+        return 0
+    finally:
+        print("stopping ...", flush=True)
+        sup.stop_all()
+        if rpc_server:
+            rpc_server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+        print("stopped", flush=True)
+
+
+def _check(chain, manifest, state, web_url, tangle_url, bidding_seconds, sup) -> int:
+    from exchange.system.scenario import ScenarioFailed, World, load_fleet, run_scenario
+
+    t0 = time.monotonic()
+    world = World(chain, manifest, load_fleet(state), web_url, tangle_url, bidding_seconds)
+    try:
+        run_scenario(world)
+    except ScenarioFailed as exc:
+        print(f"check FAILED: {exc}", file=sys.stderr, flush=True)
+        for svc in sup.services:
+            print(f"--- {svc.name} log tail ---\n{sup.tail(svc, 8)}", file=sys.stderr)
+        return 1
+    sup.check_alive()
+    print(f"check passed: every step of the scenario held ({time.monotonic() - t0:.1f} s)", flush=True)
+    return 0

@@ -1,0 +1,189 @@
+"""The end-to-end scenario run by ``thingbid up --check``: a data scientist's whole journey.
+
+check-in of all agents -> catalog shows them -> batch bid -> settle -> key delivered ->
+data read with the key -> stream span bought on the tangle -> readings received ->
+refused after expiry. Each step prints one line; the first failure stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from exchange.errors import ExchangeError
+
+
+class ScenarioFailed(ExchangeError, AssertionError):
+    """A step of the end-to-end scenario did not hold."""
+
+
+@dataclass
+class World:
+    chain: object  # exchange.chain.connect.Chain (local: time travel allowed)
+    manifest: dict
+    fleet: list[dict]  # device_id, appliance, url, address
+    web_url: str
+    tangle_url: str
+    bidding_seconds: int
+
+
+def http_json(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, dict | str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            body = r.read().decode()
+            return r.status, (json.loads(body) if "json" in r.headers.get("Content-Type", "") else body)
+    except urllib.error.HTTPError as e:
+        body = e.read().decode()
+        try:
+            return e.code, json.loads(body)
+        except ValueError:
+            return e.code, body
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
+    from exchange.bidding import DeviceOffer, plan_bids
+    from exchange.chain.auction import AuctionHouseClient
+    from exchange.chain.registry import RegistryClient
+    from exchange.crypto import generate_x25519, open_sealed
+    from exchange.crypto.delivery import key_context
+
+    chain, fleet = world.chain, world.fleet
+    registry = RegistryClient.from_manifest(chain, world.manifest)
+    house = AuctionHouseClient.from_manifest(chain, world.manifest)
+    step = 0
+
+    def ok(msg: str) -> None:
+        nonlocal step
+        step += 1
+        echo(f"check {step}: ok   {msg}")
+
+    ids = [bytes.fromhex(d["device_id"].removeprefix("0x")) for d in fleet]
+    wait_for("every agent to check in", lambda: all(registry.is_active(i) for i in ids), 60)
+    ok(f"{len(ids)} agents checked in to the registry")
+
+    def catalog_lists_all():
+        status, page = http_json(f"{world.web_url}/catalog/?per_page=100")
+        return status == 200 and all(d["device_id"].removeprefix("0x")[:16] in str(page) for d in fleet)
+
+    wait_for("the web catalog to show every device", catalog_lists_all, 60)
+    ok(f"the web catalog at {world.web_url}/catalog/ shows all {len(fleet)} devices")
+
+    def open_auctions():
+        found = {}
+        for ev in house.events(names={"AuctionOpened"}):
+            found[bytes(ev.args["deviceId"])] = ev.args["auctionId"]
+        return found if all(i in found for i in ids) else None
+
+    opened = wait_for("an auction on every device", open_auctions, 60)
+    buyer = chain.accounts[-1]
+    x_sk, x_pk = generate_x25519()
+    house.register_buyer_key(x_pk, sender=buyer)
+    house.deposit(10**18, sender=buyer)
+    offers = []
+    for dev_id, aid in opened.items():
+        info = house.auction(aid)
+        if not info.sealed_bids:
+            offers.append(DeviceOffer(dev_id.hex(), aid, max(info.reserve, info.first_amount + info.increment)))
+    plan = plan_bids(offers, max_price_per_device=10**17, budget=10**18)
+    placed = 0
+    for batch in plan.batches:
+        _, skipped = house.bid_batch([b.auction_id for b in batch.bids], [b.amount for b in batch.bids], sender=buyer)
+        placed += len(batch.bids) - len(skipped)
+    if placed == 0:
+        raise ScenarioFailed(f"no bid was placed (plan: {plan})")
+    won = [b for batch in plan.batches for b in batch.bids]
+    ok(f"batch bid placed {placed} bids in {len(plan.batches)} transaction(s)")
+
+    chain.time_travel(world.bidding_seconds + 1)
+
+    def settled():
+        names = {"AuctionSettled"}
+        done = {ev.args["auctionId"] for ev in house.events(names=names)}
+        return all(b.auction_id in done for b in won)
+
+    wait_for("settlement of the auctions bid on", settled, 90)
+    ok(f"{len(won)} auctions settled after the bidding end (chain time moved forward)")
+
+    first = won[0]
+
+    def delivered():
+        evs = [e for e in house.events(names={"KeyDelivered"}) if e.args["auctionId"] == first.auction_id]
+        return evs[0] if evs else None
+
+    ev = wait_for("the device agent to deliver the key", delivered, 90)
+    token = open_sealed(x_sk, bytes(ev.args["sealedKey"]), key_context(first.auction_id)).decode()
+    ok(f"key for auction {first.auction_id} delivered on chain and opened by the winner only")
+
+    agent = next(d for d in fleet if d["device_id"].removeprefix("0x") == first.device_id.removeprefix("0x"))
+    status, td = http_json(agent["url"] + "/.well-known/wot")
+    if status != 200:
+        raise ScenarioFailed(f"TD not served: {status} {td}")
+    prop, spec = next(iter(td["properties"].items()))
+    href = spec["forms"][0]["href"]
+    status, body = http_json(href, token)
+    if status != 200 or "value" not in body:
+        raise ScenarioFailed(f"reading {prop} with the key failed: {status} {body}")
+    status_nokey, _ = http_json(href)
+    if status_nokey != 401:
+        raise ScenarioFailed(f"reading without a key answered {status_nokey}, expected 401")
+    ok(f"read {prop} = {body['value']} from the {agent['appliance']} with the key (401 without it)")
+
+    from exchange.ledger.tangle import TangleLedger
+    from exchange.streams.buyer import StreamBuyer
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.wallet import Wallet
+
+    wallet = Wallet.generate()
+    client = TangleClient(world.tangle_url)
+    client.wait_confirmed(client.faucet(wallet.address, 10_000), timeout=20)
+    buyer_stream = StreamBuyer(TangleLedger(client, wallet))
+    span = 3
+    purchase = wait_for("a stream offer and purchase", lambda: _try_buy(buyer_stream, agent["device_id"], span), 60, 1.0)
+    ok(f"bought a span of {span} messages of the {agent['appliance']}'s stream on the tangle (feeless)")
+
+    readings = []
+    follower = buyer_stream.follower(purchase)
+    for reading in follower.follow(timeout=90):
+        readings.append(reading)
+        if len(readings) >= span:
+            break
+    if len(readings) < span:
+        raise ScenarioFailed(f"received {len(readings)} of {span} readings")
+    ok(f"received {len(readings)} decrypted, signed, chained readings")
+
+    period = house.auction(first.auction_id).access_period
+    chain.time_travel(period + 1)
+    status, body = wait_for("refusal after the period", lambda: (r := http_json(href, token))[0] != 200 and r, 30)
+    if status != 403:
+        raise ScenarioFailed(f"after expiry the agent answered {status} {body}, expected 403")
+    ok(f"refused after the access period ({status} {body.get('error') if isinstance(body, dict) else body})")
+
+
+def _try_buy(buyer, device_id: str, span: int):
+    from exchange.streams.errors import PurchaseError
+
+    try:
+        return buyer.buy(device_id.removeprefix("0x"), span)
+    except PurchaseError:
+        return None
+
+
+def load_fleet(state_dir: Path) -> list[dict]:
+    return json.loads((state_dir / "fleet.json").read_text())

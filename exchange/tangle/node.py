@@ -1,0 +1,543 @@
+"""A tangle node: validation, storage, solidification, milestones, gossip and the coordinator.
+
+Ingest path (``ingest_many``): decode -> network -> duplicate -> PoW (the id hash) ->
+signature -> timestamp window -> kind rules -> parents known (API) -> rate limit ->
+sequence replay; then one SQL transaction stores the batch, and only after it commits are
+the transactions indexed, gossiped and acknowledged. Transactions from peers may arrive
+before their parents: they are stored, wait in the solidification index, and the missing
+parents are fetched from peers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from exchange.errors import ConfigError
+from exchange.tangle import store
+from exchange.tangle import tx as txm
+from exchange.tangle.errors import TangleRejected
+from exchange.tangle.ledger import Account, apply_cone, cone_order
+from exchange.tangle.tipsel import Graph, TipSelector
+from exchange.tangle.tx import GENESIS_ID, MILESTONE, VALUE, Tx
+
+log = logging.getLogger(__name__)
+
+DEV_SUPPLY = 10**15
+
+
+def dev_key(network: int, role: str):
+    """Deterministic dev-network keys (coordinator, faucet): public knowledge, never for production."""
+    return txm.key_from_seed(f"thingbid-tangle-dev:{network}:{role}".encode())
+
+
+@dataclass
+class NodeConfig:
+    db_url: str = "sqlite:///tangle.db"
+    network: int = 1
+    dev: bool = True
+    difficulty: int = 10
+    coordinator_pubkey: str | None = None  # hex; dev default: the dev coordinator key
+    coordinator_seed: str | None = None  # hex secret seed; dev default derived when run_coordinator
+    run_coordinator: bool = True
+    milestone_interval: float = 0.1
+    genesis: dict[str, int] | None = None  # address -> amount; dev default: the faucet gets DEV_SUPPLY
+    faucet_max: int = 10**9
+    alpha: float = 0.5
+    lazy_age_ms: int = 60_000
+    walk_depth: int = 3  # entry point: this many milestones below the latest
+    rate_per_s: float = 200.0  # per issuer, API submissions only
+    rate_burst: int = 400
+    future_ms: int = 30_000
+    past_ms: int = 600_000
+    peers: list[str] = field(default_factory=list)
+    self_url: str | None = None
+    sync_interval: float = 0.3
+    http_timeout: float = 3.0
+
+    def coordinator_public(self) -> bytes:
+        if self.coordinator_pubkey:
+            return bytes.fromhex(self.coordinator_pubkey)
+        if self.coordinator_seed:
+            return txm.public_bytes(txm.key_from_seed(bytes.fromhex(self.coordinator_seed)))
+        if self.dev:
+            return txm.public_bytes(dev_key(self.network, "coordinator"))
+        raise ConfigError("tangle: a non-dev network needs coordinator_pubkey")
+
+    def coordinator_key(self):
+        if self.coordinator_seed:
+            return txm.key_from_seed(bytes.fromhex(self.coordinator_seed))
+        if self.dev:
+            return dev_key(self.network, "coordinator")
+        raise ConfigError("tangle: running the coordinator on a non-dev network needs coordinator_seed")
+
+    def genesis_alloc(self) -> dict[str, int]:
+        if self.genesis is not None:
+            return dict(self.genesis)
+        if self.dev:
+            return {txm.address_of(txm.public_bytes(dev_key(self.network, "faucet"))): DEV_SUPPLY}
+        return {}
+
+
+def _is_addr(s) -> bool:
+    return isinstance(s, str) and len(s) == 64 and all(c in "0123456789abcdef" for c in s)
+
+
+class Node:
+    def __init__(self, config: NodeConfig):
+        self.config = config
+        self.coordinator = config.coordinator_public()
+        self.engine = store.make_engine(config.db_url)
+        self.lock = threading.RLock()
+        self.graph = Graph()
+        self.tipsel = TipSelector(self.graph, config.alpha, config.lazy_age_ms)
+        self.accounts: dict[str, Account] = {}
+        self.confirmed: dict[bytes, int] = {}  # tx id -> milestone index
+        self.unconfirmed: dict[bytes, Tx] = {}
+        self.milestones: dict[int, bytes] = {}  # applied index -> milestone tx id
+        self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
+        self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
+        self.buckets: dict[bytes, tuple[float, float]] = {}
+        # the nonce is outside the signature, so anyone can re-mine a copy under a new id:
+        # refuse a second transaction with the same signed essence
+        self.essences: set[bytes] = set()
+        self.peers: dict[str, int] = {}
+        self.count = 0
+        self.stats = {"ingested": 0, "rejected": 0, "from_peers": 0}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._outbox: queue.Queue = queue.Queue()
+        self._faucet_lock = threading.Lock()
+        self._load()
+
+    # ------------------------------------------------------------------ start-up
+
+    def _load(self) -> None:
+        alloc = self.config.genesis_alloc()
+        for a, v in alloc.items():
+            if not _is_addr(a) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"tangle genesis: bad entry {a!r}: {v!r}")
+        ghash = hashlib.blake2b(json.dumps([self.config.network, sorted(alloc.items())]).encode(),
+                                digest_size=16).hexdigest()
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(store.META.c.value).where(store.META.c.key == "genesis")).first()
+            if row is None:
+                c.execute(store.META.insert(), [{"key": "genesis", "value": ghash}])
+                if alloc:
+                    c.execute(store.ACCOUNT.insert(),
+                              [{"address": a, "balance": v, "next_seq": 0} for a, v in alloc.items()])
+            elif row[0] != ghash:
+                raise ConfigError("tangle: the database was made with another network/genesis")
+        with self.engine.connect() as c:
+            for a, b, s in c.execute(sa.select(store.ACCOUNT.c.address, store.ACCOUNT.c.balance,
+                                               store.ACCOUNT.c.next_seq)):
+                self.accounts[a] = Account(b, s)
+            for i, t in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id)):
+                self.milestones[i] = bytes.fromhex(t)
+            for url, cur in c.execute(sa.select(store.PEER.c.url, store.PEER.c.cursor)):
+                self.peers[url] = cur
+            rows = c.execute(sa.select(store.TX.c.raw, store.TX.c.milestone).order_by(store.TX.c.arrival))
+            for raw, ms in rows:
+                t = txm.decode(raw)
+                self.count += 1
+                self.essences.add(t.essence_hash())
+                self.graph.add(t.id, t.parents, t.timestamp)
+                if ms is not None:
+                    self.confirmed[t.id] = ms
+                else:
+                    self._track_unconfirmed(t)
+        for url in self.config.peers:
+            self.add_peer(url)
+        self._apply_milestones()
+
+    def _track_unconfirmed(self, t: Tx) -> None:
+        self.unconfirmed[t.id] = t
+        if t.kind == VALUE:
+            cur = self.pending_seq.get(t.sender)
+            if cur is None or t.sequence > cur[0]:
+                self.pending_seq[t.sender] = (t.sequence, t.id)
+        elif t.kind == MILESTONE and t.index > self.latest_milestone:
+            self.pending_ms.setdefault(t.index, t.id)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def latest_milestone(self) -> int:
+        return max(self.milestones, default=0)
+
+    def balance(self, address: str) -> int:
+        a = self.accounts.get(address)
+        return a.balance if a else 0
+
+    def account_info(self, address: str) -> dict:
+        a = self.accounts.get(address) or Account()
+        pend = self.pending_seq.get(address)
+        nxt = a.next_seq
+        last = None
+        if pend and pend[0] >= a.next_seq and pend[1] in self.unconfirmed:
+            nxt, last = pend[0] + 1, pend[1].hex()
+        return {"address": address, "balance": a.balance, "next_sequence": nxt,
+                "confirmed_sequence": a.next_seq, "last_pending": last}
+
+    def supply(self) -> int:
+        return sum(a.balance for a in self.accounts.values())
+
+    def info(self) -> dict:
+        return {"network": self.config.network, "pow_difficulty": self.config.difficulty,
+                "coordinator": self.coordinator.hex(), "tx_count": self.count,
+                "latest_milestone": self.latest_milestone, "dev": self.config.dev,
+                "solid_count": len(self.graph.solid) - 1, "peers": sorted(self.peers),
+                "tips": len(self.graph.tipset), "stats": dict(self.stats)}
+
+    def entry_point(self) -> bytes:
+        idx = self.latest_milestone - self.config.walk_depth
+        return self.milestones.get(idx, GENESIS_ID) if idx > 0 else GENESIS_ID
+
+    def select_tips(self, n: int = 2) -> list[str]:
+        return [t.hex() for t in self.tipsel.select(self.entry_point(), n)]
+
+    def tx_json(self, row) -> dict:
+        t = txm.decode(row.raw)
+        return {"id": t.hex_id, "issuer": t.issuer.hex(), "sender": t.sender, "kind": t.kind_name,
+                "payload": t.payload_json(), "parents": [p.hex() for p in t.parents], "timestamp": t.timestamp,
+                "confirmed": row.milestone is not None and not row.conflicting, "milestone": row.milestone,
+                "conflicting": bool(row.conflicting), "cursor": row.arrival}
+
+    def get(self, tx_id: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(store.TX).where(store.TX.c.id == tx_id)).first()
+        return self.tx_json(row) if row else None
+
+    def get_raw(self, tx_id: str) -> bytes | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(store.TX.c.raw).where(store.TX.c.id == tx_id)).first()
+        return row[0] if row else None
+
+    def find(self, tag=None, address=None, since=0, limit=500, kind=None) -> tuple[list[dict], int]:
+        q = sa.select(store.TX).where(store.TX.c.arrival > since)
+        if tag is not None:
+            q = q.where(store.TX.c.tag == tag)
+        if address is not None:
+            q = q.where(sa.or_(store.TX.c.sender == address, store.TX.c.recipient == address))
+        if kind is not None:
+            q = q.where(store.TX.c.kind == kind)
+        q = q.order_by(store.TX.c.arrival).limit(limit)
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        items = [self.tx_json(r) for r in rows]
+        return items, (rows[-1].arrival if rows else since)
+
+    def sync_since(self, since: int, limit: int = 500) -> tuple[list[bytes], int]:
+        q = (sa.select(store.TX.c.arrival, store.TX.c.raw).where(store.TX.c.arrival > since)
+             .order_by(store.TX.c.arrival).limit(limit))
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        return [r.raw for r in rows], (rows[-1].arrival if rows else since)
+
+    def milestone_list(self, since: int = 0) -> list[dict]:
+        q = sa.select(store.MILESTONE).where(store.MILESTONE.c.index > since).order_by(store.MILESTONE.c.index)
+        with self.engine.connect() as c:
+            return [{"index": r.index, "id": r.tx_id, "timestamp": r.timestamp,
+                     "confirmed_count": r.confirmed_count} for r in c.execute(q.limit(1000))]
+
+    # ------------------------------------------------------------------ ingest
+
+    def _check(self, raw, source: str, now: int, batch: set) -> Tx:
+        t = txm.decode(raw)
+        cfg = self.config
+        if t.network != cfg.network:
+            raise TangleRejected(f"wrong network {t.network} (this node: {cfg.network})", 400)
+        if t.id in self.graph or t.id in batch:
+            raise TangleRejected("duplicate transaction (replay)", 409)
+        eh = t.essence_hash()
+        if eh in self.essences or eh in batch:
+            raise TangleRejected("duplicate transaction content (re-mined replay)", 409)
+        if not txm.pow_ok(t.id, cfg.difficulty):
+            raise TangleRejected(f"insufficient proof of work (need {cfg.difficulty} leading zero bits)", 400)
+        if not t.verify_signature():
+            raise TangleRejected("bad signature", 400)
+        if t.timestamp > now + cfg.future_ms:
+            raise TangleRejected("timestamp too far in the future", 400)
+        if t.kind == MILESTONE:
+            if t.issuer != self.coordinator:
+                raise TangleRejected("milestone not signed by the coordinator", 403)
+            known = self.milestones.get(t.index) or self.pending_ms.get(t.index)
+            if t.index <= 0 or (known is not None and known != t.id):
+                raise TangleRejected(f"milestone index {t.index} already taken", 409)
+        if source == "api":
+            if t.timestamp < now - cfg.past_ms:
+                raise TangleRejected("timestamp too old", 400)
+            for p in t.parents:
+                if p not in self.graph and p not in batch:
+                    raise TangleRejected(f"unknown parent {p.hex()}", 400)
+            if t.kind == VALUE:
+                acct = self.accounts.get(t.sender)
+                if t.sequence < (acct.next_seq if acct else 0):
+                    raise TangleRejected(f"sequence {t.sequence} already used (replay)", 409)
+            if cfg.rate_per_s > 0 and t.issuer != self.coordinator:
+                tokens, last = self.buckets.get(t.issuer, (float(cfg.rate_burst), time.monotonic()))
+                mono = time.monotonic()
+                tokens = min(cfg.rate_burst, tokens + (mono - last) * cfg.rate_per_s)
+                if tokens < 1:
+                    raise TangleRejected("rate limit exceeded for this issuer", 429)
+                if len(self.buckets) > 100_000:  # forget issuers whose bucket has refilled
+                    self.buckets = {k: v for k, v in self.buckets.items()
+                                    if v[0] + (mono - v[1]) * cfg.rate_per_s < cfg.rate_burst}
+                self.buckets[t.issuer] = (tokens - 1, mono)
+        return t
+
+    def ingest(self, raw: bytes, source: str = "api") -> Tx:
+        """Validate and durably store one transaction; raises TangleRejected (status, reason)."""
+        res = self.ingest_many([raw], source)[0]
+        if isinstance(res, TangleRejected):
+            raise res
+        return res
+
+    def ingest_many(self, raws: list[bytes], source: str = "api") -> list:
+        """Validate and store a batch in one SQL transaction; per item a Tx or a TangleRejected.
+
+        Each transaction is stored whole or not at all; all are acknowledged only after commit.
+        """
+        now = txm.now_ms()
+        out: list = []
+        good: list[Tx] = []
+        with self.lock:
+            seen: set[bytes] = set()
+            for raw in raws:
+                try:
+                    t = self._check(raw, source, now, seen)
+                except TangleRejected as exc:
+                    self.stats["rejected"] += 1
+                    out.append(exc)
+                    continue
+                seen.add(t.id)
+                seen.add(t.essence_hash())
+                good.append(t)
+                out.append(t)
+            if not good:
+                return out
+            rows = [{"id": t.hex_id, "raw": t.raw, "kind": t.kind, "timestamp": t.timestamp,
+                     "sender": t.sender, "recipient": t.to.hex() if t.to else None, "tag": t.search_tag(),
+                     "sequence": t.sequence if t.kind == VALUE else None, "milestone": None,
+                     "conflicting": False} for t in good]
+            with self.engine.begin() as c:
+                c.execute(store.TX.insert(), rows)
+            for t in good:
+                self.count += 1
+                self.essences.add(t.essence_hash())
+                self._track_unconfirmed(t)
+                self.graph.add(t.id, t.parents, t.timestamp)
+            self.stats["ingested"] += len(good)
+            if source == "peer":
+                self.stats["from_peers"] += len(good)
+            if any(t.kind == MILESTONE for t in good) or self.pending_ms:
+                self._apply_milestones()
+        if self.peers:
+            self._outbox.put([t.raw for t in good])
+        return out
+
+    # ------------------------------------------------------------------ milestones
+
+    def _apply_milestones(self) -> None:
+        with self.lock:
+            while True:
+                idx = self.latest_milestone + 1
+                ms_id = self.pending_ms.get(idx)
+                if ms_id is None or ms_id not in self.graph.solid:
+                    return
+                self._apply_one(idx, ms_id)
+
+    def _apply_one(self, idx: int, ms_id: bytes) -> None:
+        order = cone_order(ms_id, self.graph.parents.__getitem__, self.confirmed.__contains__)
+        txs = [self.unconfirmed[i] for i in order]
+        res = apply_cone(txs, lambda a: self.accounts.get(a) or Account())
+        ms = self.unconfirmed[ms_id]
+        conflicting = set(res.conflicting)
+        with self.engine.begin() as c:
+            ids = [i.hex() for i in res.confirmed]
+            for k in range(0, len(ids), 500):
+                c.execute(store.TX.update().where(store.TX.c.id.in_(ids[k:k + 500])).values(milestone=idx))
+            if conflicting:
+                c.execute(store.TX.update().where(store.TX.c.id.in_([i.hex() for i in conflicting]))
+                          .values(conflicting=True))
+            for addr, a in res.touched.items():
+                r = c.execute(store.ACCOUNT.update().where(store.ACCOUNT.c.address == addr)
+                              .values(balance=a.balance, next_seq=a.next_seq))
+                if r.rowcount == 0:
+                    c.execute(store.ACCOUNT.insert(), [{"address": addr, "balance": a.balance,
+                                                        "next_seq": a.next_seq}])
+            c.execute(store.MILESTONE.insert(), [{"index": idx, "tx_id": ms_id.hex(), "timestamp": ms.timestamp,
+                                                  "confirmed_count": len(ids)}])
+        # in-memory state follows the commit
+        self.accounts.update(res.touched)
+        senders = set()
+        for i in res.confirmed:
+            self.confirmed[i] = idx
+            t = self.unconfirmed.pop(i)
+            if t.kind == VALUE:
+                senders.add(t.sender)
+        self.milestones[idx] = ms_id
+        self.pending_ms.pop(idx, None)
+        if senders:
+            self._recompute_pending(senders)
+
+    def _recompute_pending(self, senders: set[str]) -> None:
+        """Sequence hints for wallets: the highest still-usable pending transfer of each sender
+        (a spend whose sequence is already used, or that ended conflicting, is no hint)."""
+        best: dict[str, tuple[int, bytes]] = {}
+        for t in self.unconfirmed.values():
+            if t.kind == VALUE and t.sender in senders:
+                a = self.accounts.get(t.sender)
+                if t.sequence >= (a.next_seq if a else 0) and t.sequence >= best.get(t.sender, (-1, b""))[0]:
+                    best[t.sender] = (t.sequence, t.id)
+        for sndr in senders:
+            if sndr in best:
+                self.pending_seq[sndr] = best[sndr]
+            else:
+                self.pending_seq.pop(sndr, None)
+
+    def issue_milestone(self) -> str | None:
+        """Coordinator: sign a milestone over the current tips when there is something new."""
+        with self.lock:
+            last = self.milestones.get(self.latest_milestone, GENESIS_ID)
+            if self.pending_ms:
+                return None  # wait until our previous milestone is applied
+            tips = sorted((t for t in self.graph.tipset if t != last and t not in self.confirmed),
+                          key=lambda t: (self.graph.ts[t], t))[:7]
+            if not tips:
+                return None
+            parents = sorted({last, *tips})
+            if len(parents) < 2:
+                parents = parents * 2
+            raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(self.latest_milestone + 1),
+                            parents, network=self.config.network, difficulty=self.config.difficulty)
+            return self.ingest(raw, source="coordinator").hex_id
+
+    # ------------------------------------------------------------------ faucet
+
+    def faucet(self, address: str, amount: int) -> str:
+        if not self.config.dev:
+            raise TangleRejected("faucet is only available on dev networks", 403)
+        if not _is_addr(address):
+            raise TangleRejected("address must be 64 lowercase hex characters", 400)
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= self.config.faucet_max:
+            raise TangleRejected(f"amount must be an integer in 1..{self.config.faucet_max}", 400)
+        key = dev_key(self.config.network, "faucet")
+        me = txm.address_of(txm.public_bytes(key))
+        with self._faucet_lock, self.lock:
+            acct = self.account_info(me)
+            if self.accounts.get(me, Account()).balance < amount:
+                raise TangleRejected("faucet is empty", 409)
+            parents = self.select_tips(2)
+            if acct["last_pending"]:
+                parents = sorted({*parents, acct["last_pending"]})
+            if len(parents) < 2:
+                parents = parents * 2
+            raw = txm.build(key, VALUE, txm.value_payload(address, amount, acct["next_sequence"]),
+                            parents, network=self.config.network, difficulty=self.config.difficulty)
+            return self.ingest(raw, source="faucet").hex_id
+
+    # ------------------------------------------------------------------ peers, gossip, sync
+
+    def add_peer(self, url: str) -> None:
+        url = url.rstrip("/")
+        if not url.startswith(("http://", "https://")) or len(url) > 500:
+            raise TangleRejected("peer url must be http(s)://host:port", 400)
+        if url == self.config.self_url or url in self.peers:
+            return
+        with self.engine.begin() as c:
+            c.execute(store.PEER.insert(), [{"url": url, "cursor": 0}])
+        self.peers[url] = 0
+
+    def _http(self, method: str, url: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.config.http_timeout) as r:
+            return json.loads(r.read())
+
+    def _gossip_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self._outbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            while len(batch) < 500:
+                try:
+                    batch += self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+            body = {"txs": [r.hex() for r in batch]}
+            for url in list(self.peers):
+                try:
+                    self._http("POST", url + "/v1/gossip", body)
+                except (OSError, ValueError) as exc:
+                    log.debug("gossip to %s failed: %s", url, exc)  # the peer catches up by sync
+
+    def sync_once(self) -> int:
+        """Pull what peers stored since our cursor, and fetch missing parents; returns txs stored."""
+        got = 0
+        for url, cursor in list(self.peers.items()):
+            for _ in range(20):
+                try:
+                    r = self._http("GET", f"{url}/v1/sync?since={cursor}&limit=500")
+                except (OSError, ValueError):
+                    break
+                raws = [bytes.fromhex(h) for h in r.get("txs", [])]
+                if raws:
+                    res = self.ingest_many(raws, source="peer")
+                    got += sum(1 for x in res if isinstance(x, Tx))
+                new_cursor = int(r.get("cursor", cursor))
+                if new_cursor != cursor:
+                    with self.engine.begin() as c:
+                        c.execute(store.PEER.update().where(store.PEER.c.url == url).values(cursor=new_cursor))
+                    cursor = self.peers[url] = new_cursor
+                if len(raws) < 500:
+                    break
+        for missing in self.graph.missing()[:100]:
+            for url in list(self.peers):
+                try:
+                    r = self._http("GET", f"{url}/v1/transactions/{missing.hex()}/raw")
+                    self.ingest_many([bytes.fromhex(r["tx"])], source="peer")
+                    got += 1
+                    break
+                except (OSError, ValueError, KeyError):
+                    continue
+        return got
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.config.sync_interval):
+            try:
+                self.sync_once()
+            except Exception:  # keep the loop alive; the error is logged
+                log.exception("sync failed")
+
+    def _coordinator_loop(self) -> None:
+        while not self._stop.wait(self.config.milestone_interval):
+            try:
+                self.issue_milestone()
+            except Exception:
+                log.exception("milestone failed")
+
+    def start(self) -> None:
+        loops = [self._gossip_loop, self._sync_loop]
+        if self.config.run_coordinator:
+            loops.append(self._coordinator_loop)
+        for fn in loops:
+            th = threading.Thread(target=fn, name=f"tangle-{fn.__name__}", daemon=True)
+            th.start()
+            self._threads.append(th)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=5)
+        self.engine.dispose()

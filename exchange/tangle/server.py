@@ -1,0 +1,230 @@
+"""The node's HTTP API (plain WSGI on werkzeug); every error is JSON ``{"error": reason}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from exchange.tangle.errors import TangleRejected
+from exchange.tangle.node import Node, _is_addr
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 4 * 1024 * 1024
+
+_URLS = Map([
+    Rule("/v1/transactions", methods=["POST"], endpoint="submit"),
+    Rule("/v1/transactions/batch", methods=["POST"], endpoint="submit_batch"),
+    Rule("/v1/transactions/<tx_id>", methods=["GET"], endpoint="get"),
+    Rule("/v1/transactions/<tx_id>/raw", methods=["GET"], endpoint="get_raw"),
+    Rule("/v1/tips", methods=["GET"], endpoint="tips"),
+    Rule("/v1/balances/<address>", methods=["GET"], endpoint="balance"),
+    Rule("/v1/accounts/<address>", methods=["GET"], endpoint="account"),
+    Rule("/v1/find", methods=["GET"], endpoint="find"),
+    Rule("/v1/milestones", methods=["GET"], endpoint="milestones"),
+    Rule("/v1/info", methods=["GET"], endpoint="info"),
+    Rule("/v1/peers", methods=["GET", "POST"], endpoint="peers"),
+    Rule("/v1/faucet", methods=["POST"], endpoint="faucet"),
+    Rule("/v1/gossip", methods=["POST"], endpoint="gossip"),
+    Rule("/v1/sync", methods=["GET"], endpoint="sync"),
+])
+
+
+def _json(obj, status: int = 200) -> Response:
+    return Response(json.dumps(obj), status=status, mimetype="application/json")
+
+
+def _bad(reason: str, status: int = 400):
+    raise TangleRejected(reason, status)
+
+
+def _body(req: Request) -> dict:
+    if req.content_length is not None and req.content_length > MAX_BODY:
+        _bad("request body too large", 413)
+    data = req.get_data(cache=False)
+    if len(data) > MAX_BODY:
+        _bad("request body too large", 413)
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        _bad("body is not valid JSON")
+    if not isinstance(obj, dict):
+        _bad("body must be a JSON object")
+    return obj
+
+
+def _hex_bytes(v, what: str) -> bytes:
+    if not isinstance(v, str):
+        _bad(f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(v)
+    except ValueError:
+        _bad(f"{what} is not valid hex")
+
+
+def _int_arg(req: Request, name: str, default: int, lo: int = 0, hi: int = 2**62) -> int:
+    raw = req.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        _bad(f"{name} must be an integer")
+    if not lo <= v <= hi:
+        _bad(f"{name} must be in {lo}..{hi}")
+    return v
+
+
+def _tx_id(tx_id: str) -> str:
+    if not _is_addr(tx_id):
+        _bad("transaction id must be 64 lowercase hex characters")
+    return tx_id
+
+
+class App:
+    def __init__(self, node: Node):
+        self.node = node
+
+    def __call__(self, environ, start_response):
+        req = Request(environ)
+        try:
+            endpoint, values = _URLS.bind_to_environ(environ).match()
+            resp = getattr(self, "on_" + endpoint)(req, **values)
+        except TangleRejected as exc:
+            resp = _json({"error": exc.reason}, exc.status)
+        except HTTPException as exc:
+            resp = _json({"error": exc.description or exc.name}, exc.code or 400)
+        except Exception:  # never an HTML page: log it, answer JSON
+            log.exception("tangle request failed")
+            resp = _json({"error": "internal error"}, 500)
+        return resp(environ, start_response)
+
+    def on_submit(self, req):
+        body = _body(req)
+        t = self.node.ingest(_hex_bytes(body.get("tx"), "tx"), source="api")
+        return _json({"id": t.hex_id}, 201)
+
+    def on_submit_batch(self, req):
+        body = _body(req)
+        txs = body.get("txs")
+        if not isinstance(txs, list) or not 1 <= len(txs) <= 1000:
+            _bad("txs must be a list of 1..1000 hex strings")
+        raws = [_hex_bytes(h, "tx") for h in txs]
+        res = self.node.ingest_many(raws, source="api")
+        return _json({"results": [{"id": r.hex_id} if not isinstance(r, TangleRejected)
+                                  else {"error": r.reason, "status": r.status} for r in res]}, 207)
+
+    def on_get(self, req, tx_id):
+        d = self.node.get(_tx_id(tx_id))
+        if d is None:
+            _bad("transaction not found", 404)
+        return _json(d)
+
+    def on_get_raw(self, req, tx_id):
+        raw = self.node.get_raw(_tx_id(tx_id))
+        if raw is None:
+            _bad("transaction not found", 404)
+        return _json({"tx": raw.hex()})
+
+    def on_tips(self, req):
+        return _json({"tips": self.node.select_tips(2)})
+
+    def on_balance(self, req, address):
+        if not _is_addr(address):
+            _bad("address must be 64 lowercase hex characters")
+        return _json({"address": address, "balance": self.node.balance(address)})
+
+    def on_account(self, req, address):
+        if not _is_addr(address):
+            _bad("address must be 64 lowercase hex characters")
+        return _json(self.node.account_info(address))
+
+    def on_find(self, req):
+        tag = req.args.get("tag") or None
+        address = req.args.get("address") or None
+        if address is not None and not _is_addr(address):
+            _bad("address must be 64 lowercase hex characters")
+        if tag is not None and len(tag) > 256:
+            _bad("tag too long")
+        kind = req.args.get("kind") or None
+        kinds = {"value": 1, "data": 2, "stream": 3, "milestone": 4}
+        if kind is not None and kind not in kinds:
+            _bad(f"kind must be one of {', '.join(kinds)}")
+        items, cursor = self.node.find(tag, address, _int_arg(req, "since", 0), _int_arg(req, "limit", 500, 1, 1000),
+                                       kinds.get(kind))
+        return _json({"items": items, "cursor": cursor})
+
+    def on_milestones(self, req):
+        return _json({"milestones": self.node.milestone_list(_int_arg(req, "since", 0))})
+
+    def on_info(self, req):
+        return _json(self.node.info())
+
+    def on_peers(self, req):
+        if req.method == "POST":
+            url = _body(req).get("url")
+            if not isinstance(url, str):
+                _bad("url must be a string")
+            self.node.add_peer(url)
+        return _json({"peers": sorted(self.node.peers)})
+
+    def on_faucet(self, req):
+        if not self.node.config.dev:
+            _bad("faucet is only available on dev networks", 403)
+        body = _body(req)
+        return _json({"id": self.node.faucet(body.get("address"), body.get("amount"))}, 201)
+
+    def on_gossip(self, req):
+        txs = _body(req).get("txs")
+        if not isinstance(txs, list) or len(txs) > 5000:
+            _bad("txs must be a list of at most 5000 hex strings")
+        raws = [_hex_bytes(h, "tx") for h in txs]
+        res = self.node.ingest_many(raws, source="peer")
+        return _json({"accepted": sum(1 for r in res if not isinstance(r, TangleRejected))})
+
+    def on_sync(self, req):
+        raws, cursor = self.node.sync_since(_int_arg(req, "since", 0), _int_arg(req, "limit", 500, 1, 1000))
+        return _json({"txs": [r.hex() for r in raws], "cursor": cursor})
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # per-request lines would swamp the log at 1000 tx/s
+        pass
+
+
+class NodeServer:
+    """A node plus its threaded HTTP server; ``url`` once started."""
+
+    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0):
+        self.node = node
+        self.httpd = make_server(host, port, App(node), threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://{host}:{self.httpd.server_port}"
+        if node.config.self_url is None:
+            node.config.self_url = self.url
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> NodeServer:
+        self.node.start()
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="tangle-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.node.start()
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.node.stop()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.node.stop()

@@ -1,0 +1,84 @@
+"""SQL persistence (SQLModel tables on their own registry; SQLite by default, PostgreSQL by URL).
+
+Every stored transaction is written inside one SQL transaction together with nothing that
+depends on it, and a milestone's effects (account changes, confirmation flags, the milestone
+row) commit together, so a crash leaves either all of a step or none of it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+_registry = registry()
+
+
+class _Base(SQLModel, registry=_registry):
+    pass
+
+
+class TangleTx(_Base, table=True):
+    __tablename__ = "tangle_tx"
+    arrival: int | None = Field(default=None, primary_key=True)  # node arrival order (find cursor)
+    id: str = Field(max_length=64, unique=True, index=True)
+    raw: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    kind: int
+    timestamp: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    sender: str = Field(max_length=64, index=True)
+    recipient: str | None = Field(default=None, max_length=64, index=True)
+    tag: str | None = Field(default=None, max_length=256, index=True)
+    sequence: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
+    milestone: int | None = Field(default=None, index=True)
+    conflicting: bool = False
+
+
+class TangleAccount(_Base, table=True):
+    __tablename__ = "tangle_account"
+    address: str = Field(max_length=64, primary_key=True)
+    balance: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    next_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class TangleMilestone(_Base, table=True):
+    __tablename__ = "tangle_milestone"
+    index: int = Field(primary_key=True)
+    tx_id: str = Field(max_length=64)
+    timestamp: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    confirmed_count: int = 0
+
+
+class TanglePeer(_Base, table=True):
+    __tablename__ = "tangle_peer"
+    url: str = Field(max_length=512, primary_key=True)
+    cursor: int = 0  # the peer's arrival cursor we have synced up to
+
+
+class TangleMeta(_Base, table=True):
+    __tablename__ = "tangle_meta"
+    key: str = Field(max_length=64, primary_key=True)
+    value: str
+
+
+TX = TangleTx.__table__
+ACCOUNT = TangleAccount.__table__
+MILESTONE = TangleMilestone.__table__
+PEER = TanglePeer.__table__
+META = TangleMeta.__table__
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` with the tangle tables created; SQLite gets WAL (durable on process crash)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _rec):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    _registry.metadata.create_all(engine)
+    return engine

@@ -1,0 +1,148 @@
+"""Thingbid frontend: the data scientist's Flask app (application factory + blueprints).
+
+``create_app(config)`` takes a mapping of Flask settings plus:
+
+- ``THINGBID_SERVICES``: a ready ``frontend.services.Services`` (tests and ``thingbid up`` build one), or
+- ``RPC_URL``, ``DEPLOYMENTS_DIR``, ``DATABASE_URL``, ``TANGLE_URL``, ``KEYSTORE_DIR``: built lazily
+  from ``exchange.config.load_settings()`` when absent.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
+from frontend.forms import format_eth
+from frontend.security import (
+    CsrfError,
+    KeyVault,
+    RateLimiter,
+    check_csrf,
+    csrf_token,
+    current_user,
+    set_security_headers,
+)
+
+__all__ = ["create_app"]
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 256 * 1024,  # forms and keystore uploads only
+    "MAX_FORM_MEMORY_SIZE": 256 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Strict",
+    "SESSION_COOKIE_NAME": "thingbid_session",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    "LOGIN_FAILURES_PER_WINDOW": 5,
+    "LOGIN_WINDOW_S": 60.0,
+    "ACCOUNT_CREATIONS_PER_WINDOW": 20,
+    "SESSION_IDLE_S": 3600.0,
+    "TEMPLATES_AUTO_RELOAD": False,
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config["SECRET_KEY"] = os.urandom(32)
+    if config:
+        app.config.update(config)
+    app.jinja_env.autoescape = True  # every template, whatever its extension
+
+    from frontend.jobs import JobRunner
+    from frontend.services import Services
+    from frontend.stream_ops import StreamManager
+
+    services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
+    app.extensions["thingbid.services"] = services
+    app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"])
+    app.extensions["thingbid.login_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_WINDOW"],
+                                                           app.config["LOGIN_WINDOW_S"])
+    # Every account creation costs a scrypt run: bound them per client address.
+    app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
+                                                            app.config["LOGIN_WINDOW_S"])
+    app.extensions["thingbid.jobs"] = JobRunner()
+    app.extensions["thingbid.streams"] = StreamManager()
+
+    from frontend.blueprints import account, auctions, bids, catalog, keys, streams, wallet
+
+    for bp in (account.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
+        app.register_blueprint(bp)
+
+    app.before_request(check_csrf)
+    app.after_request(set_security_headers)
+
+    @app.context_processor
+    def inject():
+        return {"csrf_token": csrf_token, "current_user": current_user(), "eth": format_eth}
+
+    app.add_template_filter(format_eth, "eth")
+    app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
+
+    def wants_json() -> bool:
+        best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+        return request.path.endswith(".json") or "/api/" in request.path or best == "application/json"
+
+    def error_page(status: int, message: str):
+        if wants_json():
+            return jsonify({"error": message}), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(CsrfError)
+    def on_csrf(exc):
+        return error_page(400, str(exc))
+
+    @app.errorhandler(FormError)
+    def on_form(exc):
+        return error_page(400, str(exc))
+
+    @app.errorhandler(NotFound)
+    def on_missing(exc):
+        return error_page(404, str(exc))
+
+    @app.errorhandler(ServiceUnavailable)
+    def on_unavailable(exc):
+        return error_page(503, str(exc))
+
+    @app.errorhandler(FrontendError)
+    def on_frontend(exc):
+        return error_page(400, str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def on_too_large(exc):
+        return error_page(413, "request too large")
+
+    @app.errorhandler(HTTPException)
+    def on_http(exc):
+        if exc.code == 401:
+            if wants_json():
+                return jsonify({"error": "sign in first"}), 401
+            return redirect(url_for("account.signin", next=request.path))
+        return error_page(exc.code or 500, exc.description or exc.name)
+
+    @app.route("/vendor/chart.umd.js")
+    def chartjs():
+        # Chart.js from npm (node_modules), served same-origin so the CSP can stay 'self'.
+        from flask import send_from_directory
+
+        from exchange.config import REPO_ROOT
+
+        return send_from_directory(REPO_ROOT / "node_modules" / "chart.js" / "dist", "chart.umd.js",
+                                   mimetype="text/javascript", max_age=3600)
+
+    @app.route("/favicon.ico")
+    def favicon():
+        return redirect(url_for("static", filename="favicon.svg"))
+
+    @app.route("/")
+    def index():
+        # Keep the query string: a shared link to / with filters must land on the same search.
+        target = url_for("catalog.search")
+        query = request.query_string.decode("ascii", "replace")
+        return redirect(f"{target}?{query}" if query else target)
+
+    return app

@@ -1,0 +1,455 @@
+"""Auction-house operations the pages need, through exchange.chain.auction.AuctionHouseClient.
+
+``AuctionBook`` follows the house's events incrementally (one cursor, shared by all users)
+so pages can list a device's auctions, a user's bids and delivered keys without a scan per
+request. What a user sees is always filtered by their own address.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from exchange.crypto.delivery import key_context  # noqa: F401 - re-exported for tests and pages
+from frontend.errors import FrontendError
+from frontend.jobs import Job, Outcome
+
+BATCH_SIZE = 100  # bids per transaction (stays far below the block gas limit)
+
+
+def _hex(b) -> str:
+    return "0x" + bytes(b).hex() if isinstance(b, bytes | bytearray) else str(b).lower()
+
+
+@dataclass
+class AuctionView:
+    id: int
+    device_id: str
+    state: str
+    ends_at: int
+    highest: int
+    winner: str | None
+
+
+@dataclass
+class Opened:
+    auction_id: int
+    device_id: str
+    seller: str
+    bidding_end: int
+    mechanism: str = ""
+    reserve: int = 0
+    increment: int = 0
+    highest: int = 0
+    leader: str | None = None
+    closed: bool = False  # settled or unsold: no more bids
+
+
+@dataclass
+class AuctionBook:
+    """Everything the house's events say, folded by auction id (kept up to date on demand)."""
+
+    next_block: int = 0
+    opened: dict[int, Opened] = field(default_factory=dict)
+    by_device: dict[str, list[int]] = field(default_factory=dict)
+    bids: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> auction -> latest amount
+    commits: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> sealed auction -> deposit
+    delivered: dict[int, tuple[str, bytes, int]] = field(default_factory=dict)  # winner, sealed key, access until
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, client) -> AuctionBook:
+        with self.lock:
+            head = client.chain.w3.eth.block_number
+            if head < self.next_block:
+                return self
+            for e in client.events(self.next_block, head):
+                a = e.args
+                if e.name == "AuctionOpened":
+                    aid = int(a["auctionId"])
+                    did = _hex(a["deviceId"])
+                    p = a["params"]
+                    self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
+                                              int(p[2]), int(p[3]))
+                    self.by_device.setdefault(did, []).append(aid)
+                elif e.name == "BidPlaced":
+                    aid, amount = int(a["auctionId"]), int(a["amount"])
+                    self.bids.setdefault(str(a["bidder"]).lower(), {})[aid] = amount
+                    o = self.opened.get(aid)
+                    if o and amount >= o.highest:  # open auctions only accept a new highest bid
+                        o.highest, o.leader = amount, str(a["bidder"])
+                elif e.name == "BidCommitted":
+                    self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
+                elif e.name == "BidRevealed":
+                    self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
+                elif e.name in ("AuctionSettled", "AuctionUnsold"):
+                    o = self.opened.get(int(a["auctionId"]))
+                    if o:
+                        o.closed = True
+                elif e.name == "BiddingExtended":
+                    o = self.opened.get(int(a["auctionId"]))
+                    if o:
+                        o.bidding_end = int(a["biddingEnd"])
+                elif e.name == "KeyDelivered":
+                    self.delivered[int(a["auctionId"])] = (str(a["winner"]).lower(), bytes(a["sealedKey"]),
+                                                           int(a["accessUntil"]))
+            self.next_block = head + 1
+            return self
+
+
+def _client(services, chain=None):
+    from exchange.chain.auction import AuctionHouseClient
+
+    return AuctionHouseClient.from_manifest(chain or services.base_chain(), services.manifest)
+
+
+def book(services) -> AuctionBook:
+    b = services.__dict__.setdefault("_auction_book", AuctionBook())
+    with services.chain_guard():
+        return b.refresh(_client(services))
+
+
+def chain_now(services) -> int:
+    with services.chain_guard():
+        return int(services.base_chain().w3.eth.get_block("latest")["timestamp"])
+
+
+# ---- reads -------------------------------------------------------------------------------------
+def balance_of(services, address: str) -> tuple[int, int]:
+    with services.chain_guard():
+        b = _client(services).balance_of(address)
+    return b.free, b.locked
+
+
+def buyer_key_of(services, address: str) -> bytes:
+    with services.chain_guard():
+        return _client(services).buyer_key_of(address)
+
+
+def device_auctions(services, device_id: str) -> list[AuctionView]:
+    try:
+        bk = book(services)
+    except FrontendError:
+        return []
+    out = []
+    client = _client(services)
+    for aid in reversed(bk.by_device.get(device_id.lower(), [])[-20:]):
+        with services.chain_guard():
+            info = client.auction(aid)
+        out.append(AuctionView(aid, device_id, info.state, info.time, info.first_amount, info.first))
+    return out
+
+
+@dataclass
+class Target:
+    """One matching device and the auction a bid would go to (None: nothing open)."""
+
+    device_id: str
+    title: str
+    auction_id: int | None
+    reserve: int
+    increment: int
+    highest: int
+    leader: str | None
+    bidding_end: int
+    sealed: bool = False
+    reason: str = ""
+
+
+def targets_for(services, devices, bidder: str) -> list[Target]:
+    """The newest open auction of each device, from the event book (no per-auction calls).
+
+    The book can lag a block behind a bid placed meanwhile; the house then skips that bid
+    on chain with a reason (non-strict batches), which the outcome page shows.
+    """
+    bk = book(services)
+    now = chain_now(services)
+    sealed_mech = (_client(services).mechanisms.get("sealed-second-price") or "").lower()
+    out = []
+    for d in devices:
+        ids = [i for i in bk.by_device.get(d.id.lower(), []) if not bk.opened[i].closed]
+        if not ids:
+            out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
+            continue
+        o = bk.opened[ids[-1]]
+        sealed = o.mechanism == sealed_mech
+        reason = ""
+        if o.bidding_end <= now:
+            reason = "bidding has ended"
+        elif sealed and o.auction_id in bk.commits.get(bidder.lower(), {}):
+            reason = "you already committed a sealed bid"
+        elif (o.leader or "").lower() == bidder.lower():
+            reason = "you already lead"
+        out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
+                          sealed, reason))
+    return out
+
+
+# ---- planning -----------------------------------------------------------------------------------
+@dataclass
+class PlannedBid:
+    device_id: str
+    auction_id: int
+    amount: int
+    sealed: bool = False
+
+
+@dataclass
+class Skip:
+    device_id: str
+    title: str
+    reason: str
+
+
+@dataclass
+class PlanView:
+    batches: list[list[PlannedBid]]
+    skipped: list[Skip]
+
+    @property
+    def count(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def total(self) -> int:
+        return sum(p.amount for b in self.batches for p in b)
+
+
+def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
+    """Targets from the chain, then exchange.bidding.plan_bids decides amounts and batches."""
+    from exchange.bidding import plan_bids
+
+    targets = targets_for(services, devices, bidder)
+    return plan_from_targets(targets, bidder, max_price, budget, plan_bids)
+
+
+def min_bid(t: Target) -> int:
+    """The least bid an open auction accepts now: the reserve, or the leader's bid plus the increment."""
+    if t.highest <= 0 or t.sealed:  # a sealed auction shows no standing bid
+        return max(t.reserve, 1)
+    return max(t.reserve, t.highest + max(t.increment, 1))
+
+
+def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget: int, plan_bids) -> PlanView:
+    from exchange.bidding import DeviceOffer
+
+    skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
+    live = [t for t in targets if not t.reason]
+    titles = {t.device_id: t.title for t in live}
+    plan = plan_bids([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
+                     max_price, budget, batch_size=BATCH_SIZE)
+    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed) for b in batch.bids]
+               for batch in plan.batches]
+    skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
+    return PlanView([b for b in batches if b], skipped)
+
+
+# ---- writes (signed by the user's own chain connection) ------------------------------------------
+def sealed_store(services, user):
+    from frontend.sealed_store import SealedStore
+
+    return SealedStore(services.keystore_dir / "sealed", user.address, bytes(user.account.key))
+
+
+def _user_client(services, user):
+    return _client(services, user.chain)
+
+
+def deposit(services, user, amount: int) -> None:
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).deposit(amount, sender=user.address)
+
+
+def withdraw(services, user, amount: int) -> None:
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).withdraw(amount, sender=user.address)
+
+
+def ensure_buyer_key(services, user) -> None:
+    """Register the user's X25519 key once, so devices can seal access keys to it."""
+    from exchange.crypto import x25519_public
+
+    pub = x25519_public(user.x25519_private)
+    with services.chain_guard():
+        client = _user_client(services, user)
+        if client.buyer_key_of(user.address) != pub:
+            client.register_buyer_key(pub, sender=user.address)
+
+
+def place_plan(services, user, plan: PlanView, job: Job, top_up: bool = False) -> None:
+    """Register the key, top up the deposit if asked, then one transaction per batch.
+
+    Non-strict batches: a bid the house cannot place (outbid meanwhile, closed, funds) is
+    skipped on chain with a reason, and the rest of the batch still goes through.
+    """
+    with user.tx_lock:
+        _place_plan(services, user, plan, job, top_up)
+
+
+def _place_plan(services, user, plan: PlanView, job: Job, top_up: bool) -> None:
+    job.stage = "registering your key-delivery key (once)"
+    ensure_buyer_key(services, user)
+    client = _user_client(services, user)
+    if top_up:
+        job.stage = "depositing the missing funds"
+        with services.chain_guard():
+            free = client.balance_of(user.address).free
+            if plan.total > free:
+                client.deposit(plan.total - free, sender=user.address)
+    for i, batch in enumerate(plan.batches, 1):
+        job.stage = f"sending transaction {i} of {len(plan.batches)} ({len(batch)} bids)"
+        ids = [b.auction_id for b in batch]
+        amounts = [b.amount for b in batch]
+        sealed = batch[0].sealed
+        try:
+            with services.chain_guard():
+                if sealed:
+                    # Secrets first: a commitment whose salt is lost cannot be revealed.
+                    bids = client.seal_bids(user.address, ids, amounts)
+                    sealed_store(services, user).add(bids)
+                    receipt, skipped = client.commit_batch(bids, sender=user.address)
+                else:
+                    receipt, skipped = client.bid_batch(ids, amounts, sender=user.address)
+        except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: say so per device
+            from exchange.errors import ContractRevert
+
+            reason = f"{exc.error}{exc.error_args}" if isinstance(exc, ContractRevert) else type(exc).__name__
+            job.record([Outcome(b.device_id, b.auction_id, "failed", reason, b.amount) for b in batch])
+            continue
+        placed_note = "sealed bid committed: reveal it after bidding ends" if sealed else ""
+        job.stage = f"transaction {i} of {len(plan.batches)} mined"
+        job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
+                            skipped.get(b.auction_id, "").replace("_", " ") or placed_note, b.amount)
+                    for b in batch],
+                   "0x" + bytes(receipt["transactionHash"]).hex())
+
+
+@dataclass
+class MyAuction:
+    auction_id: int
+    device_id: str
+    state: str
+    my_bid: int
+    price: int
+    winner: str | None
+    won: bool
+    can_settle: bool
+    can_reclaim: bool
+    can_rate: bool
+    key_delivered: bool
+    time: int
+    sealed: bool = False
+    can_reveal: bool = False
+
+
+def my_auctions(services, address: str) -> list[MyAuction]:
+    bk = book(services)
+    mine = bk.bids.get(address.lower(), {})
+    commits = bk.commits.get(address.lower(), {})
+    now = chain_now(services)
+    client = _client(services)
+    out = []
+    for aid in sorted(set(mine) | set(commits), reverse=True):
+        with services.chain_guard():
+            info = client.auction(aid)
+        won = (info.first or "").lower() == address.lower()
+        settled = info.state not in ("open", "none")
+        closes = info.time + (info.window if info.sealed_bids else 0)  # sealed: after the reveal window
+        out.append(MyAuction(
+            aid, _hex(info.device_id), info.state, mine.get(aid, commits.get(aid, 0)), info.first_amount,
+            info.first, won and settled,
+            can_settle=info.state == "open" and closes <= now,
+            can_reclaim=won and info.state == "awaiting_key" and info.time <= now,  # the house allows now >= deadline
+            can_rate=won and info.state == "delivered",
+            key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
+            can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
+                        and info.time <= now < info.time + info.window)))
+    return out
+
+
+def my_bids(services, address: str) -> list:
+    return [dict(auction_id=a.auction_id, device_id=a.device_id, amount=a.my_bid, state=a.state,
+                 standing="winning" if (a.winner or "").lower() == address.lower() else "outbid")
+            for a in my_auctions(services, address)]
+
+
+def settle(services, user, ids: list[int]) -> None:
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).settle_batch(ids, sender=user.address)
+
+
+def reveal(services, user, ids: list[int]) -> int:
+    """Reveal the user's sealed bids on ``ids`` from the encrypted store; returns how many were sent."""
+    bids = sealed_store(services, user).sealed_bids(ids)
+    if not bids:
+        raise FrontendError("no stored sealed bid for these auctions")
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).reveal_batch(bids, sender=user.address)
+    return len(bids)
+
+
+def reclaim(services, user, auction_id: int) -> None:
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).reclaim(auction_id, sender=user.address)
+
+
+def rate(services, user, auction_id: int, score: int) -> None:
+    with user.tx_lock, services.chain_guard():
+        _user_client(services, user).rate(auction_id, score, sender=user.address)
+
+
+@dataclass
+class KeyView:
+    auction_id: int
+    device_id: str
+    token: str
+    not_before: int
+    not_after: int
+    error: str = ""
+
+
+def my_keys(services, user) -> list[KeyView]:
+    """Keys delivered to this user, opened with their X25519 key (never stored opened)."""
+    from exchange.crypto import CryptoError, open_sealed
+
+    bk = book(services)
+    out = []
+    for aid, (winner, box, until) in sorted(bk.delivered.items(), reverse=True):
+        if winner != user.address.lower():
+            continue
+        o = bk.opened.get(aid)
+        did = o.device_id if o else ""
+        try:
+            token = open_sealed(user.x25519_private, box, key_context(aid)).decode("ascii")
+            claims = _claims(token)
+            out.append(KeyView(aid, did, token, claims[0], claims[1]))
+        except (CryptoError, UnicodeDecodeError, ValueError) as exc:
+            out.append(KeyView(aid, did, "", 0, until, f"the delivered key does not open: {exc}"))
+    return out
+
+
+def _claims(token: str) -> tuple[int, int]:
+    """(not_before, not_after) of a delivered key, for display (the device checks the signature)."""
+    from exchange.crypto.tokens import read_claims_unverified
+
+    claims = read_claims_unverified(token)
+    return claims.not_before, claims.not_after
+
+
+# ---- demo world: the device owners' side (devworld and tests only) -------------------------------
+def open_auctions_for(world, devices, duration_s: int = 3600, mechanism: str = "english") -> None:
+    from exchange.chain.auction import AuctionHouseClient, OpenParams
+
+    client = AuctionHouseClient.from_manifest(world.chain, world.manifest)
+    mech = client.mechanism(mechanism)
+    by_owner: dict[str, list] = {}
+    for d in devices:
+        by_owner.setdefault(d.owner, []).append(d)
+    for owner, ds in by_owner.items():
+        for i in range(0, len(ds), 50):
+            chunk = ds[i:i + 50]
+            ids = client.open_batch([OpenParams(d.device_id, mech, reserve=d.reserve, increment=d.reserve // 20,
+                                                bidding_period=duration_s, delivery_window=3600,
+                                                window=3600 if mechanism != "english" else 0) for d in chunk],
+                                    sender=owner)
+            for d, aid in zip(chunk, ids, strict=True):
+                d.auction_id = aid

@@ -1,0 +1,127 @@
+"""Batch bidding: filter result -> plan (shown before signing) -> batches in the background -> outcomes."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from frontend import auction_ops
+from frontend import catalog_adapter as ca
+from frontend.errors import FormError, NotFound
+from frontend.forms import format_eth, parse_catalog_query, parse_eth
+from frontend.security import require_user
+
+bp = Blueprint("bids", __name__, url_prefix="/bids")
+PLAN_TTL_S = 1800
+
+
+class PlanStore:
+    """Plans waiting for the user's go-ahead, per owner, in memory (they hold no secrets)."""
+
+    def __init__(self):
+        self._plans: dict[str, tuple[str, float, object]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, owner: str, plan) -> str:
+        pid = secrets.token_urlsafe(12)
+        now = time.time()
+        with self._lock:
+            for k in [k for k, v in self._plans.items() if now - v[1] > PLAN_TTL_S]:
+                del self._plans[k]
+            self._plans[pid] = (owner.lower(), now, plan)
+        return pid
+
+    def pop(self, pid: str, owner: str):
+        with self._lock:
+            entry = self._plans.get(pid)
+            if entry is None or entry[0] != owner.lower():
+                return None
+            del self._plans[pid]
+            return entry[2]
+
+    def get(self, pid: str, owner: str):
+        with self._lock:
+            entry = self._plans.get(pid)
+        return entry[2] if entry and entry[0] == owner.lower() else None
+
+
+def _services():
+    return current_app.extensions["thingbid.services"]
+
+
+def _plans() -> PlanStore:
+    return current_app.extensions.setdefault("thingbid.plans", PlanStore())
+
+
+def _jobs():
+    return current_app.extensions["thingbid.jobs"]
+
+
+def filter_from_form(form):
+    """The catalog filter carried in f_* hidden fields of the bid form."""
+    args = MultiDict({k[2:]: v for k, v in form.items() if k.startswith("f_")})
+    cq = parse_catalog_query(args)
+    if cq.errors:
+        raise cq.errors[0]
+    return cq
+
+
+@bp.route("/")
+def index():
+    user = require_user()
+    return render_template("bids/index.html", jobs=_jobs().of(user.address),
+                           bids=auction_ops.my_bids(_services(), user.address))
+
+
+@bp.route("/plan", methods=["POST"])
+def plan():
+    user = require_user()
+    cq = filter_from_form(request.form)
+    max_price = parse_eth("max_price", request.form.get("max_price"))
+    budget = parse_eth("budget", request.form.get("budget"))
+    if budget < max_price:
+        raise FormError("budget", "must be at least the price per device")
+    services = _services()
+    devices, total = ca.all_matching(services.catalog(), cq, ca.BID_LIMIT)
+    p = auction_ops.make_plan(services, user.address, devices, max_price, budget)
+    free, _locked = auction_ops.balance_of(services, user.address)
+    pid = _plans().put(user.address, p)
+    return render_template("bids/plan.html", plan=p, pid=pid, total_matching=total, free=free,
+                           need=max(0, p.total - free), args=cq.as_args(), max_price=max_price, budget=budget)
+
+
+@bp.route("/place", methods=["POST"])
+def place():
+    user = require_user()
+    pid = request.form.get("plan", "")
+    p = _plans().pop(pid, user.address)
+    if p is None:
+        raise NotFound("this plan is gone (placed already, expired, or not yours): make a new one")
+    top_up = request.form.get("top_up") == "1"
+    services = _services()
+    job = _jobs().start(user.address, "bids", len(p.batches), p.count,
+                        lambda job: auction_ops.place_plan(services, user, p, job, top_up=top_up),
+                        meta={"total": p.total, "skipped_in_plan": p.skipped})
+    return redirect(url_for("bids.job", job_id=job.id))
+
+
+@bp.route("/job/<job_id>")
+def job(job_id: str):
+    user = require_user()
+    j = _jobs().get(job_id, user.address)
+    if j is None:
+        raise NotFound("no such bidding job")
+    return render_template("bids/job.html", job=j, p=j.progress(), eth=format_eth)
+
+
+@bp.route("/job/<job_id>.json")
+def job_progress(job_id: str):
+    user = require_user()
+    j = _jobs().get(job_id, user.address)
+    if j is None:
+        raise NotFound("no such bidding job")
+    return jsonify(j.progress())

@@ -1,0 +1,57 @@
+"""Catalog: the filter form (state in the URL), result table with pages, SVG map, device page."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from frontend import catalog_adapter as ca
+from frontend.errors import FormError, NotFound
+from frontend.forms import SORTS, parse_catalog_query
+from frontend.svgmap import build_map
+
+bp = Blueprint("catalog", __name__, url_prefix="/catalog")
+
+
+def _catalog():
+    return current_app.extensions["thingbid.services"].catalog()
+
+
+@bp.route("/")
+def search():
+    from exchange.catalog.schemas import CatalogQueryError
+
+    cq = parse_catalog_query(request.args)
+    catalog = _catalog()
+    rows, total, total_exact, points = [], 0, True, []
+    # A bad field must never widen the search: with any error, show the message and no results
+    # (and so no "bid on all" box), instead of the catalog without the broken filter.
+    if not cq.errors:
+        try:
+            rows, total, total_exact = ca.search(catalog, cq)
+            points, _ = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
+        except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
+            cq.errors.extend(FormError("filter", e) for e in exc.errors)
+            rows, total, total_exact, points = [], 0, True, []
+    view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points])
+    pages = max(1, -(-total // cq.per_page))
+    status = 400 if cq.errors else 200
+    return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages, map=view,
+                           sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"], errors=[str(e) for e in cq.errors], args=cq.as_args()), status
+
+
+@bp.route("/device/<device_id>")
+def device(device_id: str):
+    if len(device_id) > 80:
+        raise NotFound("no such device")
+    d = ca.device(_catalog(), device_id)
+    if d is None:
+        raise NotFound("no such device")
+    td = d.raw.td
+    td_text = json.dumps(td, indent=2, ensure_ascii=False) if td is not None else ""
+    from frontend.auction_ops import device_auctions
+
+    history = device_auctions(current_app.extensions["thingbid.services"], device_id)
+    return render_template("catalog/device.html", d=d, td=td if isinstance(td, dict) else {}, td_text=td_text,
+                           history=history)

@@ -1,0 +1,170 @@
+"""Security plumbing: CSRF, headers, login throttling, and the in-memory key vault.
+
+The browser only ever holds a signed cookie with a random session id; the decrypted
+Ethereum key (and the keys derived from it) live in ``KeyVault`` in this process, keyed by
+that id, and are dropped on sign-out or after idle expiry.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from flask import abort, current_app, g, request, session
+
+from frontend.errors import FrontendError
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+# No inline script or style anywhere: everything comes from /static.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+class CsrfError(FrontendError):
+    """A state-changing request came without the session's CSRF token."""
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created on first use)."""
+    tok = session.get("csrf")
+    if not tok:
+        tok = secrets.token_urlsafe(32)
+        session["csrf"] = tok
+    return tok
+
+
+def check_csrf() -> None:
+    """Refuse any unsafe request whose form field or header does not match the session token."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    expected = session.get("csrf")
+    sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(str(expected), str(sent)):
+        raise CsrfError("CSRF token missing or wrong: reload the page and try again")
+
+
+def set_security_headers(resp):
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+class RateLimiter:
+    """Sliding-window counter of failures per key (client address, user name)."""
+
+    def __init__(self, limit: int, window_s: float):
+        self.limit = limit
+        self.window = window_s
+        self._hits: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self, key: str, now: float) -> deque:
+        q = self._hits.setdefault(key, deque())
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def blocked(self, *keys: str) -> float:
+        """Seconds until retry is allowed (0 when not blocked)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = []
+            for k in keys:
+                q = self._prune(k, now)
+                if len(q) >= self.limit:
+                    waits.append(self.window - (now - q[0]))
+            return max(waits, default=0.0)
+
+    def fail(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for k in keys:
+                self._prune(k, now).append(now)
+
+    def reset(self, *keys: str) -> None:
+        with self._lock:
+            for k in keys:
+                self._hits.pop(k, None)
+
+
+@dataclass
+class UserSession:
+    """What an unlocked user has: never serialised, never logged."""
+
+    username: str
+    account: object  # eth_account LocalAccount
+    x25519_private: bytes  # for opening keys sealed to this user
+    tangle_wallet: object | None = None
+    chain: object | None = None  # a Chain that signs with this user's key
+    # One signing flow at a time per user: two jobs must not race for the same account nonce.
+    tx_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    created: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def __repr__(self) -> str:  # keep keys out of tracebacks and logs
+        return f"UserSession({self.username!r}, {self.address})"
+
+
+class KeyVault:
+    """Session id -> unlocked user, in memory only, with idle expiry."""
+
+    def __init__(self, idle_s: float = 3600):
+        self.idle = idle_s
+        self._users: dict[str, UserSession] = {}
+        self._lock = threading.Lock()
+
+    def put(self, user: UserSession) -> str:
+        sid = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            for old in [k for k, u in self._users.items() if now - u.last_seen > self.idle]:
+                del self._users[old]  # idle keys leave memory even if their session never returns
+            self._users[sid] = user
+        return sid
+
+    def get(self, sid: str | None) -> UserSession | None:
+        if not sid:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            user = self._users.get(sid)
+            if user is None:
+                return None
+            if now - user.last_seen > self.idle:
+                del self._users[sid]
+                return None
+            user.last_seen = now
+            return user
+
+    def forget(self, sid: str | None) -> None:
+        with self._lock:
+            self._users.pop(sid or "", None)
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
+def current_user() -> UserSession | None:
+    if "user" not in g:
+        g.user = current_app.extensions["thingbid.vault"].get(session.get("sid"))
+    return g.user
+
+
+def require_user() -> UserSession:
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user

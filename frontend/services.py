@@ -1,0 +1,102 @@
+"""The app's handles on the rest of the system: chain, manifest, catalog, tangle.
+
+Everything goes through the exchange clients (only ``exchange.chain`` imports web3).
+Each signed-in user gets a chain connection of their own that signs with their key, so
+users never act through each other's accounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+from frontend.errors import ServiceUnavailable
+
+
+class Services:
+    """Lazily connected handles; tests pass ready ones, ``from_settings`` builds them from config."""
+
+    def __init__(self, chain, manifest, database_url: str, tangle_url: str, keystore_dir, dev_faucet: bool = False,
+                 rpc_url: str = "", deployments_dir: Path | None = None, catalog=None):
+        self.chain = chain  # exchange.chain.connect.Chain of the operator (reads; dev faucet)
+        self.manifest = manifest
+        self.database_url = database_url
+        self.tangle_url = tangle_url
+        self.keystore_dir = Path(keystore_dir)
+        self.dev_faucet = dev_faucet  # local chains only: fund new accounts from the chain's first account
+        self.rpc_url = rpc_url
+        self.deployments_dir = deployments_dir
+        self._catalog = catalog
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, config) -> Services:
+        from exchange.config import load_settings
+
+        s = load_settings()
+        return cls(chain=None, manifest=None,
+                   database_url=config.get("DATABASE_URL") or s.database_url or s.sqlite_url("catalog"),
+                   tangle_url=config.get("TANGLE_URL") or s.tangle_url,
+                   keystore_dir=Path(config.get("KEYSTORE_DIR") or s.state_dir / "keystores"),
+                   dev_faucet=bool(config.get("DEV_FAUCET", False)),
+                   rpc_url=config.get("RPC_URL") or s.rpc_url,
+                   deployments_dir=Path(config.get("DEPLOYMENTS_DIR") or s.deployments_dir))
+
+    # -- chain ---------------------------------------------------------------------------------
+    def base_chain(self):
+        with self._lock:
+            if self.chain is None:
+                from exchange.chain.connect import rpc_chain
+                from exchange.errors import ChainConnectionError
+
+                try:
+                    self.chain = rpc_chain(self.rpc_url)
+                except ChainConnectionError as exc:
+                    raise ServiceUnavailable(str(exc)) from exc
+            if self.manifest is None:
+                from exchange.chain.deploy import load_manifest
+
+                self.manifest = load_manifest(self.chain, self.deployments_dir)
+                if self.manifest is None:
+                    raise ServiceUnavailable("no deployment manifest for this chain: run `thingbid deploy`")
+            return self.chain
+
+    def chain_guard(self):
+        """eth-tester is not thread-safe: serialise its use; real nodes need no lock."""
+        chain = self.base_chain()
+        return self._lock if chain.kind == "embedded" else contextlib.nullcontext()
+
+    def signer_chain(self, account, keystore_path: Path, password: str):
+        """A Chain whose transactions are signed with this user's key (and only theirs).
+
+        eth-tester signs for accounts it holds, so the key is added there; a JSON-RPC node
+        gets a fresh connection with a local signing middleware built from the keystore
+        (``rpc_chain``), keeping web3 inside ``exchange.chain``.
+        """
+        from exchange.chain.connect import Chain, rpc_chain
+
+        base = self.base_chain()
+        if base.kind == "embedded":
+            with self._lock:
+                if account.address not in base.tester.get_accounts():
+                    base.tester.add_account(account.key.hex() if account.key.hex().startswith("0x")
+                                            else "0x" + account.key.hex())
+            return Chain(base.w3, "embedded", [account.address], tester=base.tester)
+        url = base.w3.provider.endpoint_uri
+        return rpc_chain(url, keystore=keystore_path, password=password, kind=base.kind)
+
+    # -- catalog -------------------------------------------------------------------------------
+    def catalog(self):
+        with self._lock:
+            if self._catalog is None:
+                from exchange.catalog import Catalog
+
+                self._catalog = Catalog(self.database_url)
+            return self._catalog
+
+    # -- tangle --------------------------------------------------------------------------------
+    def tangle(self):
+        from exchange.tangle.client import TangleClient
+
+        return TangleClient(self.tangle_url)

@@ -1,0 +1,125 @@
+"""Stream purchases with the user's tangle wallet, followed in a background thread.
+
+Each purchase belongs to the address that made it; readings are buffered here (bounded)
+and handed to the page by cursor, so the browser only ever talks to this app.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from frontend.errors import FrontendError
+
+MAX_BUFFER = 5000
+
+
+@dataclass
+class StreamSession:
+    id: str
+    owner: str
+    device_id: str
+    stream: str
+    span: int
+    price: int
+    state: str = "paying"  # paying, active, ended, failed
+    error: str = ""
+    sold: int = 0
+    refund: int = 0
+    readings: list[dict] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def since(self, cursor: int) -> tuple[list[dict], int]:
+        with self._lock:
+            return self.readings[cursor:], len(self.readings)
+
+
+def user_ledger(services, user):
+    from exchange.ledger.tangle import TangleLedger
+
+    if user.tangle_wallet is None:
+        raise FrontendError("no tangle wallet: the tangle package is unavailable")
+    return TangleLedger(services.tangle(), user.tangle_wallet)
+
+
+def list_offers(services, user, device_id: str):
+    from exchange.streams.buyer import StreamBuyer
+
+    return StreamBuyer(user_ledger(services, user), user.x25519_private).offers(device_id)
+
+
+def _reading_values(r) -> dict:
+    """The numeric fields of a reading (for the live chart); anything else is ignored."""
+    try:
+        data = r.json()
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k)[:50]: v for k, v in data.items()
+            if k != "t" and isinstance(v, int | float) and not isinstance(v, bool) and v == v}
+
+
+def _reading_text(r) -> str:
+    try:
+        data = r.json()
+    except ValueError:
+        return r.data[:200].decode("utf-8", "replace")
+    if isinstance(data, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
+    return str(data)
+
+
+class StreamManager:
+    def __init__(self):
+        self._sessions: dict[str, StreamSession] = {}
+        self._lock = threading.Lock()
+
+    def buy(self, services, user, device_id: str, stream: str, span: int) -> StreamSession:
+        from exchange.streams.buyer import StreamBuyer
+
+        buyer = StreamBuyer(user_ledger(services, user), user.x25519_private)
+        offer = buyer.offer(device_id, stream)  # PurchaseError if the device offers no such stream
+        if span > offer.max_span:
+            raise FrontendError(f"span: this stream sells at most {offer.max_span} messages at once")
+        balance = buyer.ledger.balance()
+        if balance < offer.price * span:
+            raise FrontendError(f"tangle balance {balance} is below the price {offer.price * span}")
+        s = StreamSession(secrets.token_urlsafe(12), user.address, device_id, offer.stream, span, offer.price)
+        with self._lock:
+            self._sessions[s.id] = s
+
+        def run():
+            try:
+                t0 = time.monotonic()
+                with user.tx_lock:  # the wallet's transfers are sequenced: one at a time per user
+                    req, ref, paid = buyer.pay(offer, span)
+                purchase = buyer.await_answer(offer, req, ref, paid, timeout=60, started=t0)
+                s.sold, s.refund = purchase.sold, purchase.refund
+                s.state = "active"
+                follower = buyer.follower(purchase)
+                for r in follower.follow(timeout=3600):
+                    with s._lock:
+                        if len(s.readings) < MAX_BUFFER:
+                            s.readings.append({"seq": r.seq, "text": _reading_text(r),
+                                           "values": _reading_values(r)})
+                s.state = "ended"
+            except Exception as exc:  # noqa: BLE001 - shown to the owner on the stream page
+                s.error = f"{type(exc).__name__}: {exc}"
+                s.state = "failed"
+
+        threading.Thread(target=run, name=f"stream-{s.id}", daemon=True).start()
+        return s
+
+    def get(self, sid: str, owner: str) -> StreamSession | None:
+        with self._lock:
+            s = self._sessions.get(sid)
+        return s if s is not None and s.owner.lower() == owner.lower() else None
+
+    def of(self, owner: str) -> list[StreamSession]:
+        with self._lock:
+            return sorted((s for s in self._sessions.values() if s.owner.lower() == owner.lower()),
+                          key=lambda s: -s.started)

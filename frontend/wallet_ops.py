@@ -1,0 +1,48 @@
+"""Balances and the dev faucet (local chains only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEV_FUND_WEI = 100 * 10**18
+
+
+@dataclass
+class AccountSummary:
+    address: str
+    eth_balance: int
+    deposit: int
+    locked: int | None
+    x25519_public: str
+    x25519_registered: bool
+    tangle_address: str | None
+
+
+def dev_fund(services, address: str, amount: int = DEV_FUND_WEI) -> None:
+    """Give a new account test ether from the node's first unlocked account.
+
+    Only when the operator asked for it (``--dev-faucet``); ``thingbid up`` talks to its local
+    chain over JSON-RPC, so the chain kind alone cannot tell a dev node. Never on mainnet.
+    """
+    chain = services.base_chain()
+    if not services.dev_faucet or not chain.accounts or chain.chain_id == 1:
+        return
+    with services.chain_guard():
+        if chain.w3.eth.get_balance(address) >= amount // 10:
+            return
+        tx = chain.w3.eth.send_transaction({"from": chain.deployer, "to": address, "value": amount})
+        chain.w3.eth.wait_for_transaction_receipt(tx)
+
+
+def account_summary(services, user) -> AccountSummary:
+    from exchange.crypto import x25519_public
+    from frontend import auction_ops
+
+    chain = services.base_chain()
+    with services.chain_guard():
+        bal = chain.w3.eth.get_balance(user.address)
+    free, locked = auction_ops.balance_of(services, user.address)
+    pub = x25519_public(user.x25519_private)
+    return AccountSummary(user.address, bal, free, locked, pub.hex(),
+                          auction_ops.buyer_key_of(services, user.address) == pub,
+                          getattr(user.tangle_wallet, "address", None))

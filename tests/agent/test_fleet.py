@@ -1,0 +1,71 @@
+"""Several simulated agents in one process (what `thingbid up` starts): all check in and sell."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from device_agent.runner import simulated_fleet
+from exchange.chain.auction import AuctionHouseClient
+from exchange.chain.registry import RegistryClient
+from exchange.wot import validate_td
+
+
+@pytest.mark.anvil
+def test_four_mixed_agents_check_in_serve_and_open_auctions(anvil_chain, tmp_path):
+    from exchange.chain.deploy import deploy_all
+
+    manifest, _ = deploy_all(anvil_chain, tmp_path / "deployments", fresh=True)
+    runners = simulated_fleet(tmp_path / "state", 4, "fleet pw", chain=anvil_chain, manifest=manifest,
+                              kdf_n=2**8, sell_interval=0.2)
+    try:
+        registry = RegistryClient.from_manifest(anvil_chain, manifest)
+        house = AuctionHouseClient.from_manifest(anvil_chain, manifest)
+        kinds = set()
+        for r in runners:
+            assert registry.is_active(r.agent.device_id)
+            with urllib.request.urlopen(r.url + "/.well-known/wot", timeout=5) as resp:
+                td = json.loads(resp.read())
+            validate_td(td)
+            kinds.add(td["@type"][1])
+        assert kinds == {"Refrigerator", "Television", "WashingMachine", "Thermostat"}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and house.auction_count() < 4:
+            time.sleep(0.1)
+        opened = {house.auction(i).device_id for i in range(1, house.auction_count() + 1)}
+        assert opened == {r.agent.device_id for r in runners}
+        assert len({r.agent.address for r in runners}) == 4  # one account per device: unlinkable owners
+    finally:
+        for r in runners:
+            r.stop()
+
+
+def test_agents_sharing_an_in_process_chain_take_turns(tmp_path):
+    """eth-tester is not thread-safe: agents sharing it serialise through the chain's lock."""
+    from device_agent.agent import chain_lock
+    from exchange.chain.connect import embedded_chain
+    from exchange.chain.deploy import deploy_all
+
+    chain = embedded_chain()
+    manifest, _ = deploy_all(chain, tmp_path / "deployments", fresh=True)
+    runners = simulated_fleet(tmp_path / "state", 3, "pw", chain=chain, manifest=manifest, kdf_n=2**8,
+                              sell_interval=0.05, bidding_seconds=5, mechanism="english")
+    try:
+        house = AuctionHouseClient.from_manifest(chain, manifest)
+        for _ in range(6):
+            time.sleep(0.3)
+            with chain_lock(chain):
+                chain.time_travel(6)
+        time.sleep(0.5)
+        assert all(t.is_alive() for r in runners for t in r.threads)
+        with chain_lock(chain):
+            count = house.auction_count()
+        per_device = [r.agent.status()["auctions"] for r in runners]
+        assert count >= 6 and all(s.get("no_sale", 0) >= 1 for s in per_device), per_device
+    finally:
+        for r in runners:
+            r.stop()
+        chain.close()

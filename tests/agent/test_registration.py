@@ -1,0 +1,93 @@
+"""Consent and the registry: nothing is checked in before `enable`; update on change; check-out on disable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from device_agent.errors import NotEnabledError
+from exchange.chain.registry import RegistryClient
+from tests.agent.conftest import fund_embedded
+
+
+@pytest.fixture
+def agent_on_chain(deployed, make_agent):
+    chain, manifest = deployed
+    agent = make_agent("reg", "washer")
+    fund_embedded(chain, agent)
+    agent.attach_chain(chain, manifest)
+    return agent, RegistryClient.from_manifest(chain, manifest)
+
+
+def test_nothing_is_checked_in_before_enable(agent_on_chain):
+    agent, reg = agent_on_chain
+    with pytest.raises(NotEnabledError, match="not enabled"):
+        agent.sync_registration()
+    assert not agent.enabled()
+    assert reg.owner_of(agent.device_id) == "0x" + "0" * 40
+    device_events = [e for e in reg.events() if e.name.startswith("Device")]
+    assert device_events == []  # not even a failed attempt left a trace
+    assert agent.status()["checked_in"] is False
+
+
+def test_enable_checks_in_the_canonical_td(agent_on_chain):
+    agent, reg = agent_on_chain
+    out = agent.enable()
+    assert out["action"] == "checked_in"
+    assert reg.is_active(agent.device_id) and reg.owner_of(agent.device_id) == agent.address
+    assert reg.key_of(agent.device_id) == agent.identity.x25519_public
+    ev = [e for e in reg.events() if e.name == "DeviceCheckedIn"]
+    assert len(ev) == 1
+    assert json.loads(ev[0].args["td"]) == agent.td()
+    assert ev[0].args["reservePrice"] == agent.config.reserve_price_wei
+    assert agent.status()["checked_in"] and agent.status()["enabled"]
+
+
+def test_resync_without_change_sends_nothing_and_a_profile_change_updates(agent_on_chain):
+    agent, reg = agent_on_chain
+    agent.enable()
+    assert agent.sync_registration()["action"] == "unchanged"
+    assert len([e for e in reg.events() if e.name.startswith("Device")]) == 1
+    cfg = agent.config
+    cfg.sell = ["waterToday", "energyToday"]
+    cfg.reserve_price_wei = 5 * 10**15
+    agent.save_config(cfg)
+    assert agent.sync_registration()["action"] == "updated"
+    upd = [e for e in reg.events() if e.name == "DeviceUpdated"]
+    assert len(upd) == 1 and set(json.loads(upd[0].args["td"])["properties"]) == {"waterToday", "energyToday"}
+    assert reg.device(agent.device_id).reserve_price == 5 * 10**15
+
+
+def test_disable_checks_out_and_blocks_further_syncs(agent_on_chain):
+    agent, reg = agent_on_chain
+    agent.enable()
+    assert agent.disable()["action"] == "checked_out"
+    assert not reg.is_active(agent.device_id)
+    with pytest.raises(NotEnabledError):
+        agent.sync_registration()
+    assert agent.enable()["action"] == "checked_in"  # opting in again re-checks in
+    assert reg.is_active(agent.device_id)
+
+
+def test_oem_key_file_attests_the_device_at_check_in(deployed, make_agent, tmp_path, monkeypatch):
+    from device_agent.identity import _fast_eth_keystore
+
+    chain, manifest = deployed
+    reg = RegistryClient.from_manifest(chain, manifest)
+    oem_file = tmp_path / "oem.json"
+    oem = _fast_eth_keystore(oem_file, "oem secret", None, 2**8)  # a standard keystore, cheap KDF
+    reg.set_oem(oem)
+    monkeypatch.setenv("THINGBID_OEM_PASSWORD", "oem secret")
+    agent = make_agent("oem", "tv", oem_key_file=str(oem_file))
+    fund_embedded(chain, agent)
+    agent.attach_chain(chain, manifest)
+    agent.enable()
+    assert reg.is_attested(agent.device_id)
+    assert "oem" not in json.dumps(agent.td()).lower()  # the attestation is on chain, not a TD claim
+
+
+def test_unattested_without_an_oem_key(agent_on_chain):
+    agent, reg = agent_on_chain
+    agent.enable()
+    assert not reg.is_attested(agent.device_id)

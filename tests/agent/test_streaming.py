@@ -1,0 +1,63 @@
+"""Stream publishing and micro-sales on a real tangle node: a buyer pays, gets the root, reads its span."""
+
+from __future__ import annotations
+
+import pytest
+
+from device_agent.runner import AgentRunner
+from device_agent.streaming import StreamPublisher, tangle_ledger
+from tests.agent.conftest import PASSWORD
+
+
+@pytest.fixture
+def node(tmp_path):
+    from exchange.tangle.testing import run_node
+
+    with run_node(tmp_path / "tangle", rate_per_s=5000.0, rate_burst=10000) as (url, n):
+        yield url
+
+
+def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent):
+    from exchange.ledger.tangle import TangleLedger
+    from exchange.streams import StreamBuyer
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.wallet import Wallet
+
+    agent = make_agent("s", "fridge", publish_every_seconds=0.2, stream_price_per_message=5)
+    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8).start()  # no chain: serve + stream
+    pub = runner.publisher
+    assert pub.address == agent.tangle_address()
+    try:
+        client = TangleClient(node)
+        buyer_ledger = TangleLedger(client, Wallet.generate())
+        client.wait_confirmed(client.faucet(buyer_ledger.address, 1000))
+        buyer = StreamBuyer(buyer_ledger)
+        purchase = buyer.buy(agent.identity.device_id_hex, 3, timeout=20)
+        assert purchase.sold == 3 and purchase.paid == 15
+        readings = list(buyer.follower(purchase).follow(timeout=15))
+        assert len(readings) == 3
+        for r in readings:
+            data = r.json()
+            assert set(data) == {"t", *agent.profile.names()}
+            assert data["temperature"] == agent.simulator.read("temperature", data["t"])
+        assert [s.span for s in agent.state.stream_sales()] == [3]
+    finally:
+        runner.stop()
+    # Restart: the channel continues from the saved (encrypted) state; the sale is not made again.
+    pub2 = StreamPublisher(agent, tangle_ledger(agent.identity, node), kdf_n=2**8)
+    assert pub2.seller.writer("readings").seq == pub.seller.writer("readings").seq
+    assert pub2.poll_sales() == []
+    assert b"key" not in (agent.data_dir / "channels.json").read_bytes()
+
+
+def test_restart_after_a_crash_continues_the_channel_after_unsaved_messages(node, make_agent):
+    agent = make_agent("c", "tv")
+    pub = StreamPublisher(agent, tangle_ledger(agent.identity, node), kdf_n=2**8)
+    pub.publish_once()
+    pub.save()
+    for _ in range(3):  # published, then the power went out before the next save
+        pub.publish_once()
+    seq = pub.seller.writer("readings").seq
+    again = StreamPublisher(agent, tangle_ledger(agent.identity, node), kdf_n=2**8)
+    assert again.seller.writer("readings").seq == seq == 4
+    assert again.publish_once()

@@ -1,0 +1,123 @@
+"""The data scientist's journey in headless Debian chromium against the app on 127.0.0.1.
+
+Sign up (keystore), filter, see the map, batch-bid 200 devices watching the progress bar,
+settle after chain time moves on, open the delivered key and chart real readings from the
+device, buy a tangle stream span and watch the readings arrive.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.browser.browser_helpers import shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.anvil]
+PASSWORD = "correct horse battery"
+
+
+def sign_up(page, base: str, username: str):
+    page.goto(f"{base}/account/create")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=confirm]", PASSWORD)
+    page.click("#create-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/account/$"))
+
+
+def test_full_journey(system, page_factory):
+    page = page_factory()
+    base = system.url
+    sign_up(page, base, "scientist")
+    assert page.locator("#address").inner_text().startswith("0x")
+    shot(page, "01-account")
+
+    # Catalog: everything, then a filter whose state is in the URL.
+    page.goto(f"{base}/catalog/")
+    assert page.locator("#result-count strong").inner_text() == "202"
+    assert page.locator("#map circle").count() >= 1
+    page.fill("input[name=q]", "fleet")
+    page.click("#apply")
+    page.wait_for_url(re.compile(r"q=fleet"))
+    assert page.locator("#result-count strong").inner_text() == "200"
+    assert page.locator("#map svg").is_visible()
+    assert "200 of 200 matching devices placed on the map" in page.locator("#map figcaption").inner_text()
+    shot(page, "02-catalog-filtered-map")
+
+    # Batch bid: the plan first, then the batches with a live progress bar.
+    page.fill("input[name=max_price]", "0.002")
+    page.fill("input[name=budget]", "1")
+    page.click("#plan-bids")
+    page.wait_for_url(re.compile(r"/bids/plan"))
+    assert page.locator("#plan-count").inner_text() == "200"
+    assert int(page.locator("#plan-batches").inner_text()) >= 2
+    shot(page, "03-bid-plan")
+    page.click("#sign-and-place")
+    page.wait_for_url(re.compile(r"/bids/job/"))
+    shot(page, "04a-progress")
+    page.wait_for_selector("#outcomes", timeout=60_000)  # the JS reloads the page when the job is done
+    assert page.locator("#progress progress").get_attribute("value") == "100"
+    assert "200 placed, 0 skipped, 0 failed" in page.locator("#outcome-summary").inner_text()
+    assert page.locator("#outcomes tr.placed").count() == 200
+    shot(page, "04-bids-placed")
+
+    # Time moves past the bidding end; settle everything in one transaction.
+    system.chain.time_travel(3700)
+    page.goto(f"{base}/auctions/")
+    assert page.locator("#settle-all").is_visible()
+    page.click("#settle-all")
+    page.wait_for_url(re.compile(r"/auctions/$"))
+    assert page.locator("#auctions td.state", has_text="awaiting_key").count() == 200
+    shot(page, "05-settled")
+
+    # The real device delivers its key; an hour of access passes; the key opens and the chart draws.
+    assert system.real.deliver_keys(system.world)
+    system.chain.time_travel(3 * 3600)
+    page.goto(f"{base}/keys/")
+    page.click("#keys a >> nth=0")
+    page.wait_for_selector("#charts[data-ready='1']", timeout=20_000)
+    canvases = page.locator("canvas.chart")
+    assert canvases.count() >= 2
+    assert int(canvases.first.get_attribute("data-points")) > 10
+    assert page.evaluate("Chart.getChart(document.querySelector('canvas.chart')).data.datasets[0].data.length") > 10
+    shot(page, "06-key-and-chart")
+
+    # Streams: fund the tangle wallet (dev faucet), buy 5 messages, watch them arrive.
+    page.goto(f"{base}/wallet/")
+    page.click("#faucet-form button")
+    page.wait_for_url(re.compile(r"/wallet/$"))
+    assert int(page.locator("#tangle-balance").inner_text()) > 0
+    page.goto(f"{base}/streams/offers?device_id=0x{system.real.hex}")
+    page.fill("form.buy-stream input[name=span]", "5")
+    page.click("form.buy-stream button")
+    page.wait_for_url(re.compile(r"/streams/s/"))
+    page.wait_for_selector("#stream[data-count='5']", timeout=30_000)
+    assert page.locator("li.reading").count() == 5
+    assert "temperature=" in page.locator("li.reading").first.inner_text()
+    assert page.locator("canvas.live").get_attribute("data-points") == "5"  # the live chart follows
+    shot(page, "07-stream")
+
+    # Tangle wallet: send to another address; the transfer shows in the history.
+    from exchange.tangle.wallet import Wallet
+
+    friend = Wallet.generate().address
+    page.goto(f"{base}/wallet/")
+    before = int(page.locator("#tangle-balance").inner_text())
+    page.fill("#tangle-send-form input[name=amount]", "7")
+    page.fill("#tangle-send-form input[name=to]", friend)
+    page.click("#tangle-send-form button")
+    page.wait_for_url(re.compile(r"/wallet/$"))
+    assert page.locator("#tangle-history tr.out", has_text="7").count() >= 1
+    from exchange.tangle.client import TangleClient
+
+    client = TangleClient(system.tangle_url)
+    deadline = time.time() + 10
+    while client.balance(friend) != 7 and time.time() < deadline:
+        time.sleep(0.1)
+    assert client.balance(friend) == 7
+    page.reload()
+    assert int(page.locator("#tangle-balance").inner_text()) <= before - 7
+    shot(page, "08-wallet")
+    assert page.console_errors == []

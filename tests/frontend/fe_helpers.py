@@ -1,0 +1,35 @@
+"""Helpers shared by the frontend and browser tests (unique module name: tests/ is not a package)."""
+
+from __future__ import annotations
+
+import re
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_of(client, path="/account/signin") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def create_user(client, username: str, password: str = PASSWORD, **extra):
+    token = csrf_of(client, "/account/create")
+    data = {"csrf_token": token, "username": username, "password": password, "confirm": password, "mode": "new"}
+    data.update(extra)
+    return client.post("/account/create", data=data)
+
+
+def deliver_key(world, device, auction_id: int) -> str:
+    """What the device agent does after settlement: seal a signed access token to the winner."""
+    from exchange.chain.auction import AuctionHouseClient
+    from exchange.crypto import AccessClaims, issue_token, seal
+    from frontend.auction_ops import key_context
+
+    house = AuctionHouseClient.from_manifest(world.chain, world.manifest)
+    info = house.auction(auction_id)
+    now = int(world.chain.w3.eth.get_block("latest")["timestamp"])
+    token = issue_token(device.ed25519_private,
+                        AccessClaims(device.device_id.hex(), auction_id, info.first, now, now + info.access_period))
+    house.deliver_key(auction_id, seal(house.buyer_key_of(info.first), token.encode(), key_context(auction_id)),
+                      sender=device.owner)
+    return token

@@ -1,0 +1,229 @@
+"""Batch bidding through the app on a real chain; bad values; one user cannot see or act on another's."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of, deliver_key
+
+
+def signed_in(app, name):
+    c = app.test_client()
+    assert create_user(c, name).status_code == 302
+    return c
+
+
+def plan(client, max_price="0.002", budget="1", **filters):
+    data = {"csrf_token": csrf_of(client, "/catalog/"), "max_price": max_price, "budget": budget}
+    data.update({f"f_{k}": v for k, v in filters.items()})
+    return client.post("/bids/plan", data=data)
+
+
+def plan_id(html: str) -> str:
+    return re.search(r'name="plan" value="([^"]+)"', html).group(1)
+
+
+def place(client, pid, top_up=True):
+    data = {"csrf_token": csrf_of(client, "/bids/"), "plan": pid}
+    if top_up:
+        data["top_up"] = "1"
+    return client.post("/bids/place", data=data)
+
+
+def wait_job(client, location, timeout=60):
+    url = location + ".json"
+    end = time.time() + timeout
+    while time.time() < end:
+        p = client.get(url).get_json()
+        if p["state"] in ("done", "failed"):
+            return p
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def house_bids(app):
+    from frontend.auction_ops import book
+
+    return book(app.extensions["thingbid.services"]).bids
+
+
+def test_plan_is_shown_before_anything_is_signed(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    r = plan(alice)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert re.search(r'id="plan-count">12<', html)
+    assert 'id="sign-and-place"' in html
+    assert house_bids(auction_app) == {}  # nothing on chain yet
+
+
+def test_batches_are_placed_in_the_background_with_per_device_outcomes(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    pid = plan_id(plan(alice).get_data(as_text=True))
+    r = place(alice, pid)
+    assert r.status_code == 302
+    p = wait_job(alice, r.headers["Location"])
+    assert p["state"] == "done" and p["placed"] == 12 and p["skipped"] == 0 and p["percent"] == 100
+    page = alice.get(r.headers["Location"]).get_data(as_text=True)
+    assert page.count('<tr class="placed">') == 12
+    bids = house_bids(auction_app)
+    assert len(next(iter(bids.values()))) == 12
+    # Placing the same plan twice is impossible: it was consumed.
+    assert place(alice, pid).status_code == 404
+
+
+def test_outbid_devices_are_skipped_with_a_reason(auction_world_m, auction_app):
+    alice, bob = signed_in(auction_app, "alice"), signed_in(auction_app, "bob")
+    pa = plan_id(plan(alice, max_price="0.002").get_data(as_text=True))
+    pb = plan_id(plan(bob, max_price="0.002").get_data(as_text=True))
+    assert wait_job(alice, place(alice, pa).headers["Location"])["placed"] == 12
+    # Bob's plan was made before Alice bid: on chain his equal-or-lower bids are skipped, with reasons.
+    p = wait_job(bob, place(bob, pb).headers["Location"])
+    assert p["state"] == "done" and p["skipped"] == 12 and p["placed"] == 0
+    page = bob.get(f"/bids/job/{p['id']}").get_data(as_text=True)
+    assert "below price" in page or "below reserve" in page
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("max_price", "-1", "max_price"),
+    ("max_price", "abc", "max_price"),
+    ("max_price", "", "required"),
+    ("max_price", "1e999", "max_price"),
+    ("max_price", "99999999999", "too large"),
+    ("max_price", "0", "more than 0"),
+    ("max_price", "0.0000000000000000001", "18 decimals"),
+    ("budget", "-5", "budget"),
+    ("budget", "", "required"),
+    ("budget", "0.001", "at least the price"),
+    ("f_reserve_min", "-1", "reserve_min"),
+])
+def test_bad_bid_values_give_a_message_and_change_nothing(auction_world_m, auction_app, field, value, message):
+    alice = signed_in(auction_app, "alice")
+    data = {"csrf_token": csrf_of(alice, "/catalog/"), "max_price": "0.002", "budget": "1", field: value}
+    r = alice.post("/bids/plan", data=data)
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert house_bids(auction_app) == {}
+    assert not auction_app.extensions.get("thingbid.plans") or not auction_app.extensions["thingbid.plans"]._plans
+
+
+def test_bid_without_csrf_is_refused(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    r = alice.post("/bids/plan", data={"max_price": "0.002", "budget": "1"})
+    assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
+
+
+def test_users_cannot_see_or_use_each_others_plans_jobs_bids_and_keys(auction_world_m, auction_app):
+    alice, bob = signed_in(auction_app, "alice"), signed_in(auction_app, "bob")
+    html = plan(alice, q=auction_world_m.devices[0].city.lower()).get_data(as_text=True)
+    pid = plan_id(html)
+    assert place(bob, pid).status_code == 404  # Bob cannot place Alice's plan ...
+    job = place(alice, pid)  # ... and it is still Alice's to place
+    assert wait_job(alice, job.headers["Location"])["placed"] >= 1
+    assert bob.get(job.headers["Location"]).status_code == 404
+    assert bob.get(job.headers["Location"] + ".json").status_code == 404
+    assert "No bids yet" in bob.get("/bids/").get_data(as_text=True)
+
+    auction_world_m.chain.time_travel(3700)
+    aid = int(re.search(r'data-auction="(\d+)"', alice.get("/auctions/").get_data(as_text=True)).group(1))
+    # Bob cannot settle through Alice's page entry, nor reclaim her payment.
+    r = bob.post("/auctions/settle", data={"csrf_token": csrf_of(bob, "/auctions/"), "auction_id": str(aid)})
+    assert r.status_code == 404
+    r = alice.post("/auctions/settle", data={"csrf_token": csrf_of(alice, "/auctions/"), "auction_id": str(aid)})
+    assert r.status_code == 302
+    device = next(d for d in auction_world_m.devices if d.auction_id == aid)
+    deliver_key(auction_world_m, device, aid)
+    assert f"/keys/{aid}" in alice.get("/keys/").get_data(as_text=True)
+    assert "No keys yet" in bob.get("/keys/").get_data(as_text=True)
+    assert bob.get(f"/keys/{aid}").status_code == 404
+    assert bob.get(f"/keys/{aid}/data.json").status_code == 404
+    assert bob.get(f"/keys/{aid}/key.txt").status_code == 404
+    assert alice.get(f"/keys/{aid}/key.txt").get_data(as_text=True).startswith("tb1.")
+    r = bob.post("/auctions/reclaim", data={"csrf_token": csrf_of(bob, "/auctions/"), "auction_id": str(aid)})
+    assert r.status_code == 400 and "refused by the auction house" in r.get_data(as_text=True)
+    assert f"/keys/{aid}" in alice.get("/keys/").get_data(as_text=True)  # nothing changed for Alice
+
+
+def test_signed_out_user_key_is_gone_and_sign_in_restores_access(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    vault = auction_app.extensions["thingbid.vault"]
+    n = len(vault)
+    alice.post("/account/signout", data={"csrf_token": csrf_of(alice)})
+    assert len(vault) == n - 1
+    assert alice.get("/bids/").status_code == 302
+    r = alice.post("/account/signin", data={"csrf_token": csrf_of(alice), "username": "alice", "password": PASSWORD})
+    assert r.status_code == 302 and alice.get("/bids/").status_code == 200
+
+
+@pytest.mark.parametrize("amount,message", [
+    ("-1", "amount"), ("abc", "amount"), ("", "required"), ("1e5", "amount"), ("100000000000", "too large"),
+    ("0", "more than 0"), ("5000", "more than your Ether balance"),
+])
+def test_bad_deposit_values_give_a_message_and_change_nothing(auction_world_m, auction_app, amount, message):
+    from frontend.auction_ops import balance_of
+
+    alice = signed_in(auction_app, "alice")
+    addr = alice.get("/account/whoami.json").get_json()["address"]
+    r = alice.post("/wallet/deposit", data={"csrf_token": csrf_of(alice, "/wallet/"), "amount": amount})
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert balance_of(auction_app.extensions["thingbid.services"], addr) == (0, 0)
+
+
+def test_deposit_and_withdraw(auction_world_m, auction_app):
+    from frontend.auction_ops import balance_of
+
+    alice = signed_in(auction_app, "alice")
+    addr = alice.get("/account/whoami.json").get_json()["address"]
+    services = auction_app.extensions["thingbid.services"]
+    assert alice.post("/wallet/deposit", data={"csrf_token": csrf_of(alice, "/wallet/"), "amount": "1.5"}).status_code == 302
+    assert balance_of(services, addr) == (15 * 10**17, 0)
+    r = alice.post("/wallet/withdraw", data={"csrf_token": csrf_of(alice, "/wallet/"), "amount": "2"})
+    assert r.status_code == 400 and "free deposit" in r.get_data(as_text=True)
+    assert alice.post("/wallet/withdraw", data={"csrf_token": csrf_of(alice, "/wallet/"), "amount": "0.5"}).status_code == 302
+    assert balance_of(services, addr) == (10**18, 0)
+
+
+def _bid_on_a_city(world, client):
+    pid = plan_id(plan(client, q=world.devices[0].city.lower()).get_data(as_text=True))
+    assert wait_job(client, place(client, pid).headers["Location"])["placed"] >= 1
+
+
+def test_reclaim_after_a_missed_delivery_and_rating_after_access(auction_world_m, auction_app):
+    from frontend.auction_ops import balance_of
+
+    alice = signed_in(auction_app, "alice")
+    addr = alice.get("/account/whoami.json").get_json()["address"]
+    services = auction_app.extensions["thingbid.services"]
+    _bid_on_a_city(auction_world_m, alice)
+    auction_world_m.chain.time_travel(3700)
+    page = alice.get("/auctions/").get_data(as_text=True)
+    ids = [int(i) for i in re.findall(r'data-auction="(\d+)"', page)]
+    assert len(ids) >= 2
+    tok = csrf_of(alice, "/auctions/")
+    assert alice.post("/auctions/settle", data={"csrf_token": tok, "auction_id": [str(i) for i in ids]}).status_code == 302
+    # One device delivers; the other misses its window and Alice reclaims.
+    delivered, missed = ids[0], ids[1]
+    dev = next(d for d in auction_world_m.devices if d.auction_id == delivered)
+    deliver_key(auction_world_m, dev, delivered)
+    auction_world_m.chain.time_travel(3700)  # past the 1-hour delivery window
+    page = alice.get("/auctions/").get_data(as_text=True)
+    assert "Reclaim payment" in page and "Rate" in page
+    free_before = balance_of(services, addr)[0]
+    r = alice.post("/auctions/reclaim", data={"csrf_token": tok, "auction_id": str(missed)})
+    assert r.status_code == 302
+    assert balance_of(services, addr)[0] > free_before
+    r = alice.post("/auctions/rate", data={"csrf_token": tok, "auction_id": str(delivered), "score": "4"})
+    assert r.status_code == 302
+    page = alice.get("/auctions/").get_data(as_text=True)
+    assert re.search(rf'data-auction="{missed}">.*?reclaimed', page, re.S)
+    assert re.search(rf'data-auction="{delivered}">.*?rated', page, re.S)
+
+
+@pytest.mark.parametrize("score", ["0", "6", "-1", "x", ""])
+def test_bad_rating_values_are_refused(auction_world_m, auction_app, score):
+    alice = signed_in(auction_app, "alice")
+    r = alice.post("/auctions/rate", data={"csrf_token": csrf_of(alice, "/auctions/"), "auction_id": "1",
+                                           "score": score})
+    assert r.status_code == 400 and "score" in r.get_data(as_text=True)

@@ -1,0 +1,44 @@
+"""Sealed-bid auctions through the app: commit in batches, secrets kept encrypted, reveal, settle."""
+
+from __future__ import annotations
+
+import re
+
+from tests.frontend.fe_helpers import create_user, csrf_of
+from tests.frontend.test_bids_and_isolation import place, plan, plan_id, wait_job
+
+
+def test_sealed_bids_are_committed_revealed_and_won(sealed_world_m, sealed_app):
+    alice, bob = sealed_app.test_client(), sealed_app.test_client()
+    assert create_user(alice, "alice").status_code == 302 and create_user(bob, "bob").status_code == 302
+    pa = plan_id(plan(alice, max_price="0.003", budget="1").get_data(as_text=True))
+    pb = plan_id(plan(bob, max_price="0.002", budget="1").get_data(as_text=True))
+    ja = wait_job(alice, place(alice, pa).headers["Location"])
+    jb = wait_job(bob, place(bob, pb).headers["Location"])
+    assert ja["placed"] == 4 and jb["placed"] == 4
+    assert "sealed bid committed" in alice.get(f"/bids/job/{ja['id']}").get_data(as_text=True)
+    # The secrets are on disk, encrypted: no amount or salt in clear.
+    store = next((sealed_app.extensions["thingbid.services"].keystore_dir / "sealed").glob("*.sealed"))
+    assert b"amount" not in store.read_bytes() and b"salt" not in store.read_bytes()
+
+    sealed_world_m.chain.time_travel(3700)  # bidding over, reveal window open
+    for c in (alice, bob):
+        page = c.get("/auctions/").get_data(as_text=True)
+        assert "Reveal 4 sealed bid(s)" in page
+        ids = re.findall(r'data-auction="(\d+)"', page)
+        r = c.post("/auctions/reveal", data={"csrf_token": csrf_of(c, "/auctions/"), "auction_id": ids})
+        assert r.status_code == 302, r.get_data(as_text=True)
+    # Bob cannot reveal again (nor anything of Alice's).
+    r = bob.post("/auctions/reveal", data={"csrf_token": csrf_of(bob, "/auctions/"), "auction_id": ids})
+    assert r.status_code == 404
+
+    sealed_world_m.chain.time_travel(3700)  # reveal window over
+    page = alice.get("/auctions/").get_data(as_text=True)
+    r = alice.post("/auctions/settle", data={"csrf_token": csrf_of(alice, "/auctions/"),
+                                             "auction_id": re.findall(r'data-auction="(\d+)"', page)})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    page = alice.get("/auctions/").get_data(as_text=True)
+    assert page.count("<strong>you</strong>") == 4  # Alice's higher sealed bids win
+    assert page.count("awaiting_key") == 4
+    bob_page = bob.get("/auctions/").get_data(as_text=True)
+    assert "<strong>you</strong>" not in bob_page

@@ -1,0 +1,250 @@
+"""DeviceRegistry on a real (eth-tester) chain through the typed client."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from exchange.chain.registry import CheckInItem, RegistryClient, RegistryInputError
+from exchange.errors import ContractRevert
+from exchange.wot import canonical_td
+from exchange.wot.samples import appliance_td
+
+TD = canonical_td(appliance_td())
+TD2 = canonical_td(appliance_td("SmartMeter"))
+DEV = keccak(b"device-1")
+KEY = keccak(b"x25519-public-key-1")
+
+
+@pytest.fixture
+def reg(chain):
+    return RegistryClient.deploy(chain)
+
+
+@pytest.fixture
+def owner(chain):
+    return chain.accounts[1]
+
+
+@pytest.fixture
+def other(chain):
+    return chain.accounts[2]
+
+
+@pytest.fixture
+def checked_in(reg, owner):
+    reg.check_in(DEV, TD, KEY, "tangle-addr-1", 10**17, 1, sender=owner)
+    return DEV
+
+
+def revert_of(fn) -> ContractRevert:
+    """The revert, with address arguments checksummed (eth-abi decodes them lower-case)."""
+    with pytest.raises(ContractRevert) as info:
+        fn()
+    e = info.value
+    return ContractRevert(e.error, tuple(to_checksum_address(a) if isinstance(a, str) and a.startswith("0x")
+                                         and len(a) == 42 else a for a in e.error_args))
+
+
+def test_check_in_stores_compact_state_and_emits_td(reg, owner, checked_in):
+    state = reg.device(DEV)
+    assert (state.owner, state.reserve_price, state.mechanism, state.active, state.attested, state.x25519_key) == \
+        (owner, 10**17, 1, True, False, KEY)
+    assert reg.owner_of(DEV) == owner and reg.is_active(DEV)
+    (ev,) = [e for e in reg.events() if e.name != "GovernanceTransferred"]
+    assert ev.name == "DeviceCheckedIn" and ev.args["td"] == TD and ev.args["tdHash"] == keccak(TD)
+    assert ev.args["tangleAddress"] == "tangle-addr-1" and ev.args["owner"] == owner
+    assert reg.current_td_hash(DEV) == keccak(TD)
+
+
+def test_unknown_device_has_no_owner_and_is_inactive(reg):
+    assert reg.owner_of(DEV) == "0x" + "0" * 40 and not reg.is_active(DEV)
+
+
+def test_duplicate_id_reverts_with_current_owner(reg, owner, other, checked_in):
+    e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=other))
+    assert e.error == "DeviceAlreadyRegistered" and e.error_args == (DEV, owner)
+    e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=owner))
+    assert e.error == "DeviceAlreadyRegistered"
+
+
+def test_td_hash_must_match_bytes(reg, chain, owner):
+    fn = reg.contract.functions.checkIn(DEV, keccak(b"other"), TD, KEY, "t", 1, 0)
+    e = revert_of(lambda: chain.transact(fn, sender=owner))
+    assert e.error == "TdHashMismatch" and e.error_args == (DEV, keccak(b"other"), keccak(TD))
+    assert not reg.is_active(DEV)
+
+
+@pytest.mark.parametrize(("td", "size"), [(b"", 0), (b"x" * 16385, 16385)], ids=["empty", "over-16KiB"])
+def test_td_size_limit(reg, owner, td, size):
+    e = revert_of(lambda: reg.check_in(DEV, td, KEY, "t", 1, 0, sender=owner))
+    assert e.error == "TdSize" and e.error_args == (DEV, size, 16384)
+
+
+@pytest.mark.parametrize(("device_id", "key", "what"), [(b"\0" * 32, KEY, "deviceId"), (DEV, b"\0" * 32, "x25519Key")])
+def test_zero_id_or_key_reverts(reg, owner, device_id, key, what):
+    e = revert_of(lambda: reg.check_in(device_id, TD, key, "t", 1, 0, sender=owner))
+    assert (e.error, e.error_args) == ("ZeroValue", (what,))
+
+
+def test_client_rejects_malformed_arguments_before_sending(reg, owner):
+    with pytest.raises(RegistryInputError, match="device_id must be 32 bytes"):
+        reg.check_in(b"short", TD, KEY, "t", 1, 0, sender=owner)
+    with pytest.raises(RegistryInputError, match="reserve_price"):
+        reg.check_in(DEV, TD, KEY, "t", 2**80, 0, sender=owner)
+
+
+def test_update_by_owner(reg, owner, checked_in):
+    reg.update(DEV, TD2, "tangle-addr-2", 5, 0, sender=owner)
+    s = reg.device(DEV)
+    assert (s.reserve_price, s.mechanism, s.x25519_key) == (5, 0, KEY)
+    assert reg.events()[-1].name == "DeviceUpdated" and reg.current_td_hash(DEV) == keccak(TD2)
+
+
+def test_update_by_non_owner_reverts(reg, owner, other, checked_in):
+    e = revert_of(lambda: reg.update(DEV, TD2, "t", 5, 0, sender=other))
+    assert (e.error, e.error_args) == ("NotDeviceOwner", (DEV, other, owner))
+    assert reg.device(DEV).reserve_price == 10**17
+
+
+def test_update_unknown_device_reverts(reg, owner):
+    e = revert_of(lambda: reg.update(DEV, TD2, "t", 5, 0, sender=owner))
+    assert (e.error, e.error_args) == ("UnknownDevice", (DEV,))
+
+
+def test_check_out_by_owner_then_update_reverts_inactive(reg, owner, checked_in):
+    reg.check_out(DEV, sender=owner)
+    assert not reg.is_active(DEV) and reg.owner_of(DEV) == owner
+    e = revert_of(lambda: reg.update(DEV, TD2, "t", 5, 0, sender=owner))
+    assert (e.error, e.error_args) == ("DeviceInactive", (DEV,))
+    e = revert_of(lambda: reg.check_out(DEV, sender=owner))
+    assert e.error == "DeviceInactive"
+
+
+def test_check_out_by_non_owner_reverts(reg, other, checked_in):
+    e = revert_of(lambda: reg.check_out(DEV, sender=other))
+    assert e.error == "NotDeviceOwner" and reg.is_active(DEV)
+
+
+def test_owner_may_check_in_again_after_check_out_but_others_may_not(reg, owner, other, checked_in):
+    reg.check_out(DEV, sender=owner)
+    e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=other))
+    assert e.error == "DeviceAlreadyRegistered"
+    reg.check_in(DEV, TD2, KEY, "t", 1, 0, sender=owner)
+    assert reg.is_active(DEV)
+
+
+def test_transfer_by_owner_moves_control(reg, owner, other, checked_in):
+    reg.transfer(DEV, other, sender=owner)
+    assert reg.owner_of(DEV) == other
+    e = revert_of(lambda: reg.check_out(DEV, sender=owner))
+    assert e.error == "NotDeviceOwner"
+    reg.check_out(DEV, sender=other)
+    ev = [e for e in reg.events() if e.name == "DeviceTransferred"][0]
+    assert (ev.args["from"], ev.args["to"]) == (owner, other)
+
+
+def test_transfer_by_non_owner_or_to_zero_reverts(reg, owner, other, checked_in):
+    e = revert_of(lambda: reg.transfer(DEV, other, sender=other))
+    assert (e.error, e.error_args) == ("NotDeviceOwner", (DEV, other, owner))
+    e = revert_of(lambda: reg.transfer(DEV, "0x" + "0" * 40, sender=owner))
+    assert (e.error, e.error_args) == ("ZeroValue", ("to",))
+    assert reg.owner_of(DEV) == owner
+
+
+def test_batch_check_in_registers_every_device(reg, owner):
+    items = [CheckInItem(keccak(bytes([i])), TD, os.urandom(32), f"t{i}", i, i % 2) for i in range(1, 11)]
+    reg.check_in_batch(items, sender=owner)
+    assert all(reg.is_active(i.device_id) and reg.owner_of(i.device_id) == owner for i in items)
+    assert len([e for e in reg.events() if e.name == "DeviceCheckedIn"]) == 10
+
+
+def test_batch_with_a_duplicate_reverts_whole_batch(reg, owner, checked_in):
+    items = [CheckInItem(keccak(b"new"), TD, KEY, "t", 1), CheckInItem(DEV, TD, KEY, "t", 1)]
+    e = revert_of(lambda: reg.check_in_batch(items, sender=owner))
+    assert e.error == "DeviceAlreadyRegistered"
+    assert not reg.is_active(keccak(b"new"))
+
+
+def test_empty_batch_reverts(reg, owner):
+    e = revert_of(lambda: reg.check_in_batch([], sender=owner))
+    assert (e.error, e.error_args) == ("BatchSize", (0, 200))
+
+
+# ---------------------------------------------------------------- OEM attestation
+
+@pytest.fixture
+def oem():
+    return Account.create()
+
+
+def test_valid_oem_signature_marks_device_attested(reg, chain, owner, oem, checked_in):
+    reg.set_oem(oem.address, True)
+    sig = reg.sign_attestation(oem.key, DEV, KEY)
+    reg.attest(DEV, sig, sender=chain.accounts[3])  # anyone may submit it
+    assert reg.is_attested(DEV)
+    ev = reg.events()[-1]
+    assert ev.name == "DeviceAttested" and ev.args["oem"] == oem.address
+
+
+def test_off_chain_digest_matches_contract(reg, oem):
+    from eth_abi import encode
+
+    inner = keccak(encode(["uint256", "address", "bytes32", "bytes32"], [reg.chain.chain_id, reg.address, DEV, KEY]))
+    assert reg.attestation_digest(DEV, KEY) == keccak(b"\x19Ethereum Signed Message:\n32" + inner)
+
+
+def test_signature_from_unlisted_oem_reverts(reg, owner, oem, checked_in):
+    e = revert_of(lambda: reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY), sender=owner))
+    assert (e.error, e.error_args) == ("NotAllowedOem", (oem.address,))
+    assert not reg.is_attested(DEV)
+
+
+def test_forged_signature_over_another_key_reverts(reg, owner, oem, checked_in):
+    reg.set_oem(oem.address, True)
+    forged = reg.sign_attestation(oem.key, DEV, keccak(b"attacker key"))
+    e = revert_of(lambda: reg.attest(DEV, forged, sender=owner))
+    assert e.error == "NotAllowedOem" and e.error_args[0] != oem.address
+    assert not reg.is_attested(DEV)
+
+
+@pytest.mark.parametrize("sig", [b"\x01" * 64, b"\x00" * 65], ids=["short", "zero"])
+def test_malformed_signature_reverts(reg, owner, sig, checked_in):
+    assert revert_of(lambda: reg.attest(DEV, sig, sender=owner)).error == "BadSignature"
+
+
+def test_removed_oem_can_no_longer_attest(reg, owner, oem, checked_in):
+    reg.set_oem(oem.address, True)
+    reg.set_oem(oem.address, False)
+    assert not reg.is_oem(oem.address)
+    assert revert_of(lambda: reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY))).error == "NotAllowedOem"
+
+
+def test_re_check_in_with_new_key_drops_attestation(reg, owner, oem, checked_in):
+    reg.set_oem(oem.address, True)
+    reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY))
+    reg.check_out(DEV, sender=owner)
+    reg.check_in(DEV, TD, keccak(b"new key"), "t", 1, 0, sender=owner)
+    assert not reg.is_attested(DEV)
+
+
+def test_only_governance_allow_lists_oems(reg, other, oem):
+    e = revert_of(lambda: reg.set_oem(oem.address, True, sender=other))
+    assert (e.error, e.error_args) == ("NotGovernance", (other,))
+    reg.transfer_governance(other)
+    reg.set_oem(oem.address, True, sender=other)
+    assert reg.governance() == other and reg.is_oem(oem.address)
+
+
+def test_attest_unknown_device_reverts(reg, oem):
+    reg.set_oem(oem.address, True)
+    e = revert_of(lambda: reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY)))
+    assert (e.error, e.error_args) == ("UnknownDevice", (DEV,))
+
+
+def test_single_check_in_of_typical_td_fits_gas_budget(reg, owner):
+    receipt = reg.check_in(DEV, TD, KEY, "tangle-address-0001", 10**17, 1, sender=owner)
+    assert receipt["gasUsed"] <= 120_000
