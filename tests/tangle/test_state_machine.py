@@ -5,7 +5,16 @@ they are valid in any cone order; overspends exceed everything the sender could 
 they must end conflicting; double spends (same sequence twice) must end with exactly one
 confirmed. After each settlement the node's balances equal the model's, supply is
 conserved and no balance is negative.
+
+Which half of a double spend wins depends on transaction ids (timestamps, PoW nonces), so
+the model's balances differ from run to run. No rule may therefore be *selected* by that
+state: a ``@precondition`` reading it made Hypothesis see different rule choices for the
+same draws (FlakyStrategyDefinition in CI). Such checks live in the rule bodies instead.
+The default run is derandomized; ``THINGBID_TANGLE_SM=NxM`` runs N random sequences of up
+to M steps.
 """
+
+import os
 
 import tempfile
 import uuid
@@ -13,7 +22,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from exchange.tangle.errors import TangleRejected
 from exchange.tangle.node import Node, NodeConfig
@@ -66,12 +75,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.honest.append((w.address, self.wallets[dst].address, amount))
         self.expect.append((t.id, "confirmed"))
 
-    @precondition(lambda self: not self.pairs and not any(k == "conflicting" for _, k in self.expect))
     @rule(src=st.integers(0, N_WALLETS - 1), dst=st.integers(0, N_WALLETS - 1))
     def overspend(self, src, dst):
         STATS["steps"] += 1
         w = self.wallets[src]
-        if self.pending_out[w.address]:
+        if self.pairs or any(k == "conflicting" for _, k in self.expect) or self.pending_out[w.address]:
             return  # keep the sequence arithmetic simple: only from a settled account
         t = self.node.ingest(transfer(self.node, w, self.wallets[dst].address, SUPPLY + 1), source="api")
         self.expect.append((t.id, "conflicting"))
@@ -142,7 +150,10 @@ class LedgerMachine(RuleBasedStateMachine):
         check(all(a.balance >= 0 for a in self.node.accounts.values()))
 
 
-LedgerMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=20, deadline=None,
+_RUN = os.environ.get("THINGBID_TANGLE_SM")
+EXAMPLES, STEPS = (int(n) for n in (_RUN or "100x30").lower().split("x"))
+LedgerMachine.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+                                           derandomize=_RUN is None,
                                            suppress_health_check=[HealthCheck.too_slow])
 TestLedgerMachine = LedgerMachine.TestCase
 
@@ -151,7 +162,7 @@ def test_zz_report_state_machine_run():
     """Prints the run size; any violation would have failed TestLedgerMachine above."""
     if STATS["runs"] == 0:
         pytest.skip("state machine not run in this session")
-    print(f"\ntangle state machine: {STATS['runs']} sequences x up to 20 steps ({STATS['steps']} steps run), "
+    print(f"\ntangle state machine: {STATS['runs']} sequences x up to {STEPS} steps ({STATS['steps']} steps run), "
           f"violations {STATS['violations']}")
     assert STATS["steps"] > STATS["runs"]
     assert STATS["violations"] == 0
