@@ -127,6 +127,11 @@ class DeviceAgent:
         self.state.set_enabled(True)
         return self.sync_registration()
 
+    def record_consent(self) -> None:
+        """The owner's opt-in without a chain at hand (tangle-only selling); check-in follows
+        with the next ``enable``/``sync_registration`` once a chain is attached."""
+        self.state.set_enabled(True)
+
     def sync_registration(self) -> dict:
         """Bring the registry in line with the current TD/price/mechanism. Only when enabled."""
         with self._lock:

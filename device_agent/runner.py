@@ -130,6 +130,8 @@ class AgentRunner:
 
                 self.seller = Seller(self.agent, HousePort.from_manifest(self.chain, self.manifest, self.agent))
                 self._thread("sell", self.seller.run, self.stop_event, self.sell_interval)
+        elif self.enable_on_start:
+            self.agent.record_consent()  # no chain: the opt-in still gates stream sales
         if self.streams:
             self._start_streams()
         log.info("agent %s (%s) serving at %s", self.agent.identity.device_id_hex[:12], self.agent.config.appliance,
@@ -152,8 +154,8 @@ class AgentRunner:
                 log.warning("stream sales on %s configured but no %s given: not selling there", kind,
                             "tangle URL" if kind == "tangle" else "chain")
                 continue
-            # On Ethereum every message is a transaction from the owner's account: consent first.
-            pub = StreamPublisher(self.agent, ledger, kdf_n=self.kdf_n, require_consent=kind == "ethereum")
+            # Nothing is advertised, published or sold on any ledger before the owner's opt-in.
+            pub = StreamPublisher(self.agent, ledger, kdf_n=self.kdf_n, require_consent=True)
             self.publishers[kind] = pub
             self._thread(f"stream-{kind}", pub.run, self.stop_event)
         # The first publisher, for callers from before stream_ledgers (the tangle one by default).

@@ -6,7 +6,7 @@ import pytest
 
 from device_agent.runner import AgentRunner
 from device_agent.streaming import StreamPublisher, tangle_ledger
-from tests.agent.conftest import PASSWORD
+from tests.agent.conftest import PASSWORD, wait_for
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent):
     from exchange.tangle.wallet import Wallet
 
     agent = make_agent("s", "fridge", publish_every_seconds=0.2, stream_price_per_message=5)
-    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8).start()  # no chain: serve + stream
+    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8,  # no chain: serve + stream
+                         enable=True).start()
     pub = runner.publisher
     assert pub.address == agent.tangle_address()
     try:
@@ -48,6 +49,28 @@ def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent):
     assert pub2.seller.writer("readings").seq == pub.seller.writer("readings").seq
     assert pub2.poll_sales() == []
     assert b"key" not in (agent.data_dir / "channels.json").read_bytes()
+
+
+def test_nothing_is_advertised_published_or_sold_on_the_tangle_before_the_owner_enables(node, make_agent):
+    from exchange.tangle.client import TangleClient
+
+    agent = make_agent("n", "thermostat", publish_every_seconds=0.1)
+    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8).start()  # not enabled
+    try:
+        client = TangleClient(node)
+
+        def issued() -> int:
+            items, _ = client.find(address=agent.tangle_address())
+            return sum(1 for t in items if t["sender"] == agent.tangle_address())
+
+        runner.stop_event.wait(1.0)  # ten publication periods
+        assert runner.publisher.seller.writer("readings").seq == 0
+        assert issued() == 0  # no advertisement, no stream message
+        agent.record_consent()
+        wait_for("publication after the opt-in", lambda: runner.publisher.seller.writer("readings").seq >= 2, 10)
+        assert issued() >= 2
+    finally:
+        runner.stop()
 
 
 def test_restart_after_a_crash_continues_the_channel_after_unsaved_messages(node, make_agent):

@@ -15,7 +15,6 @@ to M steps.
 """
 
 import os
-
 import tempfile
 import uuid
 
