@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
 from frontend.forms import format_eth
 from frontend.security import (
@@ -42,6 +43,11 @@ DEFAULTS = {
     "ACCOUNT_CREATIONS_PER_WINDOW": 20,
     "SESSION_IDLE_S": 3600.0,
     "TEMPLATES_AUTO_RELOAD": False,
+    # Networks besides the public internet the data viewer may fetch device data from (CIDRs);
+    # ``thingbid up`` adds loopback for its simulated devices.
+    "DEVICE_NETWORKS": (),
+    # Behind TLS set THINGBID_SECURE_COOKIES=1 (or SESSION_COOKIE_SECURE) so the session never travels in clear.
+    "SESSION_COOKIE_SECURE": os.environ.get("THINGBID_SECURE_COOKIES", "") not in ("", "0"),
 }
 
 
@@ -65,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Every account creation costs a scrypt run: bound them per client address.
     app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
                                                             app.config["LOGIN_WINDOW_S"])
+    app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.jobs"] = JobRunner()
     app.extensions["thingbid.streams"] = StreamManager()
 

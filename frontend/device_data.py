@@ -1,17 +1,26 @@
 """Read a device's properties with an access key (server side) and shape them for charts.
 
 The device's URLs come from its TD, which is hostile input: only http(s) URLs, a short
-timeout, a size cap, and JSON numbers only are taken from the answer.
+timeout, a size cap, no redirects, and JSON numbers only are taken from the answer. The
+server fetches them itself, so a TD must not be able to point it at internal services (a
+cloud metadata endpoint, a database, the tangle node's admin API): every address the host
+name resolves to must be a public one, or inside a network the operator allowed
+(``DEVICE_NETWORKS``; ``thingbid up`` allows loopback, where its simulated devices live).
+The connection goes to the address that was checked, so a second DNS answer cannot
+redirect it (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import math
+import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from frontend.errors import FrontendError
@@ -25,12 +34,68 @@ class DeviceReadError(FrontendError):
     """The device did not answer, refused the key, or answered nonsense."""
 
 
+class DeviceAddressRefused(DeviceReadError):
+    """The TD points at an address the server does not fetch from."""
+
+
 @dataclass(frozen=True)
 class PropertyForm:
     name: str
     title: str
     unit: str
     href: str
+
+
+class DeviceNetworkPolicy:
+    """Which addresses the server may fetch device data from: public ones, plus ``allowed`` networks."""
+
+    def __init__(self, allowed: Iterable[str] = ()):
+        try:
+            self.allowed = tuple(ipaddress.ip_network(str(n), strict=False) for n in allowed)
+        except ValueError as exc:
+            raise FrontendError(f"DEVICE_NETWORKS: {exc}") from None
+
+    def check(self, ip: str) -> None:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if any(addr in net for net in self.allowed):
+            return
+        if not addr.is_global or addr.is_multicast:
+            raise DeviceAddressRefused(f"the device's address {addr} is not public; this server does not "
+                                       "fetch from internal networks")
+
+    def resolve(self, host: str, port: int) -> str:
+        """The checked address to connect to; every address the name has must pass."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise DeviceReadError(f"the device's host {host!r} does not resolve: {exc}") from None
+        ips = list(dict.fromkeys(info[4][0] for info in infos))
+        if not ips:
+            raise DeviceReadError(f"the device's host {host!r} does not resolve")
+        for ip in ips:
+            self.check(ip)
+        return ips[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, ip: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._ip = ip
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, ip: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._ip = ip
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # certificate checked by name
 
 
 def numeric_properties(td: dict | None) -> list[PropertyForm]:
@@ -55,19 +120,35 @@ def numeric_properties(td: dict | None) -> list[PropertyForm]:
     return out
 
 
-def _get_json(url: str, token: str) -> dict:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+def get_json(url: str, token: str, policy: DeviceNetworkPolicy) -> dict:
+    """GET ``url`` with the access key as a bearer token; the JSON object it answers."""
+    u = urllib.parse.urlsplit(url)
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:  # noqa: S310 - scheme checked above
-            body = resp.read(MAX_BODY + 1)
-    except urllib.error.HTTPError as exc:
+        port = u.port or (443 if u.scheme == "https" else 80)
+    except ValueError:
+        raise DeviceReadError("the device's URL has a bad port") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise DeviceReadError("the device's URL is not an http(s) URL")
+    ip = policy.resolve(u.hostname, port)
+    conn = (_PinnedHTTPS if u.scheme == "https" else _PinnedHTTP)(u.hostname, port, ip, TIMEOUT_S)
+    path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read(MAX_BODY + 1)
+        status = resp.status
+    except (http.client.HTTPException, OSError) as exc:
+        raise DeviceReadError(f"the device does not answer: {exc}") from None
+    finally:
+        conn.close()
+    if status >= 400:
         try:
-            reason = json.loads(exc.read(4096)).get("error", "")
+            reason = str(json.loads(body[:4096]).get("error", ""))[:200]
         except (ValueError, AttributeError):
             reason = ""
-        raise DeviceReadError(f"the device refused: HTTP {exc.code} {reason}".strip()) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DeviceReadError(f"the device does not answer: {getattr(exc, 'reason', exc)}") from None
+        raise DeviceReadError(f"the device refused: HTTP {status} {reason}".strip())
+    if status != 200:
+        raise DeviceReadError(f"the device answered HTTP {status}; redirects are not followed")
     if len(body) > MAX_BODY:
         raise DeviceReadError("the device's answer is too large")
     try:
@@ -80,8 +161,11 @@ def _get_json(url: str, token: str) -> dict:
 
 
 def read_series(td: dict | None, token: str, not_before: int, not_after: int, now: int | None = None,
-                points: int = 200) -> dict:
-    """{"series": [{"name", "unit", "labels", "values"}], "errors": [...]} for the key's period so far."""
+                points: int = 200, policy: DeviceNetworkPolicy | None = None) -> dict:
+    """{"series": [{"name", "unit", "labels", "values"}], "errors": [...]} for the key's period so far.
+
+    ``policy`` defaults to public addresses only."""
+    policy = policy or DeviceNetworkPolicy()
     now = int(now if now is not None else time.time())
     hi = min(now, not_after - 1)
     lo = max(not_before, hi - 24 * 3600)  # the last day of the period so far
@@ -91,7 +175,7 @@ def read_series(td: dict | None, token: str, not_before: int, not_after: int, no
         sep = "&" if "?" in p.href else "?"
         url = f"{p.href}{sep}from={lo}&to={hi}&step={step}"
         try:
-            data = _get_json(url, token)
+            data = get_json(url, token, policy)
         except DeviceReadError as exc:
             errors.append(f"{p.name}: {exc}")
             continue

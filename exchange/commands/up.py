@@ -136,7 +136,8 @@ def run(args) -> int:
         web_url = f"http://127.0.0.1:{web_port}"
         demo_password = secrets.token_urlsafe(12)
         create_keystore(state / "keystores" / "demo.json", demo_password)
-        sup.start(Service("web", python_cmd("frontend.serve", "--port", str(web_port), "--dev-faucet"),
+        sup.start(Service("web", python_cmd("frontend.serve", "--port", str(web_port), "--dev-faucet",
+                                            "--device-network", "127.0.0.0/8"),
                           ready=http_ready(web_url + "/catalog/"), describe=web_url, env=env))
         print(f"{'ready':12} in {time.monotonic() - started:.1f} s; state in {state}", flush=True)
         print(f"\n  Open {web_url}  and sign in as  demo  with password  {demo_password}\n", flush=True)

@@ -61,7 +61,8 @@ def data(auction_id: int):
     if device is None:
         raise NotFound("the device is no longer in the catalog")
     try:
-        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()))
+        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()),
+                          policy=current_app.extensions["thingbid.device_networks"])
     except DeviceReadError as exc:
         return jsonify({"error": str(exc)}), 502
     return jsonify(out)

@@ -179,7 +179,8 @@ def system(anvil_process, tmp_path_factory):
         # anvil-kind one to move time).
         app_chain = rpc_chain(anvil_process.url)
         services = Services(app_chain, manifest, world.database_url, tangle_url, tmp / "keystores", dev_faucet=True)
-        app = create_app({"THINGBID_SERVICES": services, "KEYSTORE_SCRYPT_N": 2**12})
+        app = create_app({"THINGBID_SERVICES": services, "KEYSTORE_SCRYPT_N": 2**12,
+                          "DEVICE_NETWORKS": ["127.0.0.0/8"]})  # the real device serves on loopback
         with ServerThread(app) as server:
             yield type("System", (), {"url": server.url, "world": world, "chain": chain, "real": real,
                                       "app": app, "tangle_url": tangle_url})

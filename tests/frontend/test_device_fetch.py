@@ -1,0 +1,129 @@
+"""The data viewer's fetches: a hostile TD cannot point the server at internal addresses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from frontend.device_data import (
+    DeviceAddressRefused,
+    DeviceNetworkPolicy,
+    DeviceReadError,
+    get_json,
+    read_series,
+)
+from frontend.errors import FrontendError
+
+INTERNAL = ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+            "224.0.0.1", "255.255.255.255", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+            "::"]
+
+
+@pytest.mark.parametrize("ip", INTERNAL)
+def test_internal_addresses_are_refused_by_default(ip):
+    with pytest.raises(DeviceAddressRefused, match="not public"):
+        DeviceNetworkPolicy().check(ip)
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.4.4"])
+def test_public_addresses_pass(ip):
+    DeviceNetworkPolicy().check(ip)
+
+
+def test_an_allowed_network_passes_but_nothing_else_internal_does():
+    policy = DeviceNetworkPolicy(["127.0.0.0/8"])
+    policy.check("127.0.0.1")
+    policy.check("::ffff:127.0.0.5")
+    for ip in ("169.254.169.254", "10.0.0.1", "::1"):
+        with pytest.raises(DeviceAddressRefused):
+            policy.check(ip)
+
+
+@pytest.mark.parametrize("bad", ["not-a-net", "10.0.0.0/33", "300.1.1.1"])
+def test_a_bad_allowed_network_is_a_configuration_error(bad):
+    with pytest.raises(FrontendError, match="DEVICE_NETWORKS"):
+        DeviceNetworkPolicy([bad])
+
+
+def test_a_name_resolving_to_loopback_is_refused():
+    with pytest.raises(DeviceAddressRefused):
+        DeviceNetworkPolicy().resolve("localhost", 80)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://example.org/x", "not an http"),
+    ("http://127.0.0.1:99999/x", "bad port"),
+    ("http:///nohost", "not an http"),
+    ("http://no-such-host.invalid/x", "does not resolve"),
+])
+def test_bad_device_urls_give_a_reason(url, message):
+    with pytest.raises(DeviceReadError, match=message):
+        get_json(url, "token", DeviceNetworkPolicy(["127.0.0.0/8"]))
+
+
+class _Device(BaseHTTPRequestHandler):
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server interface
+        type(self).requests.append(self.path)
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+            return
+        if self.headers.get("Authorization") != "Bearer good":
+            body, status = json.dumps({"error": "no valid access key"}).encode(), 401
+        else:
+            body, status = json.dumps({"readings": [{"t": 1000, "value": 4.5}, {"t": 1060, "value": "x"},
+                                                    {"t": 1120, "value": 5.0}]}).encode(), 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def device():
+    _Device.requests = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Device)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _td(href):
+    return {"properties": {"temperature": {"type": "number", "unit": "degC", "forms": [{"href": href}]}}}
+
+
+def test_the_viewer_does_not_even_connect_to_a_loopback_device_by_default(device):
+    out = read_series(_td(f"{device}/properties/temperature"), "good", 0, 2000, now=1500)
+    assert out["series"] == [] and "not public" in out["errors"][0]
+    assert _Device.requests == []
+
+
+def test_an_allowed_network_reads_only_the_numeric_readings(device):
+    out = read_series(_td(f"{device}/properties/temperature"), "good", 0, 2000, now=1500,
+                      policy=DeviceNetworkPolicy(["127.0.0.0/8"]))
+    assert out["errors"] == []
+    assert out["series"][0]["values"] == [4.5, 5.0]
+    assert _Device.requests[0].startswith("/properties/temperature?from=0&to=1500&step=")
+
+
+def test_the_device_refusing_the_key_is_reported_with_its_reason(device):
+    with pytest.raises(DeviceReadError, match="HTTP 401 no valid access key"):
+        get_json(f"{device}/properties/temperature", "bad", DeviceNetworkPolicy(["127.0.0.0/8"]))
+
+
+def test_redirects_are_not_followed(device):
+    with pytest.raises(DeviceReadError, match="redirects are not followed"):
+        get_json(f"{device}/redirect", "good", DeviceNetworkPolicy(["127.0.0.0/8"]))
+    assert _Device.requests == ["/redirect"]
