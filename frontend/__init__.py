@@ -38,7 +38,8 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Strict",
     "SESSION_COOKIE_NAME": "thingbid_session",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
-    "LOGIN_FAILURES_PER_WINDOW": 5,
+    "LOGIN_FAILURES_PER_WINDOW": 5,  # per client address, and per (user, client)
+    "LOGIN_FAILURES_PER_USER_WINDOW": 50,  # per user over all clients
     "LOGIN_WINDOW_S": 60.0,
     "ACCOUNT_CREATIONS_PER_WINDOW": 20,
     "SESSION_IDLE_S": 3600.0,
@@ -68,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"])
     app.extensions["thingbid.login_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_WINDOW"],
                                                            app.config["LOGIN_WINDOW_S"])
+    app.extensions["thingbid.login_user_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_USER_WINDOW"],
+                                                                app.config["LOGIN_WINDOW_S"])
     # Every account creation costs a scrypt run: bound them per client address.
     app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
                                                             app.config["LOGIN_WINDOW_S"])

@@ -9,12 +9,28 @@ class FrontendError(ExchangeError, ValueError):
     """Root of deliberate frontend failures."""
 
 
+# What the forms call each field, so a message names what the user sees ("Reserve from must
+# be ...", not "reserve_min: ..."). Messages therefore start with a verb: is, must, has, needs.
+FIELD_LABELS = {
+    "q": "Text", "type": "Type", "prop": "Properties", "unit": "Units", "geohash": "Geohash prefix",
+    "lat": "Latitude", "lon": "Longitude", "radius_km": "Radius (km)", "reserve_min": "Reserve from",
+    "reserve_max": "Reserve to", "min_reputation": "Minimum reputation", "sort": "Sort", "page": "Page",
+    "per_page": "Results per page", "filter": "The filter", "max_price": "The price per device",
+    "budget": "The budget", "username": "The user name", "password": "The password",
+    "confirm": "The repeated password", "private_key": "The private key", "keystore": "The keystore file",
+    "mode": "The account source", "auction_id": "The auction selection", "score": "The rating",
+    "amount": "The amount", "to": "The recipient", "span": "The span", "since": "The cursor",
+    "device_id": "The device id", "stream": "The stream",
+}
+
+
 class FormError(FrontendError):
     """A form or query value is missing, malformed or out of range; ``field`` names it."""
 
     def __init__(self, field: str, message: str):
         self.field = field
-        super().__init__(f"{field}: {message}")
+        self.label = FIELD_LABELS.get(field, field)
+        super().__init__(f"{self.label} {message}")
 
 
 class NotFound(FrontendError, LookupError):

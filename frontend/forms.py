@@ -91,7 +91,7 @@ def format_eth(wei: int | None) -> str:
 def parse_username(raw) -> str:
     s = _text(raw).lower()
     if not USERNAME_RE.fullmatch(s):
-        raise FormError("username", "3-32 characters: letters, digits, '.', '_' or '-'")
+        raise FormError("username", "must be 3-32 characters: letters, digits, '.', '_' or '-'")
     return s
 
 
@@ -182,11 +182,11 @@ def parse_catalog_query(args) -> CatalogQuery:
         except FormError as exc:
             cq.errors.append(exc)
 
-    def short_text(maxlen):
+    def short_text(fieldname, maxlen):
         def f(raw):
             s = _text(raw)
             if len(s) > maxlen:
-                raise FormError("text", f"at most {maxlen} characters")
+                raise FormError(fieldname, f"must be at most {maxlen} characters")
             return s
         return f
 
@@ -196,12 +196,12 @@ def parse_catalog_query(args) -> CatalogQuery:
             s = _text(raw)
             names = [n.strip() for n in s.split(",") if n.strip()]
             if len(names) > 20 or any(len(n) > 100 for n in names):
-                raise FormError(fieldname, "at most 20 names of at most 100 characters")
+                raise FormError(fieldname, "must be at most 20 names of at most 100 characters each")
             return ", ".join(names)
         return f
 
-    take("q", short_text(200))
-    take("type", short_text(100))
+    take("q", short_text("q", 200))
+    take("type", short_text("type", 100))
     take("prop", name_list("prop"))
     take("unit", name_list("unit"))
 
@@ -224,7 +224,7 @@ def parse_catalog_query(args) -> CatalogQuery:
     def sort(raw):
         s = _text(raw) or "newest"
         if s not in SORTS:
-            raise FormError("sort", f"must be one of {', '.join(SORTS)}")
+            raise FormError("sort", "must be one of the orders in the list")
         return s
 
     take("sort", sort)
@@ -232,12 +232,12 @@ def parse_catalog_query(args) -> CatalogQuery:
     take("per_page", lambda r: parse_int("per_page", r, 1, 200, default=50))
     given = [x is not None for x in (cq.lat, cq.lon, cq.radius_km)]
     if any(given) and not all(given):
-        cq.errors.append(FormError("radius_km", "lat, lon and radius_km go together"))
+        cq.errors.append(FormError("radius_km", "needs latitude and longitude: the three go together"))
         cq.lat = cq.lon = cq.radius_km = None
     if cq.reserve_min is not None and cq.reserve_max is not None and cq.reserve_min > cq.reserve_max:
-        cq.errors.append(FormError("reserve_max", "must not be below reserve_min"))
+        cq.errors.append(FormError("reserve_max", "must not be below Reserve from"))
         cq.reserve_max = None
     if cq.sort == "distance" and cq.radius_km is None:
-        cq.errors.append(FormError("sort", "distance needs lat, lon and radius_km"))
+        cq.errors.append(FormError("sort", "by distance needs latitude, longitude and radius"))
         cq.sort = "newest"
     return cq

@@ -39,12 +39,12 @@ def sign_in(username: str, password: str, account=None) -> UserSession:
 
     path = _keystore_path(username)
     if not path.exists():
-        raise FormError("username", "no such account here (create or import one)")
+        raise FormError("username", "has no account here (create or import one)")
     if account is None:
         try:
             account = load_keystore(path, password)
         except KeystoreError:
-            raise FormError("password", "wrong password") from None
+            raise FormError("password", "is wrong") from None
     services = _services()
     user = UserSession(username=username, account=account, x25519_private=derive_x25519(account.key))
     user.chain = services.signer_chain(account, path, password)
@@ -67,9 +67,12 @@ def signin():
     if request.method == "GET":
         return render_template("account/signin.html", next=request.args.get("next", ""))
     limiter = current_app.extensions["thingbid.login_limiter"]
+    user_limiter = current_app.extensions["thingbid.login_user_limiter"]
     raw_name = (request.form.get("username") or "").strip().lower()[:64]
-    keys = (f"ip:{request.remote_addr}", f"user:{raw_name}")
-    wait = limiter.blocked(*keys)
+    # Per client and per (user, client): one guesser is stopped without locking the user out
+    # everywhere; the per-user limit, much higher, bounds guessing spread over many clients.
+    keys = (f"ip:{request.remote_addr}", f"user:{raw_name}@{request.remote_addr}")
+    wait = max(limiter.blocked(*keys), user_limiter.blocked(f"user:{raw_name}"))
     if wait > 0:
         return render_template("account/signin.html", error=f"too many failed sign-ins: try again in {int(wait) + 1} s",
                                next=request.form.get("next", "")), 429
@@ -81,8 +84,9 @@ def signin():
         sign_in(username, password)
     except FormError as exc:
         limiter.fail(*keys)
+        user_limiter.fail(f"user:{raw_name}")
         return render_template("account/signin.html", error=str(exc), next=request.form.get("next", "")), 400
-    limiter.reset(f"user:{raw_name}")
+    limiter.reset(keys[1])
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -140,15 +144,15 @@ def _key_from_upload(password: str) -> bytes:
 
     f = request.files.get("keystore")
     if f is None or not f.filename:
-        raise FormError("keystore", "choose a keystore JSON file")
+        raise FormError("keystore", "is missing: choose a keystore JSON file")
     raw = f.read(64 * 1024 + 1)
     if len(raw) > 64 * 1024:
-        raise FormError("keystore", "file too large for a keystore")
+        raise FormError("keystore", "is too large for a keystore")
     try:
         data = json.loads(raw)
         return bytes(Account.decrypt(data, password))
     except (ValueError, TypeError, KeyError):
-        raise FormError("keystore", "not a JSON keystore, or the password does not open it") from None
+        raise FormError("keystore", "is not a JSON keystore, or the password does not open it") from None
 
 
 @bp.route("/signout", methods=["POST"])

@@ -26,9 +26,9 @@ def index():
 def _ids_from_form() -> list[int]:
     ids = request.form.getlist("auction_id")
     if not ids:
-        raise FormError("auction_id", "choose at least one auction")
+        raise FormError("auction_id", "is empty: choose at least one auction")
     if len(ids) > 500:
-        raise FormError("auction_id", "at most 500 at once")
+        raise FormError("auction_id", "must be at most 500 auctions at once")
     return [parse_int("auction_id", i, 0, 2**63) for i in ids]
 
 

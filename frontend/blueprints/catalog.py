@@ -32,7 +32,7 @@ def search():
             rows, total, total_exact = ca.search(catalog, cq)
             points, _ = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
-            cq.errors.extend(FormError("filter", e) for e in exc.errors)
+            cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
     view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points])
     pages = max(1, -(-total // cq.per_page))

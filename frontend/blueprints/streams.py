@@ -58,7 +58,7 @@ def buy():
     device_id = _device_id(request.form.get("device_id"))
     stream = (request.form.get("stream") or "").strip()
     if not stream or len(stream) > 100:
-        raise FormError("stream", "choose a stream")
+        raise FormError("stream", "is missing: choose a stream")
     span = parse_int("span", request.form.get("span"), 1, 1_000_000)
     try:
         s = _manager().buy(_services(), user, device_id, stream, span)

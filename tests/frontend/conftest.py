@@ -43,7 +43,8 @@ def app(deployed, deployed_m, tmp_path):
     chain, manifest = deployed_m
     services = Services(chain, manifest, f"sqlite:///{tmp_path / 'catalog.db'}", "http://127.0.0.1:9",
                         tmp_path / "keystores", dev_faucet=True)
-    return create_app({"THINGBID_SERVICES": services, "TESTING": True, "KEYSTORE_SCRYPT_N": 2**12, "LOGIN_FAILURES_PER_WINDOW": 3})
+    return create_app({"THINGBID_SERVICES": services, "TESTING": True, "KEYSTORE_SCRYPT_N": 2**12, "LOGIN_FAILURES_PER_WINDOW": 3,
+                       "LOGIN_FAILURES_PER_USER_WINDOW": 6})
 
 
 @pytest.fixture

@@ -33,3 +33,13 @@ def deliver_key(world, device, auction_id: int) -> str:
     house.deliver_key(auction_id, seal(house.buyer_key_of(info.first), token.encode(), key_context(auction_id)),
                       sender=device.owner)
     return token
+
+
+def error_messages(html: str) -> list[str]:
+    """The messages a page shows in its error list or error paragraph (unescaped), nothing else."""
+    import html as htmlmod
+
+    found = re.findall(r'<ul class="error" role="alert" id="errors">(.*?)</ul>', html, re.S)
+    items = re.findall(r"<li>(.*?)</li>", found[0], re.S) if found else []
+    items += re.findall(r'<p class="error" role="alert" id="error">(.*?)</p>', html, re.S)
+    return [htmlmod.unescape(i).strip() for i in items]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of
@@ -77,26 +79,54 @@ def test_wrong_password_is_refused_then_rate_limited(app, alice):
     c = app.test_client()
     for _ in range(3):
         r = c.post("/account/signin", data={"csrf_token": csrf_of(c), "username": "alice", "password": "wrong-password"})
-        assert r.status_code == 400 and "wrong password" in r.get_data(as_text=True)
+        assert r.status_code == 400 and "The password is wrong" in r.get_data(as_text=True)
     r = c.post("/account/signin", data={"csrf_token": csrf_of(c), "username": "alice", "password": PASSWORD})
     assert r.status_code == 429 and "too many" in r.get_data(as_text=True)
     assert c.get("/account/whoami.json").get_json()["signed_in"] is False
 
 
+def _client_at(app, addr):
+    c = app.test_client()
+    c.environ_base["REMOTE_ADDR"] = addr
+    return c
+
+
+def _guess(c, username="alice", password="wrong-password"):
+    return c.post("/account/signin", data={"csrf_token": csrf_of(c), "username": username, "password": password})
+
+
+def test_a_guesser_elsewhere_does_not_lock_the_user_out(app, alice):
+    attacker = _client_at(app, "203.0.113.7")
+    for _ in range(3):
+        assert _guess(attacker).status_code == 400
+    assert _guess(attacker, password=PASSWORD).status_code == 429  # the guesser is stopped ...
+    user = _client_at(app, "198.51.100.2")
+    assert _guess(user, password=PASSWORD).status_code == 302  # ... and Alice still signs in from her machine
+
+
+def test_guessing_spread_over_many_clients_is_bounded_per_user(app, alice):
+    for i in range(3):  # 2 guesses from each of 3 addresses: 6, the per-user limit in these tests
+        c = _client_at(app, f"203.0.113.{i + 1}")
+        assert [_guess(c).status_code for _ in range(2)] == [400, 400]
+    fresh = _client_at(app, "203.0.113.99")
+    r = _guess(fresh, password=PASSWORD)
+    assert r.status_code == 429 and "too many" in r.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("username,password,confirm,message", [
-    ("", PASSWORD, PASSWORD, "username"),
-    ("x", PASSWORD, PASSWORD, "username"),
-    ("<script>", PASSWORD, PASSWORD, "username"),
-    ("a" * 200, PASSWORD, PASSWORD, "username"),
-    ("frank", "short", "short", "at least 8"),
-    ("frank", PASSWORD, PASSWORD + "x", "does not match"),
-    ("frank", "", "", "at least 8"),
+    ("", PASSWORD, PASSWORD, "The user name must be 3-32 characters"),
+    ("x", PASSWORD, PASSWORD, "The user name must be 3-32 characters"),
+    ("<script>", PASSWORD, PASSWORD, "The user name must be 3-32 characters"),
+    ("a" * 200, PASSWORD, PASSWORD, "The user name must be 3-32 characters"),
+    ("frank", "short", "short", "The password must be at least 8 characters"),
+    ("frank", PASSWORD, PASSWORD + "x", "The repeated password does not match the password"),
+    ("frank", "", "", "The password must be at least 8 characters"),
 ])
 def test_bad_account_form_values_give_a_message_and_create_nothing(app, username, password, confirm, message):
     c = app.test_client()
     r = c.post("/account/create", data={"csrf_token": csrf_of(c, "/account/create"), "username": username,
                                         "password": password, "confirm": confirm, "mode": "new"})
-    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert r.status_code == 400 and message in html.unescape(r.get_data(as_text=True))
     assert list(app.extensions["thingbid.services"].keystore_dir.glob("*.json")) == []
 
 
@@ -104,12 +134,12 @@ def test_bad_account_form_values_give_a_message_and_create_nothing(app, username
 def test_bad_private_key_import_is_refused(app, key):
     c = app.test_client()
     r = create_user(c, "gina", mode="private_key", private_key=key)
-    assert r.status_code == 400 and "private_key" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "The private key " in r.get_data(as_text=True)
 
 
 def test_taken_username_is_refused(app, alice):
     r = create_user(app.test_client(), "alice")
-    assert r.status_code == 400 and "taken" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "The user name is taken" in r.get_data(as_text=True)
 
 
 def test_oversized_request_is_refused(app):
@@ -133,31 +163,31 @@ def test_sign_in_never_redirects_off_site(app, alice):
 
 
 @pytest.mark.parametrize("to,amount,message", [
-    ("not-an-address", "5", "tangle address"),
-    ("ab" * 32, "-5", "amount"),
-    ("ab" * 32, "abc", "amount"),
-    ("ab" * 32, "", "required"),
-    ("ab" * 32, "10" * 20, "amount"),
-    ("<script>", "5", "tangle address"),
+    ("not-an-address", "5", "The recipient is not a tangle address"),
+    ("ab" * 32, "-5", "The amount must be between 1 and"),
+    ("ab" * 32, "abc", "The amount must be a whole number, not 'abc'"),
+    ("ab" * 32, "", "The amount is required"),
+    ("ab" * 32, "10" * 20, "The amount must be "),
+    ("<script>", "5", "The recipient is not a tangle address"),
 ])
 def test_bad_tangle_send_values_give_a_message(app, alice, to, amount, message):
     r = alice.post("/wallet/tangle/send", data={"csrf_token": csrf_of(alice, "/account/"), "to": to, "amount": amount})
-    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert r.status_code == 400 and message in html.unescape(r.get_data(as_text=True))
     assert "<script>" not in r.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("device_id,span,message", [
-    ("0x12", "5", "device_id"),
-    ("0x" + "zz" * 32, "5", "device_id"),
-    ("0x" + "ab" * 32, "0", "span"),
-    ("0x" + "ab" * 32, "-1", "span"),
-    ("0x" + "ab" * 32, "many", "span"),
-    ("0x" + "ab" * 32, "99999999999", "span"),
+    ("0x12", "5", "The device id must be a device id (0x + 64 hex digits)"),
+    ("0x" + "zz" * 32, "5", "The device id must be a device id"),
+    ("0x" + "ab" * 32, "0", "The span must be between 1 and 1000000"),
+    ("0x" + "ab" * 32, "-1", "The span must be between 1 and 1000000"),
+    ("0x" + "ab" * 32, "many", "The span must be a whole number, not 'many'"),
+    ("0x" + "ab" * 32, "99999999999", "The span must be between 1 and 1000000"),
 ])
 def test_bad_stream_purchase_values_give_a_message(app, alice, device_id, span, message):
     r = alice.post("/streams/buy", data={"csrf_token": csrf_of(alice, "/account/"), "device_id": device_id,
                                          "stream": "fridge", "span": span})
-    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert r.status_code == 400 and message in html.unescape(r.get_data(as_text=True))
     assert app.extensions["thingbid.streams"].of(alice.get("/account/whoami.json").get_json()["address"]) == []
 
 

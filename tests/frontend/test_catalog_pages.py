@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.frontend.fe_helpers import error_messages
+
 
 def count_of(html: str) -> int:
     return int(re.search(r'id="result-count"><strong>(\d+)</strong>', html).group(1))
@@ -69,26 +71,30 @@ def test_unknown_device_is_404(world_app):
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize("query,field", [
-    ("lat=abc&lon=1&radius_km=5", "lat"),
-    ("lat=91&lon=1&radius_km=5", "lat"),
-    ("lat=10", "radius_km"),
-    ("reserve_min=-1", "reserve_min"),
-    ("reserve_min=1e999", "reserve_min"),
-    ("reserve_max=99999999999999", "reserve_max"),
-    ("reserve_min=0.5&reserve_max=0.1", "reserve_max"),
-    ("geohash=ailo", "geohash"),
-    ("per_page=0", "per_page"),
-    ("per_page=abc", "per_page"),
-    ("page=-3", "page"),
-    ("sort=drop_table", "sort"),
-    ("min_reputation=nan", "min_reputation"),
+@pytest.mark.parametrize("query,message", [
+    ("lat=abc&lon=1&radius_km=5", "Latitude must be a number, not 'abc'"),
+    ("lat=91&lon=1&radius_km=5", "Latitude must be between -90 and 90"),
+    ("lat=10", "Radius (km) needs latitude and longitude"),
+    ("reserve_min=-1", "Reserve from must be an amount in ETH"),
+    ("reserve_min=1e999", "Reserve from must be an amount in ETH"),
+    ("reserve_max=99999999999999", "Reserve to is too large"),
+    ("reserve_min=0.5&reserve_max=0.1", "Reserve to must not be below Reserve from"),
+    ("geohash=ailo", "Geohash prefix must be 1-12 geohash characters"),
+    ("per_page=0", "Results per page must be between 1 and 200"),
+    ("per_page=abc", "Results per page must be a whole number"),
+    ("page=-3", "Page must be between 1 and 100000"),
+    ("sort=drop_table", "Sort must be one of the orders in the list"),
+    ("sort=distance", "Sort by distance needs latitude, longitude and radius"),
+    ("min_reputation=nan", "Minimum reputation must be"),
+    ("q=" + "x" * 201, "Text must be at most 200 characters"),
+    ("type=" + "T" * 101, "Type must be at most 100 characters"),
 ])
-def test_bad_filter_values_give_a_message(world_app, query, field):
+def test_bad_filter_values_give_a_message_naming_the_field_as_labelled(world_app, query, message):
     r = world_app.test_client().get("/catalog/?" + query)
     assert r.status_code == 400
-    assert field in r.get_data(as_text=True)
-    assert 'id="errors"' in r.get_data(as_text=True)
+    errors = error_messages(r.get_data(as_text=True))
+    assert any(e.startswith(message) for e in errors), errors
+    assert not any(raw in e for e in errors for raw in ("reserve_", "radius_km", "per_page", "min_reputation"))
 
 
 @pytest.mark.parametrize("query", ["lat=999&lon=13&radius_km=5", "reserve_min=-5", "per_page=abc", "type=Refrigerator&page=-3"])
