@@ -1,8 +1,10 @@
 """A fleet of simulated appliances as one service (started by ``thingbid up``).
 
 ``python -m device_agent.fleet_service --state-dir DIR --agents 8 --rpc URL --deployments-dir D
---tangle-url T``; the agents' key-file password comes from $THINGBID_AGENT_PASSWORD (never argv).
-When every agent is serving (and checked in), ``DIR/fleet.json`` lists them.
+--tangle-url T [--oem-key-file K]``; the agents' key-file password comes from $THINGBID_AGENT_PASSWORD
+(never argv). With ``--oem-key-file`` (an encrypted OEM keystore, its password in $THINGBID_OEM_PASSWORD)
+every other new device is OEM-attested at check-in. When every agent is serving (and checked in),
+``DIR/fleet.json`` lists them (``oem_attested``: configured with the OEM key).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deployments-dir", type=Path, required=True)
     p.add_argument("--tangle-url", default=None)
     p.add_argument("--bidding-seconds", type=int, default=3600)
+    p.add_argument("--oem-key-file", type=Path, default=None,
+                   help="OEM keystore that attests every other new device at check-in")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = os.environ.get("THINGBID_AGENT_PASSWORD")
@@ -44,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         manifest = load_manifest(chain, args.deployments_dir)
         runners = simulated_fleet(args.state_dir, args.agents, password, chain=chain, manifest=manifest,
                                   deployments_dir=args.deployments_dir, tangle_url=args.tangle_url,
-                                  bidding_seconds=args.bidding_seconds)
+                                  bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file)
     except ExchangeError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 1
     listing = [{"device_id": r.agent.identity.device_id_hex, "appliance": r.agent.config.appliance, "url": r.url,
-                "address": r.agent.address} for r in runners]
+                "address": r.agent.address, "oem_attested": bool(r.agent.config.oem_key_file)} for r in runners]
     tmp = args.state_dir / "fleet.json.tmp"
     tmp.write_text(json.dumps(listing, indent=1))
     tmp.replace(args.state_dir / "fleet.json")

@@ -206,14 +206,22 @@ def fleet_config(i: int, **overrides) -> AgentConfig:
 def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | None = None,
                     chain_url: str | None = None, manifest: dict | None = None, deployments_dir: Path | None = None,
                     tangle_url: str | None = None, fund_wei: int = 10**19, enable: bool = True,
-                    kdf_n: int | None = 2**12, sell_interval: float = 1.0, **overrides) -> list[AgentRunner]:
+                    kdf_n: int | None = 2**12, sell_interval: float = 1.0, oem_key_file: str | Path | None = None,
+                    attest_every: int = 2, **overrides) -> list[AgentRunner]:
     """Create (first time) and start ``n`` simulated agents under ``state_dir/agents``.
 
     With ``chain`` (eth-tester, or a local node whose deployer account is unlocked) each agent's
     account is funded from ``chain.deployer``; with only ``chain_url``, fund the addresses
     yourself (``runner.agent.address``) before they can check in. Demo KDF cost is
     lowered by ``kdf_n`` so eight agents start in seconds; pass None for the strong default.
+
+    With ``oem_key_file`` (an encrypted OEM keystore; its password in $THINGBID_OEM_PASSWORD,
+    else the agents' password) every ``attest_every``-th device (0, 2, 4, ... by default) is
+    configured with it, so its check-in is OEM-attested; the OEM must be allow-listed on the
+    registry. Only devices created now get it: an existing agent keeps its saved config.
     """
+    if attest_every < 1:
+        raise ValueError("attest_every must be at least 1")
     runners: list[AgentRunner] = []
     # eth-tester: agents share the in-process chain (their keys unlocked in it); any node
     # reached by URL: each agent signs with its own keystore over its own connection.
@@ -224,7 +232,10 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
         for i in range(n):
             data_dir = Path(state_dir) / "agents" / f"device-{i:02d}"
             if not exists(data_dir):
-                init_agent(data_dir, password, fleet_config(i, **overrides), kdf_n=kdf_n)
+                extra = dict(overrides)
+                if oem_key_file and i % attest_every == 0:
+                    extra["oem_key_file"] = str(Path(oem_key_file).resolve())
+                init_agent(data_dir, password, fleet_config(i, **extra), kdf_n=kdf_n)
             runner = AgentRunner(data_dir, password, chain=shared, chain_url=None if shared else chain_url,
                                  manifest=manifest,
                                  deployments_dir=deployments_dir, tangle_url=tangle_url, enable=enable,

@@ -3,6 +3,10 @@
 Services (each a child process, stopped in reverse order on Ctrl-C or at the end of --check):
 chain (anvil, or eth-tester served over JSON-RPC in this process), contracts (deployed or
 reused), tangle node(s), simulated device agents, catalog indexer, web app.
+
+A dev OEM (an encrypted keystore in the state dir, allow-listed on the registry by governance)
+attests every other simulated device at check-in, so the catalog shows attested and
+non-attested devices.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ def run(args) -> int:
         # 2. contracts
         manifest, manifest_path = deploy_all(chain, deployments, progress=lambda m: print(f"{'deploy':12} {m}", flush=True))
         print(f"{'manifest':12} {manifest_path}", flush=True)
+        oem, oem_env, oem_args = _dev_oem(chain, manifest, state, args.agents)
         env = {"THINGBID_STATE_DIR": str(state), "THINGBID_RPC_URL": rpc_url,
                "THINGBID_DEPLOYMENTS_DIR": str(deployments), "THINGBID_DATABASE_URL": f"sqlite:///{state / 'catalog.db'}",
                "THINGBID_CONFIG": str(state / "none.toml")}
@@ -125,10 +130,11 @@ def run(args) -> int:
                           describe=f"registry + ratings -> {env['THINGBID_DATABASE_URL']}", env=env))
         # 5. device agents
         bidding_seconds = 3600
-        agent_env = {**env, "THINGBID_AGENT_PASSWORD": secrets.token_urlsafe(18)}
+        agent_env = {**env, "THINGBID_AGENT_PASSWORD": secrets.token_urlsafe(18), **oem_env}
         sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
                                                str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
-                                               "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds)),
+                                               "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds),
+                                               *oem_args),
                           ready=lambda: (state / "fleet.json").exists(), timeout=180,
                           describe=f"{args.agents} simulated appliances enabled and checked in", env=agent_env))
         # 6. web app, with a demo account
@@ -142,7 +148,8 @@ def run(args) -> int:
         print(f"{'ready':12} in {time.monotonic() - started:.1f} s; state in {state}", flush=True)
         print(f"\n  Open {web_url}  and sign in as  demo  with password  {demo_password}\n", flush=True)
         if args.check:
-            return _check(chain, manifest, state, web_url, tangle_urls[0], bidding_seconds, sup)
+            return _check(chain, manifest, state, web_url, tangle_urls[0], bidding_seconds, sup,
+                          database_url=env["THINGBID_DATABASE_URL"], oem=oem)
         print("running; press Ctrl-C to stop everything", flush=True)
         while not stop.wait(1.0):
             sup.check_alive()
@@ -159,11 +166,40 @@ def run(args) -> int:
         print("stopped", flush=True)
 
 
-def _check(chain, manifest, state, web_url, tangle_url, bidding_seconds, sup) -> int:
+def _dev_oem(chain, manifest, state: Path, agents: int) -> tuple[str, dict, list[str]]:
+    """Create the demo's OEM key (encrypted keystore; its random password only ever in the fleet's
+    environment, like the agents' one) and allow-list it on the registry from the governance account.
+
+    Returns (OEM address, environment, fleet_service arguments); all empty when governance is not
+    an account this process can send from (an --rpc deployment whose governance moved): then no
+    device is attested.
+    """
+    from exchange.chain.connect import create_keystore
+    from exchange.chain.registry import RegistryClient
+
+    registry = RegistryClient.from_manifest(chain, manifest)
+    governance = registry.governance()
+    if governance.lower() not in {a.lower() for a in chain.accounts}:
+        print(f"{'oem':12} registry governance {governance} is not an unlocked account here: "
+              "no OEM is allow-listed and no demo device is attested", flush=True)
+        return "", {}, []
+    password = secrets.token_urlsafe(18)
+    key_file = state / "keystores" / "oem.json"
+    address = create_keystore(key_file, password)
+    registry.set_oem(address, True, sender=governance)
+    attested = ", ".join(f"device-{i:02d}" for i in range(0, agents, 2))
+    print(f"{'oem':12} {address} (dev OEM, allow-listed by governance {governance}) attests the demo devices "
+          f"{attested}", flush=True)
+    return address, {"THINGBID_OEM_PASSWORD": password}, ["--oem-key-file", str(key_file)]
+
+
+def _check(chain, manifest, state, web_url, tangle_url, bidding_seconds, sup, database_url: str = "",
+           oem: str = "") -> int:
     from exchange.system.scenario import ScenarioFailed, World, load_fleet, run_scenario
 
     t0 = time.monotonic()
-    world = World(chain, manifest, load_fleet(state), web_url, tangle_url, bidding_seconds)
+    world = World(chain, manifest, load_fleet(state), web_url, tangle_url, bidding_seconds,
+                  database_url=database_url, oem=oem)
     try:
         run_scenario(world)
     except ScenarioFailed as exc:

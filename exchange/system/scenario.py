@@ -1,8 +1,10 @@
 """The end-to-end scenario run by ``thingbid up --check``: a data scientist's whole journey.
 
-check-in of all agents -> catalog shows them -> batch bid -> settle -> key delivered ->
-data read with the key -> stream span bought on the tangle -> readings received ->
-refused after expiry. Each step prints one line; the first failure stops the run.
+check-in of all agents -> OEM attestation of every other one on chain -> catalog shows them ->
+catalog (and its "OEM-attested only" filter) tells attested from non-attested devices ->
+batch bid -> settle -> key delivered -> data read with the key -> stream span bought on the
+tangle -> readings received -> refused after expiry. Each step prints one line; the first
+failure stops the run.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ class ScenarioFailed(ExchangeError, AssertionError):
 class World:
     chain: object  # exchange.chain.connect.Chain (local: time travel allowed)
     manifest: dict
-    fleet: list[dict]  # device_id, appliance, url, address
+    fleet: list[dict]  # device_id, appliance, url, address, oem_attested (configured with the OEM key)
     web_url: str
     tangle_url: str
     bidding_seconds: int
+    database_url: str = ""  # the catalog the indexer fills
+    oem: str = ""  # the dev OEM address allow-listed on the registry
 
 
 def http_json(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, dict | str]:
@@ -78,12 +82,25 @@ def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
     wait_for("every agent to check in", lambda: all(registry.is_active(i) for i in ids), 60)
     ok(f"{len(ids)} agents checked in to the registry")
 
+    attested = {i for i, d in zip(ids, fleet, strict=True) if d.get("oem_attested")}
+    if not world.oem or not registry.is_oem(world.oem):
+        raise ScenarioFailed(f"no dev OEM is allow-listed on the registry (OEM {world.oem or 'none'})")
+    if not attested or (len(ids) > 1 and len(attested) == len(ids)):
+        raise ScenarioFailed(f"the fleet should mix OEM-attested and non-attested devices: {len(attested)} of "
+                             f"{len(ids)} are configured with the OEM key")
+    wait_for("OEM attestations on chain", lambda: all(registry.is_attested(i) == (i in attested) for i in ids), 60)
+    ok(f"{len(attested)} of {len(ids)} devices OEM-attested on chain by {world.oem} (the others not)")
+
     def catalog_lists_all():
         status, page = http_json(f"{world.web_url}/catalog/?per_page=100")
         return status == 200 and all(d["device_id"].removeprefix("0x")[:16] in str(page) for d in fleet)
 
     wait_for("the web catalog to show every device", catalog_lists_all, 60)
     ok(f"the web catalog at {world.web_url}/catalog/ shows all {len(fleet)} devices")
+
+    _check_catalog_attestation(world, ids, attested)
+    ok(f"the catalog marks the {len(attested)} attested devices (OEM {world.oem}) and not the other "
+       f"{len(ids) - len(attested)}; the web filter \"OEM-attested only\" lists exactly them")
 
     def open_auctions():
         found = {}
@@ -174,6 +191,43 @@ def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
     if status != 403:
         raise ScenarioFailed(f"after expiry the agent answered {status} {body}, expected 403")
     ok(f"refused after the access period ({status} {body.get('error') if isinstance(body, dict) else body})")
+
+
+def _check_catalog_attestation(world: World, ids: list[bytes], attested: set[bytes]) -> None:
+    """The indexer filled the catalog's attestation from the registry's events (the device rows'
+    flag and OEM, the allow-listed OEM's row), and the web catalog's attested filter uses it."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from exchange.catalog import Catalog, CatalogFilter
+    from exchange.catalog.models import Oem
+
+    if not world.database_url:
+        raise ScenarioFailed("no catalog database given to check attestation in")
+    oem = world.oem.lower()
+    catalog = Catalog(world.database_url, create=False)
+    try:
+        def indexed() -> bool:
+            for i in ids:
+                d = catalog.device(i)
+                if d is None or d.attested != (i in attested) or (d.oem or "").lower() != (oem if i in attested else ""):
+                    return False
+            only = set(catalog.device_ids(CatalogFilter(attested_only=True)))
+            return all(("0x" + i.hex() in only) == (i in attested) for i in ids)
+
+        wait_for("the catalog to record which devices are OEM-attested", indexed, 60)
+        with Session(catalog.engine) as s:
+            row = s.execute(select(Oem).where(Oem.address == world.oem)).scalar_one_or_none()
+        if row is None or not row.allowed:
+            raise ScenarioFailed(f"the catalog's OEM table lacks the allow-listed OEM {world.oem}: {row}")
+    finally:
+        catalog.close()
+
+    def web_filter() -> bool:
+        status, page = http_json(f"{world.web_url}/catalog/?attested=1&per_page=100")
+        return status == 200 and all((i.hex()[:16] in str(page)) == (i in attested) for i in ids)
+
+    wait_for('the web catalog\'s "OEM-attested only" filter to list exactly the attested devices', web_filter, 30)
 
 
 def _try_buy(buyer, device_id: str, span: int):

@@ -69,3 +69,31 @@ def test_agents_sharing_an_in_process_chain_take_turns(tmp_path):
         for r in runners:
             r.stop()
         chain.close()
+
+
+def test_every_other_agent_is_oem_attested_with_an_oem_key_file(tmp_path, monkeypatch):
+    """What `thingbid up` does for the demo: an allow-listed OEM's keystore attests devices 0, 2, ..."""
+    from device_agent.identity import _fast_eth_keystore
+    from exchange.chain.connect import embedded_chain
+    from exchange.chain.deploy import deploy_all
+
+    chain = embedded_chain()
+    manifest, _ = deploy_all(chain, tmp_path / "deployments", fresh=True)
+    registry = RegistryClient.from_manifest(chain, manifest)
+    oem_file = tmp_path / "keystores" / "oem.json"
+    oem_file.parent.mkdir()
+    oem = _fast_eth_keystore(oem_file, "oem pw", None, 2**8)  # a standard keystore, cheap KDF
+    registry.set_oem(oem)
+    monkeypatch.setenv("THINGBID_OEM_PASSWORD", "oem pw")
+    runners = simulated_fleet(tmp_path / "state", 3, "pw", chain=chain, manifest=manifest, kdf_n=2**8,
+                              sell_interval=60, oem_key_file=oem_file)
+    try:
+        assert [registry.is_attested(r.agent.device_id) for r in runners] == [True, False, True]
+        assert [bool(r.agent.config.oem_key_file) for r in runners] == [True, False, True]
+        assert runners[0].agent.config.oem_key_file == str(oem_file.resolve())
+        attested = [ev.args["oem"] for ev in registry.events() if ev.name == "DeviceAttested"]
+        assert attested == [oem, oem]
+    finally:
+        for r in runners:
+            r.stop()
+        chain.close()

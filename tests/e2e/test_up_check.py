@@ -1,5 +1,6 @@
 """The whole system end to end: ``thingbid up --check`` on a fresh state dir must pass every step."""
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,15 @@ def test_up_check_passes_on_a_fresh_state_dir(tmp_path):
         assert f"check {n}: ok" in res.stdout
     assert "check passed" in res.stdout
     assert (state / "fleet.json").exists() and (state / "deployments").is_dir()
+    # The demo's dev OEM: announced once, its key only in an encrypted keystore, half the fleet attested.
+    oem_line = next(ln for ln in res.stdout.splitlines() if ln.startswith("oem "))
+    oem = oem_line.split()[1]
+    assert "attests the demo devices device-00, device-02" in oem_line
+    keystore = json.loads((state / "keystores" / "oem.json").read_text())
+    assert "crypto" in keystore and keystore["address"].lower() == oem.lower().removeprefix("0x")
+    assert (state / "keystores" / "oem.json").stat().st_mode & 0o077 == 0
+    assert [d["oem_attested"] for d in json.loads((state / "fleet.json").read_text())] == [True, False, True, False]
+    assert "OEM-attested on chain by " + oem in res.stdout and "\"OEM-attested only\" lists exactly them" in res.stdout
 
 
 def test_up_stops_every_service_on_ctrl_c(tmp_path):
