@@ -50,12 +50,12 @@ def _prebuild(n: int, difficulty: int, issuers: int = 64, seed: int = 1):
     return raws, (time.perf_counter() - t0) * 1000 / n
 
 
-def _ingest_tps(raws, batch: int, workdir: Path, difficulty: int) -> float:
+def _ingest_tps(raws, batch: int, workdir: Path, difficulty: int, durable: bool = False) -> float:
     from exchange.tangle.node import Node, NodeConfig
 
     workdir.mkdir(parents=True, exist_ok=True)
-    node = Node(NodeConfig(db_url=f"sqlite:///{workdir / f'ingest-{difficulty}-{batch}.db'}",
-                           difficulty=difficulty, run_coordinator=False))
+    db = workdir / f"ingest-{difficulty}-{batch}{'-durable' if durable else ''}.db"
+    node = Node(NodeConfig(db_url=f"sqlite:///{db}", difficulty=difficulty, run_coordinator=False, durable=durable))
     try:
         t0 = time.perf_counter()
         for i in range(0, len(raws), batch):
@@ -106,6 +106,11 @@ def run(args):
     ingest = statistics.median(_ingest_tps(raws, args.batch, work / f"r{i}", 10) for i in range(args.repeat))
     single = statistics.median(_ingest_tps(raws[: min(len(raws), 1000)], 1, work / f"r{i}", 10)
                                for i in range(args.repeat))
+    # --durable (fsync per commit): what power-loss safety costs, batched and one tx per commit.
+    durable = statistics.median(_ingest_tps(raws, args.batch, work / f"d{i}", 10, durable=True)
+                                for i in range(args.repeat))
+    durable_single = statistics.median(_ingest_tps(raws[: min(len(raws), 500)], 1, work / f"d{i}", 10, durable=True)
+                                       for i in range(args.repeat))
 
     with run_node(work / "confirm") as (url, node):
         c = TangleClient(url)
@@ -128,6 +133,7 @@ def run(args):
             tip.append((time.perf_counter() - t0) * 1000)
     yield {"ingest_tps": round(ingest, 1), "confirm_p50_ms": round(statistics.median(lat), 1),
            "tip_select_ms": round(statistics.median(tip), 3), "ingest_tps_unbatched": round(single, 1),
+           "ingest_tps_durable": round(durable, 1), "ingest_tps_durable_unbatched": round(durable_single, 1),
            "batch": args.batch, "txs": args.txs, "pow_difficulty": 10}
     yield from _http_rows(work, min(args.txs, 2000), args.batch)
     for d in [int(x) for x in args.difficulties.split(",") if x.strip()]:

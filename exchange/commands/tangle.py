@@ -18,6 +18,8 @@ def register(sub) -> None:
     n.add_argument("--peer", action="append", default=[], help="peer base URL (repeatable)")
     n.add_argument("--difficulty", type=int, default=None)
     n.add_argument("--no-coordinator", action="store_true", help="do not issue milestones")
+    n.add_argument("--durable", action="store_true",
+                   help="SQLite: fsync every commit so acknowledged transactions survive power loss")
     n.add_argument("--config-json", default=None, help="NodeConfig fields as a JSON object")
     n.set_defaults(func=_node)
 
@@ -107,6 +109,8 @@ def _node(args) -> int:
         cfg["difficulty"] = args.difficulty
     if args.no_coordinator:
         cfg["run_coordinator"] = False
+    if args.durable:
+        cfg["durable"] = True
     cfg.setdefault("self_url", f"http://{args.host}:{args.port}")
     try:
         config = NodeConfig(**cfg)

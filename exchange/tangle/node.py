@@ -63,6 +63,10 @@ class NodeConfig:
     self_url: str | None = None
     sync_interval: float = 0.3
     http_timeout: float = 3.0
+    # SQLite only. False: WAL with synchronous=NORMAL, atomic and durable across a process
+    # crash (SIGKILL), but the last commits can be lost on power loss. True: synchronous=FULL,
+    # an fsync per commit, so an acknowledged transaction survives power loss too.
+    durable: bool = False
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -96,7 +100,7 @@ class Node:
     def __init__(self, config: NodeConfig):
         self.config = config
         self.coordinator = config.coordinator_public()
-        self.engine = store.make_engine(config.db_url)
+        self.engine = store.make_engine(config.db_url, durable=config.durable)
         self.lock = threading.RLock()
         self.graph = Graph()
         self.tipsel = TipSelector(self.graph, config.alpha, config.lazy_age_ms)

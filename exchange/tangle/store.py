@@ -67,8 +67,12 @@ PEER = TanglePeer.__table__
 META = TangleMeta.__table__
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url`` with the tangle tables created; SQLite gets WAL (durable on process crash)."""
+def make_engine(url: str, durable: bool = False) -> sa.Engine:
+    """An engine for ``url`` with the tangle tables created.
+
+    SQLite gets WAL: a commit is atomic and survives a process crash; ``durable`` adds an
+    fsync per commit (synchronous=FULL) so it survives power loss as well."""
+    sync = "FULL" if durable else "NORMAL"
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -76,7 +80,7 @@ def make_engine(url: str) -> sa.Engine:
         def _pragmas(dbapi_conn, _rec):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.close()
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
