@@ -11,6 +11,7 @@ non-attested devices.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import signal
@@ -35,7 +36,9 @@ def register(sub) -> None:
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where all state goes (default .thingbid/run, recreated; --check: a fresh temporary dir)")
     p.add_argument("--check", action="store_true", help="run the end-to-end scenario headless, then stop; exit 0 if it passed")
-    p.add_argument("--keep", action="store_true", help="keep the state dir from an earlier run")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the state dir from an earlier run (with --rpc: a chain that outlives the run; "
+                        "the agents' password then comes from $THINGBID_AGENT_PASSWORD)")
     p.set_defaults(func=run)
 
 
@@ -67,6 +70,13 @@ def run(args) -> int:
     artifacts.check()
     if args.agents < 1 or args.tangle_nodes < 1:
         raise ConfigError("--agents and --tangle-nodes must be at least 1")
+    agent_password = os.environ.get("THINGBID_AGENT_PASSWORD")
+    if args.keep and not args.rpc:
+        raise ConfigError("--keep needs --rpc: anvil and the embedded chain start empty, so kept agents and "
+                          "catalog would point at contracts that no longer exist")
+    if args.keep and not agent_password:
+        raise ConfigError("--keep needs $THINGBID_AGENT_PASSWORD (the same on every run): the kept agents' "
+                          "key files are encrypted with it")
     temp = None
     if args.state_dir is None and args.check:
         temp = tempfile.mkdtemp(prefix="thingbid-check-")
@@ -130,7 +140,7 @@ def run(args) -> int:
                           describe=f"registry + ratings -> {env['THINGBID_DATABASE_URL']}", env=env))
         # 5. device agents
         bidding_seconds = 3600
-        agent_env = {**env, "THINGBID_AGENT_PASSWORD": secrets.token_urlsafe(18), **oem_env}
+        agent_env = {**env, "THINGBID_AGENT_PASSWORD": agent_password or secrets.token_urlsafe(18), **oem_env}
         sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
                                                str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
                                                "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds),

@@ -42,6 +42,24 @@ def test_bad_deploy_input_is_one_line_without_traceback(args, message):
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["up", "--keep"], {}, "--keep needs --rpc"),
+        (["up", "--keep", "--chain", "embedded"], {}, "--keep needs --rpc"),
+        (["up", "--keep", "--rpc", "http://127.0.0.1:1"], {"THINGBID_AGENT_PASSWORD": ""},
+         "--keep needs $THINGBID_AGENT_PASSWORD"),
+        (["up", "--agents", "0"], {}, "--agents and --tangle-nodes must be at least 1"),
+    ],
+)
+def test_bad_up_options_are_one_line_and_start_nothing(tmp_path, args, env, message):
+    res = run(*args, "--state-dir", str(tmp_path / "state"), env=env)
+    assert res.returncode != 0
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "state").exists()
+
+
 def test_stale_artifact_blocks_deploy(tmp_path):
     # A copy of the repo's contracts with an edited source: check must fail, with one line.
     code = (
