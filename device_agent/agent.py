@@ -21,6 +21,7 @@ from device_agent.state import AgentState
 from device_agent.td import build_td, td_bytes_and_hash
 from exchange.chain.connect import Chain
 from exchange.chain.registry import RegistryClient
+from exchange.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 CHAIN_TIME_TTL_S = 1.0
@@ -147,7 +148,6 @@ class DeviceAgent:
             if not chain_dev.active:
                 receipt = reg.check_in(self.device_id, td_bytes, self.identity.x25519_public, **common)
                 action = "checked_in"
-                self._attest_if_configured()
             else:
                 known = local.td_hash if local and local.checked_in else (reg.current_td_hash(self.device_id) or b"").hex()
                 unchanged = (known == td_hash.hex() and chain_dev.reserve_price == self.config.reserve_price_wei
@@ -155,27 +155,41 @@ class DeviceAgent:
                 if unchanged:
                     self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=True,
                                                  td_hash=td_hash.hex())
-                    return {"action": "unchanged", "td_hash": td_hash.hex()}
+                    return {"action": "unchanged", "td_hash": td_hash.hex(), **self._attest_if_configured()}
                 receipt = reg.update(self.device_id, td_bytes, **common)
                 action = "updated"
             tx = receipt["transactionHash"].hex()
             self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=True,
                                          td_hash=td_hash.hex(), tx_hash=tx)
             log.info("device %s %s (tx %s)", self.identity.device_id_hex[:12], action, tx)
-            return {"action": action, "td_hash": td_hash.hex(), "tx": tx, "td_bytes": len(td_bytes)}
+            return {"action": action, "td_hash": td_hash.hex(), "tx": tx, "td_bytes": len(td_bytes),
+                    **self._attest_if_configured()}
 
-    def _attest_if_configured(self) -> None:
+    def _attest_if_configured(self) -> dict:
+        """Attest with the OEM key when one is configured and the chain does not show it yet.
+
+        Runs on every sync, so a failed attempt (OEM not yet allow-listed, wrong password) is
+        retried on the next start; it never undoes the check-in it follows."""
         if not self.config.oem_key_file:
-            return
+            return {}
         import os
 
         from exchange.chain.connect import load_keystore
 
-        # The OEM's keystore has its own password ($THINGBID_OEM_PASSWORD), else the device's.
-        oem = load_keystore(self.config.oem_key_file, os.environ.get("THINGBID_OEM_PASSWORD") or self.identity.password)
-        sig = self.registry.sign_attestation(bytes(oem.key), self.device_id, self.identity.x25519_public)
-        self.registry.attest(self.device_id, sig, sender=self.address)
+        if self.registry.is_attested(self.device_id):
+            return {"attestation": "attested"}
+        try:
+            # The OEM's keystore has its own password ($THINGBID_OEM_PASSWORD), else the device's.
+            oem = load_keystore(self.config.oem_key_file,
+                                os.environ.get("THINGBID_OEM_PASSWORD") or self.identity.password)
+            sig = self.registry.sign_attestation(bytes(oem.key), self.device_id, self.identity.x25519_public)
+            self.registry.attest(self.device_id, sig, sender=self.address)
+        except ExchangeError as exc:
+            log.warning("device %s: OEM attestation failed, retried on the next sync: %s",
+                        self.identity.device_id_hex[:12], exc)
+            return {"attestation": f"failed: {exc}"}
         self.state.save_registration(attested=True)
+        return {"attestation": "attested"}
 
     def disable(self) -> dict:
         """Withdraw consent and check the device out (if it is checked in)."""

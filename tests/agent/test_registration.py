@@ -87,6 +87,30 @@ def test_oem_key_file_attests_the_device_at_check_in(deployed, make_agent, tmp_p
     assert "oem" not in json.dumps(agent.td()).lower()  # the attestation is on chain, not a TD claim
 
 
+def test_a_failed_attestation_keeps_the_check_in_and_is_retried_on_the_next_sync(deployed, make_agent, tmp_path,
+                                                                                  monkeypatch):
+    from device_agent.identity import _fast_eth_keystore
+
+    chain, manifest = deployed
+    reg = RegistryClient.from_manifest(chain, manifest)
+    oem_file = tmp_path / "oem-late.json"
+    oem = _fast_eth_keystore(oem_file, "oem secret", None, 2**8)  # not allow-listed yet
+    monkeypatch.setenv("THINGBID_OEM_PASSWORD", "oem secret")
+    agent = make_agent("late", "fridge", oem_key_file=str(oem_file))
+    fund_embedded(chain, agent)
+    agent.attach_chain(chain, manifest)
+    result = agent.enable()
+    assert result["action"] == "checked_in" and result["attestation"].startswith("failed: ")
+    assert reg.is_active(agent.device_id) and not reg.is_attested(agent.device_id)
+    assert agent.state.registration().checked_in
+    reg.set_oem(oem)  # governance allow-lists the OEM later
+    assert agent.sync_registration() == {"action": "unchanged", "td_hash": result["td_hash"],
+                                         "attestation": "attested"}
+    assert reg.is_attested(agent.device_id)
+    assert agent.sync_registration()["attestation"] == "attested"  # and not sent twice
+    assert [ev.name for ev in reg.events()].count("DeviceAttested") == 1
+
+
 def test_unattested_without_an_oem_key(agent_on_chain):
     agent, reg = agent_on_chain
     agent.enable()
