@@ -8,6 +8,12 @@ not authenticate or conflict with the authenticated chain, ``reordered`` those r
 although a later one had arrived first, ``duplicates`` copies of messages already read; ``GapDetected`` is
 raised when a later message has waited ``gap_timeout`` seconds for a missing one.
 
+The root's ``since`` is the seller's ledger cursor when it opened the span, a hint to skip
+the channel's history. On a tangle a cursor is one node's arrival number, so read from
+another node it can point past the span's first messages. The follower therefore takes it
+as a hint only: if it has waited ``gap_timeout`` for the span's first message, or for a
+missing one, it rewinds once to the start of the ledger before it reports a gap.
+
 Signatures: every message is signed, and every message's signature covers the hash of the
 one before. So for a run of messages that link to each other, a valid signature on the last
 authenticates the whole run (SHA-256 collision resistance): the follower checks that one
@@ -34,6 +40,9 @@ class ChannelFollower:
         self.reader = ChannelReader(root)
         self.cursor = root.since
         self.gap_timeout = gap_timeout
+        self.rewound = root.since == 0  # nothing to rewind: already reading from the start
+        self._started = time.monotonic()
+        self.skipped = 0  # messages from before the span (read again after a rewind)
         self._buffer: dict[int, list[tuple[bytes, Header]]] = {}
         self._waiting_since: float | None = None
         self._arrival: dict[bytes, int] = {}  # buffered message -> arrival number
@@ -56,6 +65,9 @@ class ChannelFollower:
             return
         if h.channel != self.reader.channel:
             self.forged += 1
+            return
+        if h.seq < self.root.seq:
+            self.skipped += 1  # channel history before the span: never ours to read
             return
         if h.seq < self.reader.next_seq:
             self.duplicates += 1
@@ -129,10 +141,23 @@ class ChannelFollower:
             if self._waiting_since is None:
                 self._waiting_since = now
             elif now - self._waiting_since > self.gap_timeout:
+                if self._rewind():
+                    self._waiting_since = None
+                    return out
                 raise GapDetected(self.reader.next_seq, min(s for s in self._buffer if s > self.reader.next_seq))
         else:
             self._waiting_since = None
+            if self.reader.next_seq == self.root.seq and time.monotonic() - self._started > self.gap_timeout:
+                self._rewind()  # nothing of the span yet: the hint may be another node's cursor
         return out
+
+    def _rewind(self) -> bool:
+        """Read the channel again from the ledger's start, once; False if already done."""
+        if self.rewound:
+            return False
+        self.rewound = True
+        self.cursor = 0
+        return True
 
     def _waiting_for_missing(self) -> bool:
         """Is an authentic later message buffered while the next one is missing? (Unsigned

@@ -196,6 +196,23 @@ def test_missing_message_is_reported_as_a_gap(market):
     assert (err.value.expected, err.value.got) == (1, 2)
 
 
+def test_a_cursor_hint_from_another_node_still_reads_the_whole_span(market):
+    """A tangle cursor is one node's arrival number: read from another node, the root's
+    ``since`` can point past the span. The follower rewinds once instead of missing it."""
+    from dataclasses import replace
+
+    from exchange.streams.follow import ChannelFollower
+
+    seller, buyer, _ = market
+    p, _ = purchase(seller, buyer, span=3)
+    publish(seller, 0, 4)
+    _, now = buyer.ledger.read(p.root.channel, p.root.since)
+    f = ChannelFollower(buyer.ledger, replace(p.root, since=now + 1000), gap_timeout=0.3)
+    got = list(f.follow(timeout=10, interval=0.05))
+    assert [r.json()["seq"] for r in got] == [0, 1, 2]
+    assert f.done and f.rewound and f.forged == 0
+
+
 def test_buy_against_a_seller_running_in_its_own_thread(tmp_path):
     import threading
 
