@@ -56,7 +56,24 @@ async function drawCharts(box) {
     return;
   }
   const series = data.series || [];
-  status.textContent = series.length ? "" : "no numeric readings";
+  const errors = data.errors || [];
+  if (series.length) {
+    status.textContent = "";
+  } else if (errors.length) {
+    status.textContent = "the device's readings could not be read:";
+  } else {
+    status.textContent = "no readings yet in your key's period: the device keeps history from when your key starts; come back later.";
+  }
+  if (errors.length) {
+    const ul = document.createElement("ul");
+    ul.className = "chart-errors";
+    errors.forEach((msg) => {
+      const li = document.createElement("li");
+      li.textContent = msg;  // textContent: never markup
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+  }
   series.forEach((s) => {
     const fig = document.createElement("figure");
     const cap = document.createElement("figcaption");
@@ -77,28 +94,46 @@ async function drawCharts(box) {
   box.dataset.ready = "1";
 }
 
-// Live stream readings: poll for new messages and append them as text.
+// Live stream readings: poll for new messages, append them as text, and plot each numeric
+// property on its own small chart (one shared axis would flatten e.g. -18 °C next to 95 W).
 function watchStream(box) {
   const list = box.querySelector("ol");
   const status = box.querySelector(".stream-status");
+  const holder = box.querySelector(".live-charts");
   let cursor = box.dataset.cursor || "0";
-  const canvas = box.querySelector("canvas");
-  let chart = null;
+  const charts = new Map();
+  const chartFor = (name) => {
+    let c = charts.get(name);
+    if (c) return c;
+    const fig = document.createElement("figure");
+    const cap = document.createElement("figcaption");
+    cap.textContent = name;  // textContent: device data is never markup
+    const canvas = document.createElement("canvas");
+    canvas.className = "chart live";
+    canvas.width = 380;
+    canvas.height = 180;
+    canvas.dataset.property = name;
+    fig.appendChild(cap);
+    fig.appendChild(canvas);
+    holder.appendChild(fig);
+    c = new Chart(canvas, {
+      type: "line",
+      data: { labels: [], datasets: [{ label: name, data: [], borderColor: "#2563eb", pointRadius: 2, tension: 0.2 }] },
+      options: { animation: false, responsive: false, plugins: { legend: { display: false } },
+                 scales: { x: { title: { display: true, text: "message #" } } } },
+    });
+    charts.set(name, c);
+    return c;
+  };
   const plot = (m) => {
-    if (!canvas || typeof Chart === "undefined" || !m.values) return;
-    const names = Object.keys(m.values);
-    if (!names.length) return;
-    if (!chart) {
-      chart = new Chart(canvas, {
-        type: "line",
-        data: { labels: [], datasets: names.map((n) => ({ label: n, data: [], pointRadius: 2 })) },
-        options: { animation: false, responsive: false },
-      });
-    }
-    chart.data.labels.push(String(m.seq));
-    chart.data.datasets.forEach((d) => d.data.push(m.values[d.label]));
-    chart.update();
-    canvas.dataset.points = String(chart.data.labels.length);
+    if (!holder || typeof Chart === "undefined" || !m.values) return;
+    Object.keys(m.values).forEach((name) => {
+      const c = chartFor(name);
+      c.data.labels.push(String(m.seq));
+      c.data.datasets[0].data.push(m.values[name]);
+      c.update();
+      c.canvas.dataset.points = String(c.data.labels.length);
+    });
   };
   const tick = async () => {
     try {
@@ -112,8 +147,12 @@ function watchStream(box) {
         plot(m);
       });
       box.dataset.count = String(list.children.length);
-      status.textContent = r.state + " · " + list.children.length + " reading(s)";
-      if (r.state === "ended") return;
+      let line = r.state + " · " + list.children.length + " reading(s)";
+      if (r.sold) line += " of " + r.sold;
+      if (r.state !== "ended" && !list.children.length) line += " · waiting for the device's first message";
+      if (r.error) line += " · " + r.error;
+      status.textContent = line;
+      if (r.state === "ended" || r.state === "failed") return;
     } catch (e) {
       status.textContent = "waiting: " + e.message;
     }
