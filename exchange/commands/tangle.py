@@ -111,6 +111,8 @@ def _node(args) -> int:
         cfg["run_coordinator"] = False
     if args.durable:
         cfg["durable"] = True
+    if os.environ.get("THINGBID_TANGLE_PEER_SECRET"):  # from the environment, never argv
+        cfg["peer_secret"] = os.environ["THINGBID_TANGLE_PEER_SECRET"]
     cfg.setdefault("self_url", f"http://{args.host}:{args.port}")
     try:
         config = NodeConfig(**cfg)

@@ -40,6 +40,9 @@ def dev_key(network: int, role: str):
     return txm.key_from_seed(f"thingbid-tangle-dev:{network}:{role}".encode())
 
 
+PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
+
+
 @dataclass
 class NodeConfig:
     db_url: str = "sqlite:///tangle.db"
@@ -67,6 +70,10 @@ class NodeConfig:
     # crash (SIGKILL), but the last commits can be lost on power loss. True: synchronous=FULL,
     # an fsync per commit, so an acknowledged transaction survives power loss too.
     durable: bool = False
+    # Shared by the nodes of one network: gossip and add-peer requests must carry it. Without
+    # one, only peers on this host (loopback) may push or register. Never printed (repr=False).
+    peer_secret: str | None = field(default=None, repr=False)
+    max_peers: int = 32
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -458,13 +465,18 @@ class Node:
             raise TangleRejected("peer url must be http(s)://host:port", 400)
         if url == self.config.self_url or url in self.peers:
             return
+        if len(self.peers) >= self.config.max_peers:
+            raise TangleRejected(f"this node already has its maximum of {self.config.max_peers} peers", 409)
         with self.engine.begin() as c:
             c.execute(store.PEER.insert(), [{"url": url, "cursor": 0}])
         self.peers[url] = 0
 
     def _http(self, method: str, url: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.config.peer_secret:
+            headers[PEER_SECRET_HEADER] = self.config.peer_secret
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=self.config.http_timeout) as r:
             return json.loads(r.read())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import threading
@@ -12,7 +14,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from exchange.tangle.errors import TangleRejected
-from exchange.tangle.node import Node, _is_addr
+from exchange.tangle.node import PEER_SECRET_HEADER, Node, _is_addr
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,13 @@ def _int_arg(req: Request, name: str, default: int, lo: int = 0, hi: int = 2**62
     if not lo <= v <= hi:
         _bad(f"{name} must be in {lo}..{hi}")
     return v
+
+
+def _is_loopback(addr: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(addr or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _tx_id(tx_id: str) -> str:
@@ -166,8 +175,19 @@ class App:
     def on_info(self, req):
         return _json(self.node.info())
 
+    def _require_peer(self, req) -> None:
+        """Gossip and peer registration come from the network's own nodes only."""
+        secret = self.node.config.peer_secret
+        if secret:
+            given = req.headers.get(PEER_SECRET_HEADER, "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                _bad("peer authentication failed: this network's nodes share a peer secret", 401)
+        elif not _is_loopback(req.remote_addr):
+            _bad("peers on other hosts need a shared peer secret ($THINGBID_TANGLE_PEER_SECRET on every node)", 403)
+
     def on_peers(self, req):
         if req.method == "POST":
+            self._require_peer(req)
             url = _body(req).get("url")
             if not isinstance(url, str):
                 _bad("url must be a string")
@@ -181,6 +201,7 @@ class App:
         return _json({"id": self.node.faucet(body.get("address"), body.get("amount"))}, 201)
 
     def on_gossip(self, req):
+        self._require_peer(req)  # peer traffic skips the per-issuer rate limit: never open to anyone
         txs = _body(req).get("txs")
         if not isinstance(txs, list) or len(txs) > 5000:
             _bad("txs must be a list of at most 5000 hex strings")
