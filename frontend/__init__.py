@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
-from frontend.forms import format_eth
+from frontend.forms import Kept, format_eth, format_number
 from frontend.security import (
     CsrfError,
     KeyVault,
@@ -88,9 +88,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.context_processor
     def inject():
-        return {"csrf_token": csrf_token, "current_user": current_user(), "eth": format_eth}
+        # ``kept``: a failed POST form's typed values; pages that re-render one pass their own.
+        return {"csrf_token": csrf_token, "current_user": current_user(), "eth": format_eth, "kept": Kept()}
 
     app.add_template_filter(format_eth, "eth")
+    app.add_template_filter(format_number, "num")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

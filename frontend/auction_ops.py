@@ -339,6 +339,7 @@ class MyAuction:
     time: int
     sealed: bool = False
     can_reveal: bool = False
+    revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -362,13 +363,22 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             can_rate=won and info.state == "delivered",
             key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
-                        and info.time <= now < info.time + info.window)))
+                        and info.time <= now < info.time + info.window),
+            revealed=info.sealed_bids and aid in mine))
     return out
+
+
+def standing(a: MyAuction, address: str) -> str:
+    """Where the user's bid stands. A sealed auction's bids stay hidden until it is settled: only
+    whether the user's own bid is revealed is known, never who leads."""
+    if a.sealed and a.state in ("open", "none"):  # "none": not settled yet either
+        return "sealed (revealed)" if a.revealed else "sealed (not yet revealed)"
+    return "winning" if (a.winner or "").lower() == address.lower() else "outbid"
 
 
 def my_bids(services, address: str) -> list:
     return [dict(auction_id=a.auction_id, device_id=a.device_id, amount=a.my_bid, state=a.state,
-                 standing="winning" if (a.winner or "").lower() == address.lower() else "outbid")
+                 standing=standing(a, address))
             for a in my_auctions(services, address)]
 
 

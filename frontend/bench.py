@@ -53,7 +53,7 @@ def _one(n: int) -> dict:
 
         t0 = time.perf_counter()
         r = c.post("/bids/plan", data={"csrf_token": token, "f_q": "bench", "f_per_page": "200",
-                                       "max_price": "0.01", "budget": "100"})
+                                       "max_price": "0.01", "budget": "100"}, follow_redirects=True)
         html = r.get_data(as_text=True)
         plan_s = time.perf_counter() - t0
         pid = re.search(r'name="plan" value="([^"]+)"', html).group(1)

@@ -33,6 +33,19 @@ class FormError(FrontendError):
         super().__init__(f"{self.label} {message}")
 
 
+class FormRefusal(FormError):
+    """A well-formed value the current state refuses (a balance too low, an offer's limit).
+
+    The message is a whole sentence of its own ("Your tangle balance (5) is too low to send 10."),
+    not "<label> <message>"; ``field`` still names the input, so the form marks it and keeps it.
+    """
+
+    def __init__(self, field: str, sentence: str):
+        FrontendError.__init__(self, sentence)
+        self.field = field
+        self.label = FIELD_LABELS.get(field, field)
+
+
 class NotFound(FrontendError, LookupError):
     """The thing asked for does not exist, or is not the current user's."""
 

@@ -88,6 +88,41 @@ def format_eth(wei: int | None) -> str:
     return s
 
 
+def format_number(v) -> str:
+    """A parsed number as the user would type it: 800.0 -> "800", 52.52 -> "52.52", None -> ""."""
+    if v is None or v == "":
+        return ""
+    if isinstance(v, float) and math.isfinite(v):
+        return str(int(v)) if v.is_integer() else repr(v)
+    return str(v)
+
+
+MAX_KEPT = 200  # characters of a typed value shown again
+
+
+@dataclass
+class Kept:
+    """A failed POST form shown again: which form, what the user typed in it, which field was bad.
+
+    Only the named fields are kept (never a CSRF token or a secret), each cut to MAX_KEPT
+    characters; the templates autoescape them like any other text.
+    """
+
+    form: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    bad: str = ""
+
+    @classmethod
+    def of(cls, form: str, source, names, bad: str = "") -> Kept:
+        return cls(form, {n: str(source.get(n) or "")[:MAX_KEPT] for n in names}, bad)
+
+    def value(self, form: str, name: str, default="") -> str:
+        return self.values.get(name, default) if form == self.form else default
+
+    def invalid(self, form: str, name: str) -> bool:
+        return form == self.form and name == self.bad
+
+
 def parse_username(raw) -> str:
     s = _text(raw).lower()
     if not USERNAME_RE.fullmatch(s):
@@ -168,6 +203,8 @@ class CatalogQuery:
                 continue
             if k in ("reserve_min", "reserve_max"):
                 v = format_eth(v)
+            elif isinstance(v, float):
+                v = format_number(v)
             out[k] = "1" if v is True else v
         return out
 

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from frontend.errors import FrontendError
+from frontend.errors import FormError, FormRefusal, FrontendError
 
 MAX_BUFFER = 5000
 
@@ -63,14 +63,31 @@ def _reading_values(r) -> dict:
             if k != "t" and isinstance(v, int | float) and not isinstance(v, bool) and v == v}
 
 
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: a larger "t" is shown as the number it is
+
+
+def _value_text(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
 def _reading_text(r) -> str:
+    """One reading as plain text ("time 14:21:28 UTC, doorOpen=no, temperature=4.2"): the page
+    sets it as textContent, so device data never becomes markup."""
     try:
         data = r.json()
     except ValueError:
         return r.data[:200].decode("utf-8", "replace")
-    if isinstance(data, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
-    return str(data)
+    if not isinstance(data, dict):
+        return str(data)
+    parts = []
+    t = data.get("t")
+    if isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t <= MAX_TIME:
+        parts.append("time " + time.strftime("%H:%M:%S", time.gmtime(int(t))) + " UTC")
+        data = {k: v for k, v in data.items() if k != "t"}
+    parts += [f"{k}={_value_text(v)}" for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))]
+    return ", ".join(parts)
 
 
 class StreamManager:
@@ -84,10 +101,11 @@ class StreamManager:
         buyer = StreamBuyer(user_ledger(services, user), user.x25519_private)
         offer = buyer.offer(device_id, stream)  # PurchaseError if the device offers no such stream
         if span > offer.max_span:
-            raise FrontendError(f"span: this stream sells at most {offer.max_span} messages at once")
+            raise FormError("span", f"must be at most {offer.max_span}: the most messages this stream sells at once")
         balance = buyer.ledger.balance()
         if balance < offer.price * span:
-            raise FrontendError(f"tangle balance {balance} is below the price {offer.price * span}")
+            raise FormRefusal("span", f"Your tangle balance ({balance}) is too low to pay {offer.price * span} "
+                                      f"for {span} messages.")
         s = StreamSession(secrets.token_urlsafe(12), user.address, device_id, offer.stream, span, offer.price)
         with self._lock:
             self._sessions[s.id] = s

@@ -1,10 +1,11 @@
-"""Batch bidding: filter result -> plan (shown before signing) -> batches in the background -> outcomes."""
+"""Batch bidding: filter result -> plan (its own page, shown before signing) -> batches in the background -> outcomes."""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -12,21 +13,37 @@ from werkzeug.datastructures import MultiDict
 from frontend import auction_ops
 from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
-from frontend.forms import format_eth, parse_catalog_query, parse_eth
+from frontend.forms import Kept, format_eth, parse_catalog_query, parse_eth
 from frontend.security import require_user
 
 bp = Blueprint("bids", __name__, url_prefix="/bids")
 PLAN_TTL_S = 1800
 
 
+@dataclass
+class StoredPlan:
+    """A plan and what its page shows besides (the filter, the limits); ``job_id`` once placed."""
+
+    plan: object
+    total_matching: int
+    args: dict
+    max_price: int
+    budget: int
+    job_id: str | None = None
+    placed: bool = False
+
+
 class PlanStore:
-    """Plans waiting for the user's go-ahead, per owner, in memory (they hold no secrets)."""
+    """Plans waiting for the user's go-ahead, per owner, in memory (they hold no secrets).
+
+    A placed plan stays readable (its page then links to the job) but cannot be placed again.
+    """
 
     def __init__(self):
-        self._plans: dict[str, tuple[str, float, object]] = {}
+        self._plans: dict[str, tuple[str, float, StoredPlan]] = {}
         self._lock = threading.Lock()
 
-    def put(self, owner: str, plan) -> str:
+    def put(self, owner: str, plan: StoredPlan) -> str:
         pid = secrets.token_urlsafe(12)
         now = time.time()
         with self._lock:
@@ -35,15 +52,16 @@ class PlanStore:
             self._plans[pid] = (owner.lower(), now, plan)
         return pid
 
-    def pop(self, pid: str, owner: str):
+    def claim(self, pid: str, owner: str) -> StoredPlan | None:
+        """The owner's plan, marked placed; None if it is not theirs, gone, or placed already."""
         with self._lock:
             entry = self._plans.get(pid)
-            if entry is None or entry[0] != owner.lower():
+            if entry is None or entry[0] != owner.lower() or entry[2].placed:
                 return None
-            del self._plans[pid]
+            entry[2].placed = True
             return entry[2]
 
-    def get(self, pid: str, owner: str):
+    def get(self, pid: str, owner: str) -> StoredPlan | None:
         with self._lock:
             entry = self._plans.get(pid)
         return entry[2] if entry and entry[0] == owner.lower() else None
@@ -79,33 +97,55 @@ def index():
 
 @bp.route("/plan", methods=["POST"])
 def plan():
+    from frontend.blueprints.catalog import render_search
+
     user = require_user()
-    cq = filter_from_form(request.form)
-    max_price = parse_eth("max_price", request.form.get("max_price"))
-    budget = parse_eth("budget", request.form.get("budget"))
-    if budget < max_price:
-        raise FormError("budget", "must be at least the price per device")
+    try:
+        cq = filter_from_form(request.form)
+        max_price = parse_eth("max_price", request.form.get("max_price"))
+        budget = parse_eth("budget", request.form.get("budget"))
+        if budget < max_price:
+            raise FormError("budget", "must be at least the price per device")
+    except FormError as exc:
+        # The catalog page again, with the same filter, the message and what was typed in the bid box.
+        filter_args = MultiDict({k[2:]: v for k, v in request.form.items() if k.startswith("f_")})
+        kept = Kept.of("bid", request.form, ("max_price", "budget"), exc.field)
+        return render_search(filter_args, [exc], kept, 400)
     services = _services()
     devices, total = ca.all_matching(services.catalog(), cq, ca.BID_LIMIT)
     p = auction_ops.make_plan(services, user.address, devices, max_price, budget)
-    free, _locked = auction_ops.balance_of(services, user.address)
-    pid = _plans().put(user.address, p)
-    return render_template("bids/plan.html", plan=p, pid=pid, total_matching=total, free=free,
-                           need=max(0, p.total - free), args=cq.as_args(), max_price=max_price, budget=budget)
+    pid = _plans().put(user.address, StoredPlan(p, total, cq.as_args(), max_price, budget))
+    # Post/Redirect/Get: the plan has its own address, so Back and reload show it again.
+    return redirect(url_for("bids.show_plan", pid=pid), code=303)
+
+
+@bp.route("/plan/<pid>")
+def show_plan(pid: str):
+    user = require_user()
+    stored = _plans().get(pid, user.address)
+    if stored is None:
+        raise NotFound("no such plan (expired, or not yours): make a new one from the catalog")
+    p = stored.plan
+    free, _locked = auction_ops.balance_of(_services(), user.address)
+    return render_template("bids/plan.html", plan=p, pid=pid, total_matching=stored.total_matching, free=free,
+                           need=max(0, p.total - free), args=stored.args, max_price=stored.max_price,
+                           budget=stored.budget, placed=stored.placed, job_id=stored.job_id)
 
 
 @bp.route("/place", methods=["POST"])
 def place():
     user = require_user()
     pid = request.form.get("plan", "")
-    p = _plans().pop(pid, user.address)
-    if p is None:
+    stored = _plans().claim(pid, user.address)
+    if stored is None:
         raise NotFound("this plan is gone (placed already, expired, or not yours): make a new one")
+    p = stored.plan
     top_up = request.form.get("top_up") == "1"
     services = _services()
     job = _jobs().start(user.address, "bids", len(p.batches), p.count,
                         lambda job: auction_ops.place_plan(services, user, p, job, top_up=top_up),
                         meta={"total": p.total, "skipped_in_plan": p.skipped})
+    stored.job_id = job.id
     return redirect(url_for("bids.job", job_id=job.id))
 
 

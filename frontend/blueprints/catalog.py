@@ -20,9 +20,14 @@ def _catalog():
 
 @bp.route("/")
 def search():
+    return render_search(request.args)
+
+
+def render_search(args, extra_errors=(), kept=None, status: int | None = None):
+    """The catalog page for the filter in ``args``; a failed bid form shows again through ``kept``."""
     from exchange.catalog.schemas import CatalogQueryError
 
-    cq = parse_catalog_query(request.args)
+    cq = parse_catalog_query(args)
     catalog = _catalog()
     rows, total, total_exact, points = [], 0, True, []
     # A bad field must never widen the search: with any error, show the message and no results
@@ -36,9 +41,12 @@ def search():
             rows, total, total_exact, points = [], 0, True, []
     view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points])
     pages = max(1, -(-total // cq.per_page))
-    status = 400 if cq.errors else 200
-    return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages, map=view,
-                           sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"], errors=[str(e) for e in cq.errors], args=cq.as_args()), status
+    errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once
+    status = status or (400 if errors else 200)
+    extra = {"kept": kept} if kept is not None else {}
+    return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
+                           map=view, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
+                           errors=errors, args=cq.as_args(), typed=args, **extra), status
 
 
 @bp.route("/device/<device_id>")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from frontend import auction_ops, stream_ops
-from frontend.errors import FormError, FrontendError
-from frontend.forms import format_eth, parse_eth, parse_int, parse_tangle_address
+from frontend.errors import FormError, FormRefusal, FrontendError
+from frontend.forms import Kept, format_eth, parse_eth, parse_int, parse_tangle_address
 from frontend.security import require_user
 from frontend.wallet_ops import account_summary
 
@@ -20,6 +22,10 @@ def _services():
 
 @bp.route("/")
 def index():
+    return _page()
+
+
+def _page(errors=(), kept: Kept | None = None, status: int = 200):
     from exchange.errors import ExchangeError
 
     user = require_user()
@@ -32,7 +38,23 @@ def index():
     except (ExchangeError, OSError) as exc:
         tangle["error"] = f"tangle node unavailable: {exc}"
     return render_template("wallet/index.html", summary=account_summary(services, user), tangle=tangle,
-                           dev=services.dev_faucet)
+                           dev=services.dev_faucet, errors=list(errors), kept=kept or Kept()), status
+
+
+def _form(name: str, fields: tuple[str, ...]):
+    """A wallet form's POST: a bad value shows the wallet again (400) with the message and the typed values."""
+
+    def wrap(view):
+        @wraps(view)
+        def run():
+            try:
+                return view()
+            except FormError as exc:
+                return _page([str(exc)], Kept.of(name, request.form, fields, exc.field), 400)
+
+        return run
+
+    return wrap
 
 
 def _history(items: list[dict], me: str) -> list[dict]:
@@ -65,6 +87,7 @@ def _do(action, ok_message: str):
 
 
 @bp.route("/deposit", methods=["POST"])
+@_form("deposit", ("amount",))
 def deposit():
     user = require_user()
     amount = parse_eth("amount", request.form.get("amount"))
@@ -77,6 +100,7 @@ def deposit():
 
 
 @bp.route("/withdraw", methods=["POST"])
+@_form("withdraw", ("amount",))
 def withdraw():
     user = require_user()
     amount = parse_eth("amount", request.form.get("amount"))
@@ -88,19 +112,25 @@ def withdraw():
 
 
 @bp.route("/tangle/send", methods=["POST"])
+@_form("send", ("amount", "to"))
 def tangle_send():
     user = require_user()
     to = parse_tangle_address("to", request.form.get("to"))
     amount = parse_int("amount", request.form.get("amount"), 1, MAX_TANGLE_SEND)
     ledger = stream_ops.user_ledger(_services(), user)
+
     def go():
-        with user.tx_lock:  # transfers of one wallet are sequenced
+        with user.tx_lock:  # transfers of one wallet are sequenced, so the balance cannot drop meanwhile
+            balance = ledger.balance()
+            if balance < amount:  # say it in the user's terms, not the ledger's "<address> cannot pay"
+                raise FormRefusal("amount", f"Your tangle balance ({balance}) is too low to send {amount}.")
             ledger.transfer(to, amount, b"thingbid web wallet")
 
     return _do(go, f"Sent {amount} to {to[:16]}…")
 
 
 @bp.route("/tangle/faucet", methods=["POST"])
+@_form("faucet", ("amount",))
 def tangle_faucet():
     user = require_user()
     services = _services()

@@ -50,7 +50,8 @@ def test_full_journey(system, page_factory):
     page.fill("input[name=max_price]", "0.002")
     page.fill("input[name=budget]", "1")
     page.click("#plan-bids")
-    page.wait_for_url(re.compile(r"/bids/plan"))
+    page.wait_for_url(re.compile(r"/bids/plan/"))  # Post/Redirect/Get: the plan has its own address
+    plan_url = page.url
     assert page.locator("#plan-count").inner_text() == "200"
     assert int(page.locator("#plan-batches").inner_text()) >= 2
     shot(page, "03-bid-plan")
@@ -62,6 +63,10 @@ def test_full_journey(system, page_factory):
     assert "200 placed, 0 skipped, 0 failed" in page.locator("#outcome-summary").inner_text()
     assert page.locator("#outcomes tr.placed").count() == 200
     shot(page, "04-bids-placed")
+    # Back from the job lands on the plan again (no ERR_CACHE_MISS), now saying it was placed.
+    page.go_back()
+    assert page.url == plan_url
+    assert page.locator("#plan-placed").is_visible() and page.locator("#place-form").count() == 0
 
     # Time moves past the bidding end; settle everything in one transaction.
     system.chain.time_travel(3700)
@@ -95,7 +100,7 @@ def test_full_journey(system, page_factory):
     page.wait_for_url(re.compile(r"/streams/s/"))
     page.wait_for_selector("#stream[data-count='5']", timeout=30_000)
     assert page.locator("li.reading").count() == 5
-    assert "temperature=" in page.locator("li.reading").first.inner_text()
+    assert re.fullmatch(r"time \d\d:\d\d:\d\d UTC, temperature=\S+", page.locator("li.reading").first.inner_text())
     live = page.locator("canvas.live")  # one small chart per numeric property, each following the stream
     assert live.count() >= 1
     assert all(live.nth(i).get_attribute("data-points") == "5" for i in range(live.count()))

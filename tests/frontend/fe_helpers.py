@@ -43,3 +43,18 @@ def error_messages(html: str) -> list[str]:
     items = re.findall(r"<li>(.*?)</li>", found[0], re.S) if found else []
     items += re.findall(r'<p class="error" role="alert" id="error">(.*?)</p>', html, re.S)
     return [htmlmod.unescape(i).strip() for i in items]
+
+
+def input_attrs(html: str, name: str, form_id: str | None = None) -> dict[str, str] | None:
+    """The attributes (unescaped) of the first input called ``name``, inside the form ``form_id`` if given."""
+    import html as htmlmod
+
+    if form_id is not None:
+        m = re.search(rf'<form[^>]*id="{re.escape(form_id)}"[^>]*>(.*?)</form>', html, re.S)
+        if not m:
+            return None
+        html = m.group(1)
+    tag = re.search(rf'<input\b[^>]*\sname="{re.escape(name)}"[^>]*>', html)
+    if not tag:
+        return None
+    return {k: htmlmod.unescape(v) for k, v in re.findall(r'([a-z-]+)="([^"]*)"', tag.group(0))}

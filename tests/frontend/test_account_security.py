@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of
+from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of, error_messages, input_attrs
 
 
 def test_every_page_sends_a_strict_csp_without_inline_script(app):
@@ -170,15 +170,21 @@ def test_sign_in_never_redirects_off_site(app, alice):
     ("ab" * 32, "10" * 20, "The amount must be "),
     ("<script>", "5", "The recipient is not a tangle address"),
 ])
-def test_bad_tangle_send_values_give_a_message(app, alice, to, amount, message):
+def test_bad_tangle_send_values_give_a_message_on_the_wallet_page_keeping_the_input(app, alice, to, amount, message):
     r = alice.post("/wallet/tangle/send", data={"csrf_token": csrf_of(alice, "/account/"), "to": to, "amount": amount})
-    assert r.status_code == 400 and message in html.unescape(r.get_data(as_text=True))
-    assert "<script>" not in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and any(e.startswith(message) for e in error_messages(page)), error_messages(page)
+    assert "<script>" not in page
+    assert input_attrs(page, "to", "tangle-send-form")["value"] == to  # typed values kept (escaped)
+    assert input_attrs(page, "amount", "tangle-send-form")["value"] == amount
+    bad = "to" if message.startswith("The recipient") else "amount"
+    assert input_attrs(page, bad, "tangle-send-form").get("aria-invalid") == "true"
+    assert "aria-invalid" not in input_attrs(page, "amount", "deposit-form")  # other forms untouched
 
 
 @pytest.mark.parametrize("device_id,span,message", [
-    ("0x12", "5", "The device id must be a device id (0x + 64 hex digits)"),
-    ("0x" + "zz" * 32, "5", "The device id must be a device id"),
+    ("0x12", "5", "The device id must be 0x followed by 64 hex digits"),
+    ("0x" + "zz" * 32, "5", "The device id must be 0x followed by 64 hex digits"),
     ("0x" + "ab" * 32, "0", "The span must be between 1 and 1000000"),
     ("0x" + "ab" * 32, "-1", "The span must be between 1 and 1000000"),
     ("0x" + "ab" * 32, "many", "The span must be a whole number, not 'many'"),
@@ -187,8 +193,38 @@ def test_bad_tangle_send_values_give_a_message(app, alice, to, amount, message):
 def test_bad_stream_purchase_values_give_a_message(app, alice, device_id, span, message):
     r = alice.post("/streams/buy", data={"csrf_token": csrf_of(alice, "/account/"), "device_id": device_id,
                                          "stream": "fridge", "span": span})
-    assert r.status_code == 400 and message in html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 400 and message in error_messages(r.get_data(as_text=True))
     assert app.extensions["thingbid.streams"].of(alice.get("/account/whoami.json").get_json()["address"]) == []
+
+
+def test_a_bad_device_id_shows_the_streams_page_again_with_the_typed_id(app, alice):
+    r = alice.post("/streams/buy", data={"csrf_token": csrf_of(alice, "/account/"), "device_id": "0x12<b>",
+                                         "stream": "fridge", "span": "5"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and 'id="offers-form"' in page and "<b>" not in page
+    attrs = input_attrs(page, "device_id", "offers-form")
+    assert attrs["value"] == "0x12<b>" and attrs.get("aria-invalid") == "true"
+
+
+@pytest.mark.parametrize("form,field,value,message", [
+    ("deposit-form", "amount", "abc", "The amount must be an amount in ETH like 0.01, not 'abc'"),
+    ("deposit-form", "amount", "", "The amount is required"),
+    ("withdraw-form", "amount", "-1", "The amount must be an amount in ETH like 0.01, not '-1'"),
+    ("withdraw-form", "amount", "5", "The amount is more than your free deposit (0 ETH)"),
+    ("faucet-form", "amount", "0", "The amount must be between 1 and 1000000"),
+    ("faucet-form", "amount", "lots", "The amount must be a whole number, not 'lots'"),
+])
+def test_bad_wallet_values_show_the_wallet_again_with_the_message_and_the_typed_value(app, alice, form, field,
+                                                                                      value, message):
+    action = {"deposit-form": "deposit", "withdraw-form": "withdraw", "faucet-form": "tangle/faucet"}[form]
+    r = alice.post(f"/wallet/{action}", data={"csrf_token": csrf_of(alice, "/wallet/"), field: value})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "<h1>Wallet</h1>" in page
+    assert message in error_messages(page)
+    assert input_attrs(page, field, form)["value"] == value and input_attrs(page, field, form)["aria-invalid"] == "true"
+    others = {"deposit-form", "withdraw-form", "faucet-form"} - {form}
+    assert all("aria-invalid" not in input_attrs(page, "amount", f) for f in others)
+    assert input_attrs(page, "amount", "faucet-form")["value"] == (value if form == "faucet-form" else "100000")
 
 
 def test_import_keystore_file_with_its_password(app):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of, deliver_key, error_messages
+from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of, deliver_key, error_messages, input_attrs
 
 
 def signed_in(app, name):
@@ -16,10 +16,11 @@ def signed_in(app, name):
     return c
 
 
-def plan(client, max_price="0.002", budget="1", **filters):
+def plan(client, max_price="0.002", budget="1", follow=True, **filters):
+    """POST the bid form; by default follow the redirect to the plan's own page."""
     data = {"csrf_token": csrf_of(client, "/catalog/"), "max_price": max_price, "budget": budget}
     data.update({f"f_{k}": v for k, v in filters.items()})
-    return client.post("/bids/plan", data=data)
+    return client.post("/bids/plan", data=data, follow_redirects=follow)
 
 
 def plan_id(html: str) -> str:
@@ -58,6 +59,32 @@ def test_plan_is_shown_before_anything_is_signed(auction_world_m, auction_app):
     assert re.search(r'id="plan-count">12<', html)
     assert 'id="sign-and-place"' in html
     assert house_bids(auction_app) == {}  # nothing on chain yet
+
+
+def test_the_plan_post_redirects_to_a_plan_page_that_shows_again_on_back_and_reload(auction_world_m, auction_app):
+    alice, bob = signed_in(auction_app, "alice"), signed_in(auction_app, "bob")
+    r = plan(alice, follow=False)
+    assert r.status_code == 303 and re.fullmatch(r"/bids/plan/[\w-]+", r.headers["Location"])
+    url = r.headers["Location"]
+    for _ in range(2):  # first view, then Back / reload: the same plan, nothing placed
+        page = alice.get(url)
+        assert page.status_code == 200 and re.search(r'id="plan-count">12<', page.get_data(as_text=True))
+    assert plan_id(page.get_data(as_text=True)) == url.rsplit("/", 1)[1]
+    assert house_bids(auction_app) == {}
+    assert bob.get(url).status_code == 404  # another user's plan does not exist for them
+    assert alice.get("/bids/plan/nosuchplan").status_code == 404
+
+
+def test_a_placed_plan_page_links_to_its_job_and_cannot_be_placed_again(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    url = plan(alice, follow=False).headers["Location"]
+    job = place(alice, url.rsplit("/", 1)[1])
+    assert job.status_code == 302
+    page = alice.get(url).get_data(as_text=True)
+    assert 'id="plan-placed"' in page and f'href="{job.headers["Location"]}"' in page
+    assert 'id="place-form"' not in page
+    assert place(alice, url.rsplit("/", 1)[1]).status_code == 404
+    wait_job(alice, job.headers["Location"])
 
 
 def test_batches_are_placed_in_the_background_with_per_device_outcomes(auction_world_m, auction_app):
@@ -104,10 +131,30 @@ def test_bad_bid_values_give_a_message_and_change_nothing(auction_world_m, aucti
     alice = signed_in(auction_app, "alice")
     data = {"csrf_token": csrf_of(alice, "/catalog/"), "max_price": "0.002", "budget": "1", field: value}
     r = alice.post("/bids/plan", data=data)
+    page = r.get_data(as_text=True)
     assert r.status_code == 400
-    assert any(e.startswith(message) for e in error_messages(r.get_data(as_text=True)))
+    errors = error_messages(page)
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+    if field in ("max_price", "budget"):  # the catalog again, the bid box with what was typed
+        assert 'id="filters"' in page
+        for name in ("max_price", "budget"):
+            assert input_attrs(page, name, "bid-form")["value"] == data[name]
+        assert input_attrs(page, field, "bid-form")["aria-invalid"] == "true"
     assert house_bids(auction_app) == {}
     assert not auction_app.extensions.get("thingbid.plans") or not auction_app.extensions["thingbid.plans"]._plans
+
+
+def test_a_refused_bid_form_keeps_the_catalog_filter(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    city = auction_world_m.devices[0].city.lower()
+    expected = alice.get(f"/catalog/?q={city}").get_data(as_text=True)
+    r = plan(alice, max_price="abc", q=city)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400
+    assert input_attrs(page, "q", "filters")["value"] == city
+    assert input_attrs(page, "f_q", "bid-form")["value"] == city
+    count = re.compile(r'id="result-count"><strong>(\d+)</strong>')
+    assert count.search(page).group(1) == count.search(expected).group(1)
 
 
 def test_bid_without_csrf_is_refused(auction_world_m, auction_app):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.frontend.fe_helpers import error_messages
+from tests.frontend.fe_helpers import error_messages, input_attrs
 
 
 def count_of(html: str) -> int:
@@ -104,6 +104,25 @@ def test_a_bad_filter_never_widens_the_search_to_the_whole_catalog(world_m, worl
     html = c.get("/catalog/?" + query).get_data(as_text=True)
     assert count_of(html) == 0  # not the 30 devices of the catalog without the broken field
     assert 'class="marker' not in html
+
+
+@pytest.mark.parametrize("typed,shown", [
+    ({"lat": "52", "lon": "13", "radius_km": "800"}, {"lat": "52", "lon": "13", "radius_km": "800"}),
+    ({"lat": "52.520", "lon": "-13.40", "radius_km": "0.5"}, {"lat": "52.52", "lon": "-13.4", "radius_km": "0.5"}),
+    ({"lat": "52", "lon": "13", "radius_km": "800", "min_reputation": "4"},
+     {"lat": "52", "lon": "13", "radius_km": "800", "min_reputation": "4"}),
+])
+def test_the_filter_echoes_numbers_as_parsed_without_a_spurious_decimal(world_m, world_app, typed, shown):
+    from urllib.parse import urlencode
+
+    from werkzeug.datastructures import MultiDict
+
+    from frontend.forms import parse_catalog_query
+
+    html = world_app.test_client().get("/catalog/?" + urlencode(typed)).get_data(as_text=True)
+    assert {k: input_attrs(html, k, "filters")["value"] for k in shown} == shown
+    # Page links and the bid form's hidden filter come from as_args: the same text.
+    assert parse_catalog_query(MultiDict(typed)).as_args() == shown
 
 
 def test_root_link_keeps_its_filters(world_app):

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from frontend.errors import FormError
-from frontend.forms import format_eth, parse_catalog_query, parse_eth
+from frontend.forms import format_eth, format_number, parse_catalog_query, parse_eth
+from frontend.stream_ops import _reading_text
 from frontend.svgmap import build_map
 
 
@@ -59,3 +60,33 @@ def test_map_fits_points_and_clusters_without_losing_any():
 def test_map_skips_unplaceable_points(bad):
     m = build_map([(bad[0], bad[1], "x", None), (10.0, 10.0, "ok", None)])
     assert m.placed == 1 and m.total == 2
+
+
+class _Reading:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def json(self):
+        import json
+
+        return json.loads(self.data)
+
+
+@pytest.mark.parametrize("data,text", [
+    (b'{"t": 1795311688, "doorOpen": false, "temperature": 4.5}', "time 01:41:28 UTC, doorOpen=no, temperature=4.5"),
+    (b'{"t": 0, "on": true}', "time 00:00:00 UTC, on=yes"),
+    (b'{"t": 1e30, "x": 1}', "t=1e+30, x=1"),  # not a time: the number as it is
+    (b'{"t": "noon", "x": 1}', "t=noon, x=1"),
+    (b'{"t": true}', "t=yes"),
+    (b'{"<b>": "<script>alert(1)</script>"}', "<b>=<script>alert(1)</script>"),  # text, set as textContent
+    (b"not json", "not json"),
+    (b"[1, 2]", "[1, 2]"),
+])
+def test_stream_readings_read_as_text_with_utc_times_and_yes_no(data, text):
+    assert _reading_text(_Reading(data)) == text
+
+
+@pytest.mark.parametrize("value,text", [(800.0, "800"), (0.5, "0.5"), (52.52, "52.52"), (-13.4, "-13.4"),
+                                        (1e-05, "1e-05"), (None, ""), (3, "3")])
+def test_numbers_are_echoed_without_a_spurious_decimal(value, text):
+    assert format_number(value) == text

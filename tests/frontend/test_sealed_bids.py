@@ -42,3 +42,30 @@ def test_sealed_bids_are_committed_revealed_and_won(sealed_world_m, sealed_app):
     assert page.count("awaiting_key") == 4
     bob_page = bob.get("/auctions/").get_data(as_text=True)
     assert "<strong>you</strong>" not in bob_page
+
+
+def standings(client) -> list[str]:
+    page = client.get("/bids/").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>#\d+</td>.*?</tr>", page, re.S)
+    return [re.findall(r"<td>(.*?)</td>", r, re.S)[-1] for r in rows]
+
+
+def test_sealed_bids_show_their_reveal_state_never_outbid_or_winning_before_settlement(sealed_world_m, sealed_app):
+    alice, bob = sealed_app.test_client(), sealed_app.test_client()
+    assert create_user(alice, "alice").status_code == 302 and create_user(bob, "bob").status_code == 302
+    for c, price in ((alice, "0.003"), (bob, "0.002")):
+        wait_job(c, place(c, plan_id(plan(c, max_price=price, budget="1").get_data(as_text=True))).headers["Location"])
+    assert standings(alice) == standings(bob) == ["sealed (not yet revealed)"] * 4
+
+    sealed_world_m.chain.time_travel(3700)  # reveal window: only Alice reveals
+    ids = re.findall(r'data-auction="(\d+)"', alice.get("/auctions/").get_data(as_text=True))
+    assert alice.post("/auctions/reveal", data={"csrf_token": csrf_of(alice, "/auctions/"),
+                                                "auction_id": ids}).status_code == 302
+    assert standings(alice) == ["sealed (revealed)"] * 4
+    assert standings(bob) == ["sealed (not yet revealed)"] * 4
+
+    sealed_world_m.chain.time_travel(3700)
+    page = alice.get("/auctions/").get_data(as_text=True)
+    alice.post("/auctions/settle", data={"csrf_token": csrf_of(alice, "/auctions/"),
+                                         "auction_id": re.findall(r'data-auction="(\d+)"', page)})
+    assert standings(alice) == ["won"] * 4 and standings(bob) == ["lost"] * 4
