@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from device_agent.anonymise import scrub_tags
 from device_agent.errors import AgentConfigError
@@ -20,6 +21,19 @@ CONFIG_FILE = "agent.json"
 DAY = 86_400
 MECHANISMS = ("english", "sealed-second-price")  # codes 0, 1 in the registry and the house
 STREAM_LEDGERS = ("tangle", "ethereum")  # where stream spans are sold (the selectable Ledger)
+
+
+def _check_public_url(url: str) -> None:
+    """The URL goes into the TD, which is published on chain: scheme and host (and a path) only."""
+    if not url.startswith(("http://", "https://")):
+        raise AgentConfigError(f"public_url {url!r} must start with http:// or https://")
+    parts = urlsplit(url)
+    if "@" in parts.netloc:  # never echo it: it may hold a password
+        raise AgentConfigError("public_url must not contain user info (user:password@): the TD is published")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise AgentConfigError(f"public_url {url!r} must have no query or fragment: the TD's hrefs are built on it")
+    if not parts.hostname:
+        raise AgentConfigError(f"public_url {url!r} names no host")
 
 
 @dataclass
@@ -87,8 +101,8 @@ class AgentConfig:
             raise AgentConfigError(f"http_port {self.http_port} is not a port")
         if self.http_host in ("0.0.0.0", "::", "") and not self.public_url:
             raise AgentConfigError(f"http_host {self.http_host!r} listens everywhere: set public_url for the TD forms")
-        if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise AgentConfigError(f"public_url {self.public_url!r} must start with http:// or https://")
+        if self.public_url:
+            _check_public_url(self.public_url)
         self.tags = scrub_tags(self.tags)
         return self
 

@@ -3,7 +3,9 @@
 - ``GET /.well-known/wot``: the TD (public: it is in the registry anyway).
 - ``GET /properties``: all properties for sale, latest readings (readallproperties).
 - ``GET /properties/<name>``: the latest reading; ``?from=&to=&step=`` its history.
-- ``GET /events/<name>?since=&timeout=``: events after ``since`` (long poll up to 25 s).
+- ``GET /events/<name>?since=&timeout=``: events after ``since`` (long poll up to 25 s), at most
+  31 days of them per answer; ask again with ``since=<until>`` for the next page. A key may
+  have two waiting polls open at once (each holds a server thread); a third is 429 ``too_many_waiting``.
 
 Every data request needs ``Authorization: Bearer <access token>``. The token must be signed
 by this device's Ed25519 key, name this device, be within [not_before, not_after) on the
@@ -11,12 +13,15 @@ agent's clock, and not be revoked. History is clamped to the token's period: a k
 the readings of its period, nothing before and nothing after. Refusals are JSON
 ``{"error": reason, "detail": ...}``: 401 when the caller is not authenticated (missing,
 malformed, unsigned or forged token), 403 when an authentic token does not grant this
-(wrong device, revoked, not yet valid, expired), 429 when rate limited.
+(wrong device, revoked, not yet valid, expired), 429 when rate limited (per client: an IPv4
+address or an IPv6 /64; and per token), 500 ``internal_error`` without details otherwise.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +35,9 @@ from exchange.crypto import TokenError, TokenFailure, verify_token
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
 MAX_LONGPOLL_S = 25.0
+MAX_LONGPOLLS_PER_TOKEN = 2  # each waiting poll holds a server thread for up to MAX_LONGPOLL_S
+MAX_EVENTS_SPAN_S = 31 * 86_400  # one answer lists at most this much; "until" pages on (simulator cap: 92 days)
+_DIGITS = re.compile(r"[0-9]{1,20}\Z")  # ASCII only: int() would also take " 1", "+1", "1_0", "١"
 
 
 class _BadRequest(Exception):
@@ -72,6 +80,19 @@ class RateLimiter:
             return 0.0
 
 
+def client_key(addr: str | None) -> str:
+    """Rate-limit key of a client address: IPv4 per address, IPv6 per /64 (what one host is given)."""
+    try:
+        ip = ipaddress.ip_address(addr or "")
+    except ValueError:
+        return "ip:" + (addr or "?")
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        return "ip6:" + str(ipaddress.IPv6Network((ip, 64), strict=False).network_address)
+    return "ip:" + str(ip)
+
+
 def _error(status: int, reason: str, detail: str = "", headers: dict | None = None):
     resp = jsonify({"error": reason, "detail": detail})
     resp.status_code = status
@@ -84,6 +105,8 @@ def create_app(ctx: ServingContext) -> Flask:
     app = Flask("device_agent")
     app.config["MAX_CONTENT_LENGTH"] = 4096  # the API takes no bodies
     limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
+    waiting: dict[str, int] = {}  # token id -> long polls now waiting
+    waiting_lock = threading.Lock()
     props = {p.name: p for p in ctx.profile.properties}
     events = {e.name: e for e in ctx.profile.events}
 
@@ -96,7 +119,7 @@ def create_app(ctx: ServingContext) -> Flask:
 
     def authorise():
         """(claims, None) or (None, error response)."""
-        refused = limited("ip:" + (request.remote_addr or "?"))
+        refused = limited(client_key(request.remote_addr))
         if refused:
             return None, refused
         header = request.headers.get("Authorization", "")
@@ -118,10 +141,9 @@ def create_app(ctx: ServingContext) -> Flask:
         raw = request.args.get(name)
         if raw is None or raw == "":
             return default
-        try:
-            v = int(raw)
-        except ValueError:
-            raise _BadRequest(f"query parameter {name} must be an integer, got {raw[:40]!r}") from None
+        if not _DIGITS.match(raw):
+            raise _BadRequest(f"query parameter {name} must be an integer, got {raw[:40]!r}")
+        v = int(raw)
         if minimum is not None and v < minimum:
             raise _BadRequest(f"query parameter {name} must be >= {minimum}")
         if not 0 <= v < 2**40:
@@ -144,9 +166,14 @@ def create_app(ctx: ServingContext) -> Flask:
     def too_large(_exc):
         return _error(413, "too_large", "request body too large")
 
+    @app.errorhandler(500)
+    def internal(_exc):
+        # Flask has logged the traceback; the client learns nothing about the agent's internals.
+        return _error(500, "internal_error", "the device could not answer; try again later")
+
     @app.get("/.well-known/wot")
     def thing_description():
-        refused = limited("ip:" + (request.remote_addr or "?"))
+        refused = limited(client_key(request.remote_addr))
         if refused:
             return refused
         resp = jsonify(ctx.td())
@@ -193,13 +220,29 @@ def create_app(ctx: ServingContext) -> Flask:
             return _error(404, "unknown_event", f"this device has no event {name!r} (has: {', '.join(events)})")
         since = int_arg("since", default=None)
         timeout = min(float(int_arg("timeout", default=0)), MAX_LONGPOLL_S)
-        deadline = time.monotonic() + timeout
+        if timeout <= 0:
+            return poll_events(claims, name, since, time.monotonic())
+        with waiting_lock:
+            if waiting.get(claims.token_id, 0) >= MAX_LONGPOLLS_PER_TOKEN:
+                return _error(429, "too_many_waiting", f"this key already has {MAX_LONGPOLLS_PER_TOKEN} long polls "
+                              "open; wait for one to answer", {"Retry-After": "1"})
+            waiting[claims.token_id] = waiting.get(claims.token_id, 0) + 1
+        try:
+            return poll_events(claims, name, since, time.monotonic() + timeout)
+        finally:
+            with waiting_lock:
+                left = waiting.pop(claims.token_id) - 1
+                if left:
+                    waiting[claims.token_id] = left
+
+    def poll_events(claims, name, since, deadline):
         while True:
             now = min(ctx.clock(), claims.not_after - 1)
             lo = max(claims.not_before, since + 1 if since is not None else now - 3600)
-            found = ctx.simulator.events(lo, now, name) if now >= lo else []
-            if found or time.monotonic() >= deadline:
-                return jsonify({"event": name, "until": now, "events": found})
+            until = min(now, lo + MAX_EVENTS_SPAN_S - 1)  # a long key's history is paged via "until"
+            found = ctx.simulator.events(lo, until, name) if until >= lo else []
+            if found or until < now or time.monotonic() >= deadline:
+                return jsonify({"event": name, "until": until, "events": found})
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     return app

@@ -81,7 +81,10 @@ def load_keys(path: str | os.PathLike, password: str) -> dict[str, bytes]:
             raise KeystoreError(f"keystore {path}: unsupported format")
         params = doc["kdf_params"]
         n, r, p = params["n"], params["r"], params["p"]
-        if not all(type(x) is int for x in (n, r, p)) or not (2 <= n <= _MAX_N and 1 <= r <= 32 and 1 <= p <= 16):
+        # Memory is 128*n*r bytes and work n*r*p: never more than the strongest file save_keys writes
+        # (n=2^20, r=8, p=1: 1 GiB), whatever each bound alone would allow.
+        if not all(type(x) is int for x in (n, r, p)) or not (2 <= n <= _MAX_N and 1 <= r <= 32 and 1 <= p <= 16) \
+                or n * r * p > _MAX_N * 8:
             raise KeystoreError(f"keystore {path}: KDF parameters out of range")
         salt, nonce, ct = (bytes.fromhex(params["salt"]), bytes.fromhex(doc["nonce"]),
                            bytes.fromhex(doc["ciphertext"]))

@@ -31,9 +31,10 @@ __all__ = ["AccessClaims", "issue_token", "verify_token", "generate_ed25519", "e
 
 PREFIX = "tb1"
 _DOMAIN = b"thingbid/access-token/v1\x00"
-_HEX32 = re.compile(r"^[0-9a-f]{64}$")
-_TOKEN_ID = re.compile(r"^[0-9a-f]{32}$")
-_B64 = re.compile(r"^[A-Za-z0-9_-]+$")
+# \Z, not $: "$" also matches before a trailing newline.
+_HEX32 = re.compile(r"[0-9a-f]{64}\Z")
+_TOKEN_ID = re.compile(r"[0-9a-f]{32}\Z")
+_B64 = re.compile(r"[A-Za-z0-9_-]+\Z")
 MAX_TOKEN_LEN = 4096
 _UINT64 = 2**64
 
@@ -153,6 +154,8 @@ def _parse(token: str) -> tuple[bytes, bytes, AccessClaims]:
         if not isinstance(data, dict) or set(data) != {f for f in AccessClaims.__dataclass_fields__}:
             raise ValueError("wrong claim fields")
         claims = AccessClaims(**data)
+    except RecursionError:  # absurdly nested JSON: refused like any other garbage, never a crash
+        raise TokenError(malformed, "bad claims (nested too deeply)") from None
     except (ValueError, TypeError) as exc:
         raise TokenError(malformed, f"bad claims ({exc})") from exc
     if claims.canonical() != body:
