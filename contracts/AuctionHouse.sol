@@ -43,6 +43,9 @@ contract AuctionHouse {
     uint256 private constant MAX_FEE_BPS = 1_000; // the protocol fee is capped at 10%
     uint256 private constant MAX_AMOUNT = type(uint88).max;
     uint256 private constant MAX_SEALED_KEY = 4096;
+    /// Longest bidding period, access period and delivery window: every deadline the house
+    /// computes (now + period, at opening, settlement or delivery) then fits its uint40 field.
+    uint256 private constant MAX_PERIOD = 3650 days;
     uint40 private constant DEFAULT_ACCESS = 30 days;
     uint40 private constant DEFAULT_DELIVERY = 1 days;
     uint24 private constant DEFAULT_REVEAL = 1 days;
@@ -53,10 +56,10 @@ contract AuctionHouse {
         address mechanism;
         uint88 reserve;
         uint88 increment;
-        uint40 biddingPeriod; // seconds from now; must be > 0
+        uint40 biddingPeriod; // seconds from now; 1 .. 3650 days
         uint24 window; // open: anti-sniping extension (0 = none); sealed: reveal window (0 = 1 day)
-        uint40 accessPeriod; // 0 = 30 days
-        uint40 deliveryWindow; // 0 = 1 day
+        uint40 accessPeriod; // 0 = 30 days; at most 3650 days
+        uint40 deliveryWindow; // 0 = 1 day; at most 3650 days
         uint16 bondBps; // share of a bid locked while the auction runs; 0 = 10000 (full escrow)
     }
 
@@ -180,6 +183,8 @@ contract AuctionHouse {
     error DeviceInactive(bytes32 deviceId);
     error BondOutOfRange(uint256 bps);
     error BiddingPeriodZero();
+    /// @notice A bidding period, access period or delivery window above `max` seconds.
+    error PeriodOutOfRange(uint256 period, uint256 max);
     error AmountOutOfRange(uint256 amount);
     error UnknownAuction(uint256 auctionId);
     error WrongState(uint256 auctionId, uint8 state);
@@ -336,6 +341,11 @@ contract AuctionHouse {
         if (!_registry.isActive(p.deviceId)) revert DeviceInactive(p.deviceId);
         if (!_mechanisms[p.mechanism]) revert MechanismNotAllowed(p.mechanism);
         if (p.biddingPeriod == 0) revert BiddingPeriodZero();
+        // Bounded here, so settlement (now + deliveryWindow) and delivery (now + accessPeriod)
+        // can never overflow their uint40 deadline and lock the bids or the payment.
+        if (p.biddingPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.biddingPeriod, MAX_PERIOD);
+        if (p.accessPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.accessPeriod, MAX_PERIOD);
+        if (p.deliveryWindow > MAX_PERIOD) revert PeriodOutOfRange(p.deliveryWindow, MAX_PERIOD);
         uint16 bond = p.bondBps == 0 ? uint16(BPS) : p.bondBps;
         if (bond > BPS) revert BondOutOfRange(p.bondBps);
         (bool sealedBids, bool secondPriced) = IAuctionMechanism(p.mechanism).traits();
@@ -659,12 +669,15 @@ contract AuctionHouse {
         }
     }
 
+    /// The mechanism's price for `f`. A reserve of 0 is priced as 1 wei (bids are at least 1 wei,
+    /// so ranking is the same): a sale is never free, and a second-price sale with one revealed
+    /// bid, or a fallback re-priced at the reserve, cannot come out at 0 and revert settlement.
     function _price(address mech, IAuctionMechanism.Standing memory f, IAuctionMechanism.Standing memory s, uint256 reserve)
         private
         view
         returns (uint256 p)
     {
-        p = IAuctionMechanism(mech).price(f, s, reserve);
+        p = IAuctionMechanism(mech).price(f, s, reserve == 0 ? 1 : reserve);
         if (p > f.amount || p == 0) revert MechanismMisbehaved(mech);
     }
 
