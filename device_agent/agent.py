@@ -192,10 +192,15 @@ class DeviceAgent:
         return {"attestation": "attested"}
 
     def disable(self) -> dict:
-        """Withdraw consent and check the device out (if it is checked in)."""
+        """Withdraw consent and check the device out (if it is checked in).
+
+        Consent is withdrawn first, and also without a chain (a tangle-only seller): the stream
+        publisher then withdraws its offers and refunds payments."""
         with self._lock:
             self.state.set_enabled(False)
-            reg = self._require_chain()
+            if self.registry is None:
+                return {"action": "consent_withdrawn", "note": "no chain attached: nothing to check out"}
+            reg = self.registry
             if not reg.is_active(self.device_id):
                 self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
                 return {"action": "not_checked_in"}

@@ -171,18 +171,28 @@ class StreamPublisher:
     def run(self, stop: threading.Event) -> None:
         """Publish every ``publish_every_seconds`` and answer payments in between, until ``stop``.
 
-        With ``require_consent`` nothing is advertised, published, sold or withdrawn while the
-        owner has not enabled the device (payments arriving meanwhile wait for a re-enable)."""
+        With ``require_consent`` nothing is advertised, published or sold while the owner has not
+        enabled the device. When consent is withdrawn the offers are withdrawn on the ledger, and
+        payments still arriving (made against an old offer) are refunded in full: the buyer's
+        money is returned, never kept for a sale the owner no longer allows."""
         every = self.agent.config.publish_every_seconds
         advertised = False
         published = 0
         while not stop.is_set():
             if not self._consented():
-                advertised = False  # advertise again after a re-enable
+                try:
+                    if advertised:
+                        self.seller.close()
+                        advertised = False  # advertise again after a re-enable
+                    self.seller.closed = True
+                    self.poll_sales()  # refunds only
+                except ExchangeError as exc:
+                    log.warning("stream sales while disabled: %s", exc)
                 stop.wait(0.2)
                 continue
             try:
                 if not advertised:
+                    self.seller.closed = False
                     self.advertise()
                     advertised = True
                 self.publish_once()

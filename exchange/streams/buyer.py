@@ -43,6 +43,11 @@ class StreamBuyer:
         for m in msgs:
             try:
                 body, signer = open_doc(m.data, device_public)
+                if body.get("t") == "withdrawn":  # the owner took this stream off sale
+                    gone = latest.get(body.get("stream"))
+                    if gone is not None and gone.device_public == signer.hex() and body.get("ch") == gone.channel:
+                        del latest[gone.stream]
+                    continue
                 offer = Offer.from_body(body)
             except MalformedMessage:
                 continue

@@ -12,6 +12,8 @@ Decision for a confirmed payment of ``amount`` asking for ``n`` messages at ``pr
 - same payment seen again (replay / re-scan): ignored, never sold twice;
 - memo not a purchase, or names another device: full refund, no key (``malformed``/``wrong_device``);
 - unknown stream: full refund (``unknown_stream``);
+- the owner has withdrawn consent (the seller is closed; its offers are withdrawn on the
+  ledger): full refund (``not_selling``);
 - purchase nonce already used by an earlier sale: full refund (``duplicate``);
 - ``amount < price``: full refund (``underpaid``);
 - otherwise sells ``k = min(n, max_span, amount // price)`` messages (span proportional to the
@@ -95,6 +97,12 @@ class Offer:
                        b["max"], b["pub"])
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedMessage(f"not an offer ({exc})") from exc
+
+
+def withdrawal_body(offer: Offer) -> dict:
+    """A signed notice that ``offer`` is off sale (until the device advertises it again)."""
+    return {"p": PROTOCOL, "t": "withdrawn", "dev": offer.device_id, "stream": offer.stream, "ch": offer.channel,
+            "ledger": offer.ledger, "pub": offer.device_public}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from exchange.streams.channel import ChannelWriter
 from exchange.streams.errors import MalformedMessage, StreamError
 from exchange.streams.protocol import (
     PROTOCOL,
+    Decision,
     Offer,
     PurchaseRequest,
     answer_tag,
@@ -35,6 +36,7 @@ from exchange.streams.protocol import (
     offers_tag,
     open_doc,
     sign_doc,
+    withdrawal_body,
 )
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class StreamSeller:
         self._channel_cursor: dict[str, int] = {}
         self._unpublished: dict[str, list[bytes]] = {}
         self._lock = threading.RLock()
+        self.closed = False  # the owner withdrew consent: offers withdrawn, every payment refunded
 
     # -- streams --
     def add_stream(self, name: str, price: int, max_span: int = 10_000,
@@ -126,6 +129,20 @@ class StreamSeller:
                 self._channel_since(ch)
         return [self.ledger.publish(offers_tag(self.device_id), sign_doc(self.signing_key, o.body()))
                 for o in self.offers.values()]
+
+    def close(self) -> list[str]:
+        """Stop selling: publish a signed withdrawal of every offer; payments arriving from now on
+        (made against an old offer) are refunded in full with reason ``not_selling``."""
+        with self._lock:
+            self.closed = True
+            return [self.ledger.publish(offers_tag(self.device_id), sign_doc(self.signing_key, withdrawal_body(o)))
+                    for o in self.offers.values()]
+
+    def reopen(self) -> list[str]:
+        """Sell again: advertise every offer anew."""
+        with self._lock:
+            self.closed = False
+        return self.advertise()
 
     def writer(self, stream: str) -> ChannelWriter:
         try:
@@ -180,6 +197,8 @@ class StreamSeller:
                     self.book.save()
                     continue
                 d = decide(self.device_id, self.offers, p.amount, p.memo, self.book.nonces | set(answered.values()))
+                if self.closed and d.sell:
+                    d = Decision(0, p.amount, "not_selling", d.request)
                 if d.request and d.reason != "duplicate" and d.sell:
                     self.book.nonces.add(d.request.nonce)
                 self.book.save()

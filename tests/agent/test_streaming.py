@@ -73,6 +73,35 @@ def test_nothing_is_advertised_published_or_sold_on_the_tangle_before_the_owner_
         runner.stop()
 
 
+def test_disable_withdraws_the_offer_and_refunds_a_payment_made_against_it(node, make_agent):
+    from exchange.ledger.tangle import TangleLedger
+    from exchange.streams import SaleRefused, StreamBuyer
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.wallet import Wallet
+
+    agent = make_agent("w", "fridge", publish_every_seconds=0.2, stream_price_per_message=5)
+    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8, enable=True).start()
+    try:
+        client = TangleClient(node)
+        buyer_ledger = TangleLedger(client, Wallet.generate())
+        client.wait_confirmed(client.faucet(buyer_ledger.address, 1000))
+        buyer = StreamBuyer(buyer_ledger)
+        dev = agent.identity.device_id_hex
+        offer = wait_for("the offer", lambda: buyer.offers(dev) and buyer.offer(dev), 15)
+        assert runner.agent.disable()["action"] == "consent_withdrawn"  # no chain: nothing to check out
+        wait_for("the withdrawal", lambda: buyer.offers(dev) == [], 15)
+        seq = runner.publisher.seller.writer("readings").seq
+        req, ref, paid = buyer.pay(offer, 3)  # against the offer seen before
+        with pytest.raises(SaleRefused) as refused:
+            buyer.await_answer(offer, req, ref, paid, timeout=20)
+        assert (refused.value.reason, refused.value.refund) == ("not_selling", 15)
+        wait_for("the refund", lambda: client.balance(buyer_ledger.address) == 1000, 15)
+        assert runner.publisher.seller.writer("readings").seq == seq  # nothing published while disabled
+        assert [s.span for s in agent.state.stream_sales()] == [0]
+    finally:
+        runner.stop()
+
+
 def test_restart_after_a_crash_continues_the_channel_after_unsaved_messages(node, make_agent):
     agent = make_agent("c", "tv")
     pub = StreamPublisher(agent, tangle_ledger(agent.identity, node), kdf_n=2**8)

@@ -213,6 +213,38 @@ def test_a_cursor_hint_from_another_node_still_reads_the_whole_span(market):
     assert f.done and f.rewound and f.forged == 0
 
 
+def test_a_closed_seller_withdraws_its_offers_and_refunds_payments_in_full(market):
+    seller, buyer, _ = market
+    offer = buyer.offer(DEVICE, "temperature")  # seen before the owner withdrew consent
+    for ref in seller.close():
+        wait_confirmed(seller.ledger, ref)
+    assert buyer.offers(DEVICE) == []
+    with pytest.raises(PurchaseError, match="offers no stream"):
+        buyer.offer(DEVICE, "temperature")
+    req, ref, paid = buyer.pay(offer, 3)  # paid against the stale offer
+    rec = sell(seller)[0]
+    assert (rec.sold, rec.refund, rec.reason) == (0, 3 * PRICE, "not_selling") and rec.refund_ref
+    with pytest.raises(SaleRefused) as refused:
+        buyer.await_answer(offer, req, ref, paid, timeout=10)
+    assert refused.value.reason == "not_selling"
+    for r in seller.reopen():  # consent given again: on sale again
+        wait_confirmed(seller.ledger, r)
+    assert [o.stream for o in buyer.offers(DEVICE)] == ["temperature"]
+    p, rec = purchase(seller, buyer, span=2)
+    assert (p.sold, rec.sold) == (2, 2)
+
+
+def test_a_withdrawal_signed_by_another_key_does_not_hide_an_offer(market):
+    from exchange.streams.protocol import offers_tag, sign_doc, withdrawal_body
+
+    seller, buyer, _ = market
+    offer = buyer.offer(DEVICE, "temperature")
+    other_sk, _ = generate_ed25519()
+    forged = sign_doc(other_sk, withdrawal_body(offer))
+    wait_confirmed(seller.ledger, seller.ledger.publish(offers_tag(DEVICE), forged))
+    assert buyer.offer(DEVICE, "temperature") == offer
+
+
 def test_buy_against_a_seller_running_in_its_own_thread(tmp_path):
     import threading
 
