@@ -63,8 +63,13 @@ def test_filters_over_an_indexed_fleet(chain, reg, fleet, db_url):
     assert (beyond.total, beyond.items) == (5, [])
     assert page.total == 5 and page.total_exact and cat.count(CatalogFilter(active_only=False)) == 6 and [d.device_id for d in page.items] == [hexid[4], hexid[0]]
     near = cat.search(CatalogFilter(lat=52.52, lon=13.40, radius_km=1000, sort="distance")).items
-    assert [d.geohash for d in near][:3] == ["u33dc", "u33db", "u33dd"] or near[0].distance_km <= near[1].distance_km
-    assert all(d.distance_km <= 1000 for d in near)
+    # Berlin's three, then Bavaria, then London (the checked-out washer is not listed), nearest first.
+    assert [d.device_id for d in near] == hexid[:5]
+    dist = [d.distance_km for d in near]
+    assert dist == sorted(dist) and len(set(dist)) == 5 and dist[-1] <= 1000, dist
+    from exchange.geo import haversine_km
+
+    assert all(d.distance_km == pytest.approx(haversine_km(52.52, 13.40, d.lat, d.lon), abs=1e-3) for d in near)
     from sqlalchemy.orm import Session
 
     from exchange.catalog import build_query

@@ -65,10 +65,12 @@ def test_unknown_device_has_no_owner_and_is_inactive(reg):
 
 
 def test_duplicate_id_reverts_with_current_owner(reg, owner, other, checked_in):
-    e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=other))
+    before = (reg.device(DEV), reg.current_td_hash(DEV), len(reg.events()))
+    e = revert_of(lambda: reg.check_in(DEV, TD2, KEY, "t", 1, 0, sender=other))
     assert e.error == "DeviceAlreadyRegistered" and e.error_args == (DEV, owner)
-    e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=owner))
-    assert e.error == "DeviceAlreadyRegistered"
+    e = revert_of(lambda: reg.check_in(DEV, TD2, KEY, "t", 1, 0, sender=owner))
+    assert (e.error, e.error_args) == ("DeviceAlreadyRegistered", (DEV, owner))
+    assert (reg.device(DEV), reg.current_td_hash(DEV), len(reg.events())) == before
 
 
 def test_td_hash_must_match_bytes(reg, chain, owner):
@@ -121,18 +123,20 @@ def test_check_out_by_owner_then_update_reverts_inactive(reg, owner, checked_in)
     e = revert_of(lambda: reg.update(DEV, TD2, "t", 5, 0, sender=owner))
     assert (e.error, e.error_args) == ("DeviceInactive", (DEV,))
     e = revert_of(lambda: reg.check_out(DEV, sender=owner))
-    assert e.error == "DeviceInactive"
+    assert (e.error, e.error_args) == ("DeviceInactive", (DEV,))
 
 
-def test_check_out_by_non_owner_reverts(reg, other, checked_in):
+def test_check_out_by_non_owner_reverts(reg, owner, other, checked_in):
     e = revert_of(lambda: reg.check_out(DEV, sender=other))
-    assert e.error == "NotDeviceOwner" and reg.is_active(DEV)
+    assert (e.error, e.error_args) == ("NotDeviceOwner", (DEV, other, owner))
+    assert reg.is_active(DEV) and reg.owner_of(DEV) == owner
 
 
 def test_owner_may_check_in_again_after_check_out_but_others_may_not(reg, owner, other, checked_in):
     reg.check_out(DEV, sender=owner)
     e = revert_of(lambda: reg.check_in(DEV, TD, KEY, "t", 1, 0, sender=other))
-    assert e.error == "DeviceAlreadyRegistered"
+    assert (e.error, e.error_args) == ("DeviceAlreadyRegistered", (DEV, owner))
+    assert not reg.is_active(DEV) and reg.owner_of(DEV) == owner
     reg.check_in(DEV, TD2, KEY, "t", 1, 0, sender=owner)
     assert reg.is_active(DEV)
 
@@ -141,7 +145,8 @@ def test_transfer_by_owner_moves_control(reg, owner, other, checked_in):
     reg.transfer(DEV, other, sender=owner)
     assert reg.owner_of(DEV) == other
     e = revert_of(lambda: reg.check_out(DEV, sender=owner))
-    assert e.error == "NotDeviceOwner"
+    assert (e.error, e.error_args) == ("NotDeviceOwner", (DEV, owner, other))
+    assert reg.is_active(DEV)
     reg.check_out(DEV, sender=other)
     ev = [e for e in reg.events() if e.name == "DeviceTransferred"][0]
     assert (ev.args["from"], ev.args["to"]) == (owner, other)
@@ -165,7 +170,7 @@ def test_batch_check_in_registers_every_device(reg, owner):
 def test_batch_with_a_duplicate_reverts_whole_batch(reg, owner, checked_in):
     items = [CheckInItem(keccak(b"new"), TD, KEY, "t", 1), CheckInItem(DEV, TD, KEY, "t", 1)]
     e = revert_of(lambda: reg.check_in_batch(items, sender=owner))
-    assert e.error == "DeviceAlreadyRegistered"
+    assert (e.error, e.error_args) == ("DeviceAlreadyRegistered", (DEV, owner))
     assert not reg.is_active(keccak(b"new"))
 
 
@@ -207,20 +212,31 @@ def test_forged_signature_over_another_key_reverts(reg, owner, oem, checked_in):
     reg.set_oem(oem.address, True)
     forged = reg.sign_attestation(oem.key, DEV, keccak(b"attacker key"))
     e = revert_of(lambda: reg.attest(DEV, forged, sender=owner))
-    assert e.error == "NotAllowedOem" and e.error_args[0] != oem.address
+    # The contract recovers the signer over (DEV, KEY): some address that is not the OEM's.
+    from eth_abi import encode
+    from eth_account.messages import encode_defunct
+
+    inner = keccak(encode(["uint256", "address", "bytes32", "bytes32"], [reg.chain.chain_id, reg.address, DEV, KEY]))
+    recovered = Account.recover_message(encode_defunct(primitive=inner), signature=forged)
+    assert recovered != oem.address
+    assert (e.error, e.error_args) == ("NotAllowedOem", (recovered,))
     assert not reg.is_attested(DEV)
 
 
 @pytest.mark.parametrize("sig", [b"\x01" * 64, b"\x00" * 65], ids=["short", "zero"])
 def test_malformed_signature_reverts(reg, owner, sig, checked_in):
-    assert revert_of(lambda: reg.attest(DEV, sig, sender=owner)).error == "BadSignature"
+    e = revert_of(lambda: reg.attest(DEV, sig, sender=owner))
+    assert (e.error, e.error_args) == ("BadSignature", ())
+    assert not reg.is_attested(DEV)
 
 
 def test_removed_oem_can_no_longer_attest(reg, owner, oem, checked_in):
     reg.set_oem(oem.address, True)
     reg.set_oem(oem.address, False)
     assert not reg.is_oem(oem.address)
-    assert revert_of(lambda: reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY))).error == "NotAllowedOem"
+    e = revert_of(lambda: reg.attest(DEV, reg.sign_attestation(oem.key, DEV, KEY)))
+    assert (e.error, e.error_args) == ("NotAllowedOem", (oem.address,))
+    assert not reg.is_attested(DEV)
 
 
 def test_re_check_in_with_new_key_drops_attestation(reg, owner, oem, checked_in):
