@@ -52,6 +52,6 @@ def test_missing_identity_says_run_init(tmp_path):
 
 
 def test_empty_password_is_refused(tmp_path):
-    with pytest.raises(KeystoreError):
-        create_identity(tmp_path / "x", "")
-    assert not (tmp_path / "x" / DEVICE_KEYS).exists()
+    with pytest.raises(KeystoreError, match="a password is needed"):
+        create_identity(tmp_path / "x", "", scrypt_n=2**8)
+    assert not (tmp_path / "x" / DEVICE_KEYS).exists() and not (tmp_path / "x" / ETH_KEYSTORE).exists()

@@ -50,17 +50,20 @@ def test_edited_file_does_not_open(tmp_path, bundle, edit):
     doc = json.loads(p.read_text())
     edit(doc)
     p.write_text(json.dumps(doc))
-    with pytest.raises(KeystoreError):
+    with pytest.raises(KeystoreError, match="wrong password"):  # the edit is detected, not mis-parsed
         load_keys(p, "pw")
 
 
-@pytest.mark.parametrize("content", ["", "[]", "{}", '{"version": 1}', "not json",
-                                     '{"version":1,"kdf":"scrypt","cipher":"aes-256-gcm","kdf_params":'
-                                     '{"n":1073741824,"r":8,"p":1,"salt":"00"},"nonce":"00","ciphertext":"00"}'])
-def test_garbled_file_is_keystore_error(tmp_path, content):
+@pytest.mark.parametrize(("content", "reason"), [
+    ("", "not readable JSON"), ("[]", "is malformed"), ("{}", "is malformed"), ('{"version": 1}', "is malformed"),
+    ("not json", "not readable JSON"),
+    ('{"version":1,"kdf":"scrypt","cipher":"aes-256-gcm","kdf_params":'
+     '{"n":1073741824,"r":8,"p":1,"salt":"00"},"nonce":"00","ciphertext":"00"}', "KDF parameters out of range"),
+])
+def test_garbled_file_is_keystore_error(tmp_path, content, reason):
     p = tmp_path / "k.json"
     p.write_text(content)
-    with pytest.raises(KeystoreError):
+    with pytest.raises(KeystoreError, match=reason):
         load_keys(p, "pw")
 
 

@@ -35,15 +35,16 @@ def test_deeply_nested_claims_are_malformed_not_a_crash(body):
     assert err.value.reason is TokenFailure.MALFORMED
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("device_id", DEV + "\n"),
-    ("device_id", "0x" + DEV + "\n"),
-    ("token_id", "cd" * 16 + "\n"),
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("device_id", DEV + "\n", "device id must be 64 hex digits"),
+    ("device_id", "0x" + DEV + "\n", "device id must be 64 hex digits"),
+    ("token_id", "cd" * 16 + "\n", "token_id must be 32 lower-case hex digits"),
 ], ids=["device-newline", "device-0x-newline", "token-id-newline"])
-def test_ids_with_a_trailing_newline_are_refused(field, value):
+def test_ids_with_a_trailing_newline_are_refused(field, value, message):
     base = dict(device_id=DEV, auction_id=1, buyer="0xB", not_before=T0, not_after=T1)
+    AccessClaims(**base)  # valid without the newline
     base[field] = value
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         AccessClaims(**base)
 
 

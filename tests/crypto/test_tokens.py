@@ -100,12 +100,18 @@ def test_non_canonical_claims_are_malformed():
     assert reason(lambda: check(tok)) == TokenFailure.MALFORMED
 
 
-@pytest.mark.parametrize("over", [
-    {"device_id": "ab" * 31}, {"device_id": "zz" * 32}, {"auction_id": -1}, {"auction_id": True},
-    {"not_after": T0}, {"buyer": ""}, {"buyer": "a\nb"}, {"token_id": "short"},
+@pytest.mark.parametrize(("over", "message"), [
+    ({"device_id": "ab" * 31}, "device id must be 64 hex digits"),
+    ({"device_id": "zz" * 32}, "device id must be 64 hex digits"),
+    ({"auction_id": -1}, r"auction_id must be an integer in \[0, 2\^64\), got -1"),
+    ({"auction_id": True}, r"auction_id must be an integer in \[0, 2\^64\), got True"),
+    ({"not_after": T0}, r"not_after \(1700000000\) must be after not_before"),
+    ({"buyer": ""}, "buyer must be 1..128 printable characters"),
+    ({"buyer": "a\nb"}, "buyer must be 1..128 printable characters"),
+    ({"token_id": "short"}, "token_id must be 32 lower-case hex digits"),
 ])
-def test_bad_claims_are_rejected_at_construction(over):
-    with pytest.raises(ValueError):
+def test_bad_claims_are_rejected_at_construction(over, message):
+    with pytest.raises(ValueError, match=message):
         claims(**over)
 
 
@@ -123,5 +129,6 @@ def test_read_claims_unverified_returns_claims_and_rejects_malformed():
     sk, _ = generate_ed25519()
     claims = AccessClaims(device_id="0x" + "ab" * 32, auction_id=7, buyer="0x" + "11" * 20, not_before=10, not_after=20)
     assert read_claims_unverified(issue_token(sk, claims)) == claims
-    with pytest.raises(TokenError):
+    with pytest.raises(TokenError) as err:
         read_claims_unverified("tb1.not-base64!.x")
+    assert err.value.reason is TokenFailure.MALFORMED
