@@ -87,7 +87,10 @@ def test_the_secret_is_never_in_the_config_repr():
     assert SECRET not in repr(NodeConfig(peer_secret=SECRET))
 
 
-def test_two_nodes_sharing_the_secret_gossip_and_one_without_it_is_refused(tmp_path):
+def test_two_nodes_sharing_the_secret_gossip_and_one_without_it_is_refused(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="exchange.tangle.node")
     with run_node(tmp_path / "a", peer_secret=SECRET, run_coordinator=False) as (url_a, node_a), \
          run_node(tmp_path / "b", peer_secret=SECRET, run_coordinator=False, peers=[url_a]) as (url_b, _), \
          run_node(tmp_path / "c", peer_secret="another", run_coordinator=False, peers=[url_a]) as (url_c, _):
@@ -98,5 +101,12 @@ def test_two_nodes_sharing_the_secret_gossip_and_one_without_it_is_refused(tmp_p
         while time.monotonic() < deadline and node_a.get(from_b) is None:
             time.sleep(0.1)
         assert a.get(from_b)["id"] == from_b  # pushed by b with the secret
-        time.sleep(1.0)  # c pushes too, with the wrong secret
-        assert node_a.get(from_c) is None
+
+        def c_was_refused():  # c pushed its transaction too, with the wrong secret, and a answered 401
+            return any(r.getMessage().startswith(f"gossip to {url_a} failed") and "401" in r.getMessage()
+                       for r in caplog.records)
+
+        while time.monotonic() < deadline and not c_was_refused():
+            time.sleep(0.05)
+        assert c_was_refused(), [r.getMessage() for r in caplog.records]
+        assert node_a.get(from_c) is None and node_a.stats["from_peers"] == 1

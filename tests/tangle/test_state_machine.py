@@ -30,7 +30,8 @@ from tests.tangle.helpers import settle, transfer
 
 N_WALLETS = 4
 SUPPLY = 10_000
-STATS = {"runs": 0, "steps": 0, "violations": 0}
+STATS = {"runs": 0, "steps": 0, "violations": 0, "transfers": 0, "overspends": 0, "double_spends": 0,
+         "replays": 0, "settled_pairs": 0}
 _DIR = tempfile.mkdtemp(prefix="tangle-sm-")
 
 
@@ -57,7 +58,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.confirmed_raws: list[bytes] = []
 
     def teardown(self):
-        self.node.stop()
+        try:  # settle what the sequence left pending, so every double spend it made is checked
+            if getattr(self, "node", None) is not None and (self.pairs or self.expect or self.honest):
+                settle(self.node)
+                self._check_settled()
+        finally:
+            if getattr(self, "node", None) is not None:
+                self.node.stop()
 
     def _spendable(self, w):
         return self.model[w.address] - self.pending_out[w.address]
@@ -73,6 +80,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pending_out[w.address] += amount
         self.honest.append((w.address, self.wallets[dst].address, amount))
         self.expect.append((t.id, "confirmed"))
+        STATS["transfers"] += 1
 
     @rule(src=st.integers(0, N_WALLETS - 1), dst=st.integers(0, N_WALLETS - 1))
     def overspend(self, src, dst):
@@ -82,6 +90,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return  # keep the sequence arithmetic simple: only from a settled account
         t = self.node.ingest(transfer(self.node, w, self.wallets[dst].address, SUPPLY + 1), source="api")
         self.expect.append((t.id, "conflicting"))
+        STATS["overspends"] += 1
         settle(self.node)  # resolve before the sequence could be reused
         self._check_settled()
 
@@ -99,6 +108,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pairs.append((t1.id, t2.id, self.wallets[a].address, self.wallets[b].address, amount,
                            max(1, amount // 2)))
         self.pending_out[w.address] += amount
+        STATS["double_spends"] += 1
 
     @rule()
     def replay_confirmed(self):
@@ -110,6 +120,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.node.ingest(self.confirmed_raws[-1], source="api")
         check(exc.value.status == 409)
         check(before == (self.node.count, dict((k, v.balance) for k, v in self.node.accounts.items())))
+        STATS["replays"] += 1
 
     @rule()
     def milestone(self):
@@ -132,6 +143,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model[src] -= amt
             self.model[dst] += amt
             self.pending_out[src] -= x1
+            STATS["settled_pairs"] += 1
         self.pairs.clear()
         for tid, kind in self.expect:
             g = self.node.get(tid.hex())
@@ -165,3 +177,9 @@ def test_zz_report_state_machine_run():
           f"violations {STATS['violations']}")
     assert STATS["steps"] > STATS["runs"]
     assert STATS["violations"] == 0
+    # Every rule can return early (nothing to spend, a pair pending): the run must still have done
+    # each kind of step, or the invariants were only checked on an idle ledger.
+    print(f"effective steps: {STATS}")
+    if _RUN is None:  # the default run is derandomized: these counts are the same every time
+        for what in ("transfers", "overspends", "double_spends", "replays", "settled_pairs"):
+            assert STATS[what] >= 20, f"the state machine did too few {what}: {STATS}"

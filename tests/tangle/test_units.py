@@ -47,19 +47,19 @@ def test_pow_meets_the_difficulty_and_verification_is_the_id_hash(difficulty):
     assert int.from_bytes(tx_id, "big").bit_length() <= 256 - difficulty
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: txm.value_payload("00" * 31, 1, 0),
-    lambda: txm.value_payload("00" * 32, 0, 0),
-    lambda: txm.value_payload("00" * 32, 1, 0, b"m" * (txm.MAX_MEMO + 1)),
-    lambda: txm.data_payload("", b""),
-    lambda: txm.data_payload("t" * 65, b""),
-    lambda: txm.data_payload("a\nb", b""),
-    lambda: txm.stream_payload("ab", b""),
-    lambda: txm.essence(1, txm.DATA, 0, [txm.GENESIS_ID], W.public_key, b"\x01t"),
-    lambda: txm.essence(1, txm.DATA, 0, [txm.GENESIS_ID] * 9, W.public_key, b"\x01t"),
+@pytest.mark.parametrize(("bad", "message"), [
+    (lambda: txm.value_payload("00" * 31, 1, 0), "address must be 32 bytes"),
+    (lambda: txm.value_payload("00" * 32, 0, 0), "amount must be positive"),
+    (lambda: txm.value_payload("00" * 32, 1, 0, b"m" * (txm.MAX_MEMO + 1)), "memo longer than"),
+    (lambda: txm.data_payload("", b""), "tag must be 1..64 printable"),
+    (lambda: txm.data_payload("t" * 65, b""), "tag must be 1..64 printable"),
+    (lambda: txm.data_payload("a\nb", b""), "tag must be 1..64 printable"),
+    (lambda: txm.stream_payload("ab", b""), "channel id must be 32 bytes"),
+    (lambda: txm.essence(1, txm.DATA, 0, [txm.GENESIS_ID], W.public_key, b"\x01t"), "need 2..8 parents"),
+    (lambda: txm.essence(1, txm.DATA, 0, [txm.GENESIS_ID] * 9, W.public_key, b"\x01t"), "need 2..8 parents"),
 ])
-def test_builders_refuse_bad_fields(bad):
-    with pytest.raises(TxFormatError):
+def test_builders_refuse_bad_fields(bad, message):
+    with pytest.raises(TxFormatError, match=message):
         bad()
 
 
@@ -74,9 +74,9 @@ def test_keystore_round_trip_wrong_password_and_tamper(tmp_path):
     d = json.loads(path.read_text())
     d["n"] = 2**10  # a weaker KDF setting must not open silently
     (tmp_path / "t.json").write_text(json.dumps(d))
-    with pytest.raises(KeystoreError):
+    with pytest.raises(KeystoreError, match="wrong password or tampered file"):
         Wallet.load(tmp_path / "t.json", "pw")
-    with pytest.raises(KeystoreError):
+    with pytest.raises(KeystoreError, match="does not exist"):
         Wallet.load(tmp_path / "missing.json", "pw")
 
 
@@ -146,7 +146,7 @@ def test_faucet_only_on_dev_networks(tmp_path):
         prod.faucet(W.address, 1)
     assert exc.value.status == 403
     prod.stop()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="non-dev network needs coordinator_pubkey"):
         NodeConfig(dev=False).coordinator_public()
 
 
