@@ -177,11 +177,28 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
             reason = "bidding has ended"
         elif sealed and o.auction_id in bk.commits.get(bidder.lower(), {}):
             reason = "you already committed a sealed bid"
-        elif (o.leader or "").lower() == bidder.lower():
+        elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
             reason = "you already lead"
         out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
                           sealed, reason))
     return out
+
+
+def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
+    """The auction a bid from the device's page would go to, or None and why not (one phrase).
+
+    The same rules as a plan (``targets_for``), so the page offers a bid only where the plan
+    would place one; a checked-out device is never offered, whatever its auctions say.
+    """
+    if not device.active:
+        return None, "it is checked out"
+    try:
+        t = targets_for(services, [device], bidder)[0]
+    except FrontendError:
+        return None, "the auction house is not answering now"
+    if t.reason:
+        return None, {"no open auction": "it has no open auction"}.get(t.reason, t.reason)
+    return t, ""
 
 
 # ---- planning -----------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ def to_filter(cq: CatalogQuery, page: int | None = None, per_page: int | None = 
     from exchange.catalog.schemas import CatalogFilter
 
     return CatalogFilter.parse(dict(
+        device_id=cq.device_id or None,
         text=cq.q or None,
         device_type=cq.type or None,
         properties=[n.strip() for n in cq.prop.split(",") if n.strip()],

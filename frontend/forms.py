@@ -18,6 +18,7 @@ MAX_ETH = Decimal(10**9)  # far above any real balance; stops absurd numbers ear
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 GEOHASH_RE = re.compile(r"^[0123456789bcdefghjkmnpqrstuvwxyz]{1,12}$")
+DEVICE_ID_RE = re.compile(r"^(0x)?[0-9a-f]{64}$")
 SORTS = ("newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title", "distance")  # the catalog's
 
 
@@ -174,6 +175,7 @@ def _flag(raw) -> bool:
 class CatalogQuery:
     """The catalog filter form; its state is the URL query string (shareable)."""
 
+    device_id: str = ""  # exactly this device (0x + 64 hex digits), e.g. a bid from its page
     q: str = ""
     type: str = ""
     prop: str = ""
@@ -237,6 +239,15 @@ def parse_catalog_query(args) -> CatalogQuery:
             return ", ".join(names)
         return f
 
+    def device_id(raw):
+        s = _text(raw).lower()
+        if not s:
+            return ""
+        if not DEVICE_ID_RE.fullmatch(s):
+            raise FormError("device_id", "must be 0x followed by 64 hex digits")
+        return "0x" + s.removeprefix("0x")
+
+    take("device_id", device_id)
     take("q", short_text("q", 200))
     take("type", short_text("type", 100))
     take("prop", name_list("prop"))

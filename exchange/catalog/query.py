@@ -84,6 +84,8 @@ def conditions(f: CatalogFilter, drive: str | None = "*") -> list[ColumnElement]
     others become correlated EXISTS probes, so a scan in index order can stop at the page limit.
     """
     c: list[ColumnElement] = []
+    if f.device_id:  # the primary key: at most one row, whatever else is asked
+        c.append(Device.device_id == f.device_id)
     if f.active_only:
         c.append(Device.active.is_(True))
     if f.attested_only:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import ValidationError, field_validator, model_validator
@@ -12,6 +13,7 @@ from exchange.errors import ExchangeError
 SORTS = ("newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title", "distance")
 GEOHASH_CHARS = set("0123456789bcdefghjkmnpqrstuvwxyz")
 MAX_PER_PAGE = 200
+DEVICE_ID_RE = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 class CatalogQueryError(ExchangeError, ValueError):
@@ -25,6 +27,7 @@ class CatalogQueryError(ExchangeError, ValueError):
 class CatalogFilter(SQLModel):
     """What a data scientist can filter on. Every field is optional; lists mean "all of"."""
 
+    device_id: str | None = Field(default=None, description="exactly this device (0x + 64 hex digits)")
     device_type: str | None = Field(default=None, max_length=100, description="a @type, e.g. Refrigerator")
     properties: list[str] = Field(default_factory=list, max_length=20, description="affordance names, all required")
     units: list[str] = Field(default_factory=list, max_length=20, description="units some affordance must use")
@@ -52,6 +55,15 @@ class CatalogFilter(SQLModel):
         if bad:
             raise ValueError(f"not geohash characters: {''.join(bad)!r} (allowed: 0-9 and b-z except i, l, o)")
         return v
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not DEVICE_ID_RE.fullmatch(v):
+            raise ValueError("not a device id (0x followed by 64 hex digits)")
+        return v.lower()  # ids are stored lower-case
 
     @field_validator("properties", "units")
     @classmethod

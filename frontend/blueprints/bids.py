@@ -97,19 +97,24 @@ def index():
 
 @bp.route("/plan", methods=["POST"])
 def plan():
-    from frontend.blueprints.catalog import render_search
+    from frontend.blueprints.catalog import render_device, render_search
 
     user = require_user()
+    cq = None
     try:
         cq = filter_from_form(request.form)
         max_price = parse_eth("max_price", request.form.get("max_price"))
-        budget = parse_eth("budget", request.form.get("budget"))
+        # One device (the bid box of its page): the budget may stay empty, it is then the price.
+        budget = parse_eth("budget", request.form.get("budget"), required=not cq.device_id)
+        budget = max_price if budget is None else budget
         if budget < max_price:
             raise FormError("budget", "must be at least the price per device")
     except FormError as exc:
+        kept = Kept.of("bid", request.form, ("max_price", "budget"), exc.field)
+        if cq is not None and cq.device_id:  # the device's page again, its bid box as typed
+            return render_device(cq.device_id, [exc], kept, 400)
         # The catalog page again, with the same filter, the message and what was typed in the bid box.
         filter_args = MultiDict({k[2:]: v for k, v in request.form.items() if k.startswith("f_")})
-        kept = Kept.of("bid", request.form, ("max_price", "budget"), exc.field)
         return render_search(filter_args, [exc], kept, 400)
     services = _services()
     devices, total = ca.all_matching(services.catalog(), cq, ca.BID_LIMIT)

@@ -39,7 +39,9 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
-    view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points])
+    circle = (cq.lat, cq.lon, cq.radius_km) if cq.radius_km is not None and not cq.errors else None
+    view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points],
+                     circle=circle)
     pages = max(1, -(-total // cq.per_page))
     errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once
     status = status or (400 if errors else 200)
@@ -51,6 +53,14 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
 
 @bp.route("/device/<device_id>")
 def device(device_id: str):
+    return render_device(device_id)
+
+
+def render_device(device_id: str, errors=(), kept=None, status: int = 200):
+    """The device page; a refused "bid on this device" form shows again through ``kept``."""
+    from frontend.auction_ops import device_auctions, device_bid_target, min_bid
+    from frontend.security import current_user
+
     if len(device_id) > 80:
         raise NotFound("no such device")
     d = ca.device(_catalog(), device_id)
@@ -58,8 +68,11 @@ def device(device_id: str):
         raise NotFound("no such device")
     td = d.raw.td
     td_text = json.dumps(td, indent=2, ensure_ascii=False) if td is not None else ""
-    from frontend.auction_ops import device_auctions
-
-    history = device_auctions(current_app.extensions["thingbid.services"], device_id)
+    services = current_app.extensions["thingbid.services"]
+    history = device_auctions(services, device_id)
+    user = current_user()
+    target, why_not = device_bid_target(services, d, user.address if user else "")
+    extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/device.html", d=d, td=td if isinstance(td, dict) else {}, td_text=td_text,
-                           history=history)
+                           history=history, target=target, why_not=why_not,
+                           least=min_bid(target) if target else 0, errors=[str(e) for e in errors], **extra), status

@@ -37,6 +37,12 @@ def test_radius_box_across_antimeridian_splits_longitudes():
     assert "devices.lon >= " in s and " OR devices.lon <= " in s
 
 
+def test_device_id_filter_is_the_primary_key_lower_cased():
+    s = sql(CatalogFilter(device_id="0x" + "AB" * 32, device_type="Refrigerator"))
+    assert f"devices.device_id = '0x{'ab' * 32}'" in s and "devices.active IS 1" in s
+    assert "devices.device_id =" not in sql(CatalogFilter())
+
+
 def test_type_property_unit_filters_use_subqueries_on_indexed_tables():
     s = sql(CatalogFilter(device_type="Refrigerator", properties=["temperature", "humidity"], units=["watt"]))
     assert "device_types.type = 'Refrigerator'" in s
@@ -92,6 +98,9 @@ def test_radius_prefilters_on_covering_geohash_cells():
     ({"sort": "distance"}, "sort=distance needs lat, lon and radius_km"),
     ({"properties": [""]}, "properties: names must be non-empty"),
     ({"min_reputation": "high"}, "min_reputation: Input should be a valid number"),
+    ({"device_id": "0x12"}, "device_id: not a device id (0x followed by 64 hex digits)"),
+    ({"device_id": "ab" * 32}, "device_id: not a device id"),
+    ({"device_id": "0x" + "ab" * 32 + "'--"}, "device_id: not a device id"),
 ])
 def test_bad_filters_say_what_is_wrong(raw, message):
     with pytest.raises(CatalogQueryError) as info:

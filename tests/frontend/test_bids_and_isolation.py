@@ -275,3 +275,144 @@ def test_bad_rating_values_are_refused(auction_world_m, auction_app, score):
     r = alice.post("/auctions/rate", data={"csrf_token": csrf_of(alice, "/auctions/"), "auction_id": "1",
                                            "score": score})
     assert r.status_code == 400 and "The rating " in r.get_data(as_text=True)
+
+
+# ---- one device, from its own page ---------------------------------------------------------------
+def device_url(device) -> str:
+    return f"/catalog/device/0x{device.device_id.hex()}"
+
+
+def plan_one(client, device, max_price="0.002", budget="", follow=True, **extra):
+    """POST the device page's bid box (the device travels as the plan's device-id filter)."""
+    data = {"csrf_token": csrf_of(client, device_url(device)), "f_device_id": f"0x{device.device_id.hex()}",
+            "max_price": max_price, "budget": budget, **extra}
+    return client.post("/bids/plan", data=data, follow_redirects=follow)
+
+
+def planned_devices(html: str) -> list[str]:
+    table = re.search(r'<details id="plan-bids">(.*?)</details>', html, re.S).group(1)
+    return re.findall(r'href="/catalog/device/(0x[0-9a-f]{64})"', table)
+
+
+def test_the_device_page_offers_a_bid_box_for_its_open_auction(auction_world_m, auction_app):
+    device = auction_world_m.devices[3]
+    alice = signed_in(auction_app, "alice")
+    page = alice.get(device_url(device)).get_data(as_text=True)
+    assert input_attrs(page, "f_device_id", "device-bid-form")["value"] == f"0x{device.device_id.hex()}"
+    assert input_attrs(page, "max_price", "device-bid-form") is not None
+    assert f"Auction #{device.auction_id} " in page and 'id="no-bid"' not in page
+    # Signed out: no form, a sign-in link instead.
+    anon = auction_app.test_client().get(device_url(device)).get_data(as_text=True)
+    assert 'id="device-bid-form"' not in anon and "to bid on this device" in anon
+
+
+def test_a_plan_from_the_device_page_covers_exactly_that_device(auction_world_m, auction_app):
+    device = auction_world_m.devices[3]
+    alice = signed_in(auction_app, "alice")
+    r = plan_one(alice, device, follow=False)
+    assert r.status_code == 303 and re.fullmatch(r"/bids/plan/[\w-]+", r.headers["Location"])
+    html = alice.get(r.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="plan-count">1<', html) and re.search(r"<dt>Matching devices</dt><dd>1<", html)
+    assert planned_devices(html) == [f"0x{device.device_id.hex()}"]
+    assert f"<td>#{device.auction_id}</td>" in html
+    assert re.search(rf'href="{device_url(device)}" id="back">« back to the device<', html)
+    assert house_bids(auction_app) == {}  # nothing signed yet
+    p = wait_job(alice, place(alice, plan_id(html)).headers["Location"])
+    assert p["state"] == "done" and p["placed"] == 1
+    assert [set(b) for b in house_bids(auction_app).values()] == [{device.auction_id}]
+    # Now Alice leads: her page says so instead of offering a bid against herself.
+    page = alice.get(device_url(device)).get_data(as_text=True)
+    assert 'id="device-bid-form"' not in page and "No bid possible: you already lead." in page
+
+
+def test_the_budget_of_a_single_device_bid_defaults_to_its_price(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    html = plan_one(alice, auction_world_m.devices[0], max_price="0.002", budget="").get_data(as_text=True)
+    assert re.search(r"<dt>Budget</dt><dd>0.002 ETH<", html)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("max_price", "-1", "The price per device must be an amount in ETH like 0.01, not '-1'"),
+    ("max_price", "", "The price per device is required"),
+    ("max_price", "0", "The price per device must be more than 0"),
+    ("max_price", "1e999", "The price per device must be an amount in ETH"),
+    ("budget", "abc", "The budget must be an amount in ETH like 0.01, not 'abc'"),
+    ("budget", "0.001", "The budget must be at least the price per device"),
+])
+def test_bad_device_bid_values_show_the_device_page_again_and_change_nothing(auction_world_m, auction_app, field,
+                                                                             value, message):
+    device = auction_world_m.devices[2]
+    alice = signed_in(auction_app, "alice")
+    typed = {"max_price": "0.002", "budget": "", field: value}
+    r = plan_one(alice, device, **typed)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400
+    errors = error_messages(page)
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+    assert 'id="device-title"' in page and 'id="filters"' not in page  # its own page, not the catalog
+    for name in ("max_price", "budget"):
+        assert input_attrs(page, name, "device-bid-form")["value"] == typed[name]
+    assert input_attrs(page, field, "device-bid-form")["aria-invalid"] == "true"
+    assert house_bids(auction_app) == {}
+    assert not auction_app.extensions.get("thingbid.plans") or not auction_app.extensions["thingbid.plans"]._plans
+
+
+@pytest.mark.parametrize("device_id", ["0x12", "0x" + "zz" * 32, "' OR 1=1 --", "0x" + "ab" * 32 + "00"])
+def test_a_bad_device_id_in_a_bid_is_refused_and_changes_nothing(auction_world_m, auction_app, device_id):
+    alice = signed_in(auction_app, "alice")
+    r = alice.post("/bids/plan", data={"csrf_token": csrf_of(alice, "/catalog/"), "f_device_id": device_id,
+                                       "max_price": "0.002", "budget": "1"})
+    assert r.status_code == 400
+    assert error_messages(r.get_data(as_text=True)) == ["The device id must be 0x followed by 64 hex digits"]
+    assert house_bids(auction_app) == {}
+    assert not auction_app.extensions.get("thingbid.plans") or not auction_app.extensions["thingbid.plans"]._plans
+
+
+def test_a_device_id_no_device_has_plans_nothing(auction_world_m, auction_app):
+    alice = signed_in(auction_app, "alice")
+    data = {"csrf_token": csrf_of(alice, "/catalog/"), "f_device_id": "0x" + "ab" * 32, "max_price": "0.002",
+            "budget": "1"}
+    html = alice.post("/bids/plan", data=data, follow_redirects=True).get_data(as_text=True)
+    assert re.search(r'id="plan-count">0<', html) and 'id="place-form"' not in html
+
+
+def test_another_users_single_device_plan_stays_404(auction_world_m, auction_app):
+    alice, bob = signed_in(auction_app, "alice"), signed_in(auction_app, "bob")
+    url = plan_one(alice, auction_world_m.devices[1], follow=False).headers["Location"]
+    assert bob.get(url).status_code == 404
+    assert place(bob, url.rsplit("/", 1)[1]).status_code == 404
+    assert house_bids(auction_app) == {}
+    assert alice.get(url).status_code == 200 and 'id="place-form"' in alice.get(url).get_data(as_text=True)
+
+
+def test_a_device_without_an_open_auction_says_so_instead_of_a_bid_box(world_m, world_app):
+    client = world_app.test_client()
+    assert create_user(client, "alice").status_code == 302
+    page = client.get(device_url(world_m.devices[4])).get_data(as_text=True)
+    assert 'id="device-bid-form"' not in page and "No bid possible: it has no open auction." in page
+
+
+def test_a_checked_out_device_says_so_even_with_an_open_auction(auction_world_m, auction_app, tmp_path):
+    import shutil
+
+    from exchange.chain.registry import RegistryClient
+    from frontend import create_app
+    from frontend.devworld import index, sqlite_url
+    from frontend.services import Services
+
+    w, device = auction_world_m, auction_world_m.devices[5]
+    # A copy of the module's catalog: the check-out is indexed there only (the chain reverts after the test).
+    shutil.copy(w.database_url.removeprefix("sqlite:///"), tmp_path / "catalog.db")
+    url = sqlite_url(tmp_path)
+    RegistryClient.from_manifest(w.chain, w.manifest).check_out(device.device_id, sender=device.owner)
+    index(w.chain, w.manifest, url)
+    app = create_app({"THINGBID_SERVICES": Services(w.chain, w.manifest, url, "http://127.0.0.1:9",
+                                                    tmp_path / "keystores", dev_faucet=True),
+                      "TESTING": True, "KEYSTORE_SCRYPT_N": 2**12})
+    alice = signed_in(app, "alice")
+    page = alice.get(device_url(device)).get_data(as_text=True)
+    assert "checked out" in page and "No bid possible: it is checked out." in page
+    assert 'id="device-bid-form"' not in page
+    # A hand-made plan for it finds nothing to bid on (the filter is for active devices).
+    html = plan_one(alice, device, budget="1").get_data(as_text=True)
+    assert re.search(r'id="plan-count">0<', html)

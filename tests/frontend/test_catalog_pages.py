@@ -128,3 +128,39 @@ def test_the_filter_echoes_numbers_as_parsed_without_a_spurious_decimal(world_m,
 def test_root_link_keeps_its_filters(world_app):
     r = world_app.test_client().get("/?type=Refrigerator&q=fridge")
     assert r.status_code == 302 and r.headers["Location"].endswith("/catalog/?type=Refrigerator&q=fridge")
+
+
+def _svg_frame(html: str) -> tuple[float, float]:
+    w, h = re.search(r'<svg [^>]*viewBox="0 0 (\d+) (\d+)"', html).groups()
+    return float(w), float(h)
+
+
+@pytest.mark.parametrize("query,found", [
+    ("lat=52.52&lon=13.4&radius_km=800", True),  # Berlin and its neighbours
+    ("lat=-45&lon=170&radius_km=50", False),  # no device there: the circle alone is still drawn
+])
+def test_a_radius_search_draws_its_centre_and_circle_on_the_map(world_m, world_app, query, found):
+    c = world_app.test_client()
+    html = c.get("/catalog/?" + query).get_data(as_text=True)
+    assert (count_of(html) > 0) == found
+    area = re.search(r'<g id="search-area">(.*?)</g>', html, re.S)
+    assert area, "no search area drawn"
+    lat, lon, radius = (v for _, v in (p.split("=") for p in query.split("&")))
+    assert f"radius {radius} km" in area.group(1) and f"search centre {float(lat):.3f}, {float(lon):.3f}" in html
+    cx, cy = map(float, re.search(r'<circle class="search-centre" cx="([-\d.]+)" cy="([-\d.]+)"', html).groups())
+    width, height = _svg_frame(html)
+    assert 0 < cx < width and 0 < cy < height
+    points = [tuple(map(float, p.split(","))) for p in
+              re.search(r'<polygon class="search-circle" points="([^"]+)"', html).group(1).split()]
+    assert all(0 <= x <= width and 0 <= y <= height for x, y in points)
+    assert "dashed outline its circle" in html
+    plain = c.get("/catalog/").get_data(as_text=True)
+    assert 'id="search-area"' not in plain and "<svg" in plain
+
+
+def test_a_device_id_in_the_url_lists_only_that_device_and_says_so(world_m, world_app):
+    d = world_m.devices[7]
+    html = world_app.test_client().get(f"/catalog/?device_id=0x{d.device_id.hex().upper()}").get_data(as_text=True)
+    assert count_of(html) == 1 and f'href="/catalog/device/0x{d.device_id.hex()}" class="title"' in html
+    assert input_attrs(html, "device_id", "filters")["value"] == f"0x{d.device_id.hex()}"  # kept by the filter form
+    assert 'id="only-device"' in html and 'href="/catalog/">all devices</a>' in html

@@ -34,7 +34,7 @@ def test_any_typed_amount_is_either_a_valid_wei_amount_or_a_form_error(text):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.sampled_from(["q", "type", "prop", "unit", "geohash", "lat", "lon", "radius_km",
+@given(st.dictionaries(st.sampled_from(["device_id", "q", "type", "prop", "unit", "geohash", "lat", "lon", "radius_km",
                                         "reserve_min", "reserve_max", "min_reputation", "sort", "page",
                                         "per_page", "attested"]), st.text(max_size=30)))
 def test_catalog_query_parsing_never_raises_and_keeps_only_valid_values(args):
@@ -60,6 +60,77 @@ def test_map_fits_points_and_clusters_without_losing_any():
 def test_map_skips_unplaceable_points(bad):
     m = build_map([(bad[0], bad[1], "x", None), (10.0, 10.0, "ok", None)])
     assert m.placed == 1 and m.total == 2
+
+
+@pytest.mark.parametrize("raw,parsed", [
+    ("0x" + "AB" * 32, "0x" + "ab" * 32), ("ab" * 32, "0x" + "ab" * 32), (" 0x" + "0f" * 32 + " ", "0x" + "0f" * 32),
+    ("0X" + "ab" * 32, "0x" + "ab" * 32),
+    ("", ""),
+])
+def test_a_device_id_filter_is_normalised(raw, parsed):
+    cq = parse_catalog_query(MultiDict({"device_id": raw}))
+    assert cq.errors == [] and cq.device_id == parsed
+    assert cq.as_args().get("device_id", "") == parsed
+
+
+@pytest.mark.parametrize("raw", ["0x12", "0x" + "zz" * 32, "0x" + "ab" * 33, "0x" + "ab" * 31 + "a",
+                                 "0x" + "ab" * 32 + "\n0x" + "cd" * 32, "' OR 1=1 --"])
+def test_a_bad_device_id_filter_is_refused_naming_the_field(raw):
+    cq = parse_catalog_query(MultiDict({"device_id": raw, "q": "fridge"}))
+    assert [str(e) for e in cq.errors] == ["The device id must be 0x followed by 64 hex digits"]
+    assert cq.device_id == "" and cq.q == "fridge"
+
+
+CAPITALS = [(52.52, 13.40, "berlin", "/b"), (48.86, 2.35, "paris", "/p"), (40.42, -3.70, "madrid", "/m")]
+
+
+def _polygon(area) -> list[tuple[float, float]]:
+    return [tuple(map(float, p.split(","))) for p in area.points.split()]
+
+
+def test_map_without_a_radius_search_draws_no_search_area():
+    assert build_map(CAPITALS).area is None
+
+
+@pytest.mark.parametrize("circle", [
+    (52.52, 13.40, 1), (52.52, 13.40, 800), (10.0, 100.0, 50),  # far from every device
+    (0.0, 179.5, 300), (80.0, 170.0, 1500), (-70.0, 0.0, 3000), (0.0, 0.0, 20000),  # antimeridian, poles, the globe
+])
+def test_the_search_centre_and_the_devices_are_inside_the_drawn_box(circle):
+    m = build_map(CAPITALS, circle=circle)
+    assert m.area is not None and circle[2] == float(m.area.label.split("radius ")[1].split(" km")[0])
+    assert 0 < m.area.x < m.width and 0 < m.area.y < m.height
+    assert all(0 <= k.x <= m.width and 0 <= k.y <= m.height for k in m.markers)
+    assert sum(k.count for k in m.markers) == 3
+    south, west, north, east = m.bounds
+    assert south <= max(circle[0], -85) <= north and west <= circle[1] <= east
+
+
+@pytest.mark.parametrize("circle", [(52.52, 13.40, 50), (52.52, 13.40, 1500), (10.0, 100.0, 300)])
+def test_the_whole_search_circle_is_inside_the_drawn_box(circle):
+    m = build_map(CAPITALS, circle=circle)
+    xs, ys = zip(*_polygon(m.area), strict=True)
+    assert 0 <= min(xs) and max(xs) <= m.width and 0 <= min(ys) and max(ys) <= m.height
+    # ... and it is round: as wide as high on a conformal projection (to a few percent here).
+    assert abs((max(xs) - min(xs)) - (max(ys) - min(ys))) <= 0.05 * (max(ys) - min(ys))
+
+
+def test_the_drawn_circle_grows_with_the_radius():
+    radii = [1, 10, 50, 200]  # the devices set the box, so the scale stays the same
+    drawn = [build_map(CAPITALS, circle=(50.0, 5.0, r)).area.r for r in radii]
+    assert drawn == sorted(drawn) and len(set(drawn)) == len(drawn)
+    assert drawn[3] / drawn[2] == pytest.approx(4, rel=0.05)
+
+
+def test_the_map_frame_takes_the_shape_of_the_devices():
+    tall = build_map([(40.0 + i, 10.0, f"d{i}", None) for i in range(15)])
+    wide = build_map([(50.0, -20.0 + 3 * i, f"d{i}", None) for i in range(15)])
+    assert tall.height == 475 and tall.width < 475
+    assert wide.width == 720 and wide.height < 380
+    for m in (tall, wide):  # no empty band: the graticule reaches the frame's margins
+        xs = [v for g in m.grid for v in (g.x1, g.x2)]
+        ys = [v for g in m.grid for v in (g.y1, g.y2)]
+        assert min(xs) <= 12 and max(xs) >= m.width - 12 and min(ys) <= 12 and max(ys) >= m.height - 12
 
 
 class _Reading:
