@@ -24,6 +24,11 @@ def _revert(fn, *args, **kw) -> ContractRevert:
     return err.value
 
 
+def _named(err: ContractRevert) -> tuple:
+    """(error name, arguments) with addresses in one case (reverts decode them lower-case)."""
+    return err.error, tuple(a.lower() if isinstance(a, str) else a for a in err.error_args)
+
+
 def test_reverting_receiver_cannot_block_auction_or_gain(market):
     h, a = market.house, market.bidders[0]
     evil = _deploy(market, "RevertingBidder")
@@ -36,7 +41,7 @@ def test_reverting_receiver_cannot_block_auction_or_gain(market):
     h.settle_batch([aid])
     assert h.auction(aid).first == a
     err = _revert(market.chain.transact, evil.functions.withdraw(ETHER))
-    assert err.error == "WithdrawFailed"
+    assert _named(err) == ("WithdrawFailed", (evil.address.lower(), ETHER))
     assert h.balance_of(evil.address) == (ETHER, 0)  # the failed withdraw changed nothing
     assert h.ether_balance() == market.held() + ETHER
 
@@ -58,15 +63,19 @@ def test_non_owner_cannot_open(market):
     h = market.house
     from exchange.chain.auction import OpenParams
 
+    count = h.auction_count()
     err = _revert(h.open, OpenParams(market.devices[0], h.mechanism("english")), market.stranger)
-    assert err.error == "NotDeviceOwner" and err.error_args[1].lower() == market.stranger.lower()
+    assert _named(err) == ("NotDeviceOwner", (market.devices[0], market.stranger.lower(), market.seller.lower()))
+    assert h.auction_count() == count
 
 
 def test_unregistered_mechanism_cannot_be_used(market):
     from exchange.chain.auction import OpenParams
 
+    count = market.house.auction_count()
     err = _revert(market.house.open, OpenParams(market.devices[0], market.registry.address), market.seller)
-    assert err.error == "MechanismNotAllowed"
+    assert _named(err) == ("MechanismNotAllowed", (market.registry.address.lower(),))
+    assert market.house.auction_count() == count
 
 
 def test_nobody_settles_early_and_only_seller_delivers(market):
@@ -78,8 +87,9 @@ def test_nobody_settles_early_and_only_seller_delivers(market):
     market.at(market.end_of(aid))
     h.settle_batch([aid], market.stranger)  # anyone may settle once closed
     for who in (market.stranger, a):
-        assert _revert(h.deliver_key, aid, b"x", who).error == "NotSeller"
-    assert _revert(h.reclaim, aid, market.stranger).error == "NotWinner"
+        assert _named(_revert(h.deliver_key, aid, b"x", who)) == ("NotSeller", (aid, who.lower()))
+    assert _named(_revert(h.reclaim, aid, market.stranger)) == ("NotWinner", (aid, market.stranger.lower()))
+    assert h.auction(aid).state == "awaiting_key"
 
 
 def test_nobody_withdraws_others_funds(market):
@@ -128,7 +138,8 @@ def test_settlement_time_boundary(market, offset, settles):
         h.settle_batch([aid])
         assert h.auction(aid).state == "unsold"
     else:
-        assert _revert(h.settle_batch, [aid]).error == "SettlementTooEarly"
+        assert _named(_revert(h.settle_batch, [aid])) == ("SettlementTooEarly", (aid, market.end_of(aid)))
+        assert h.auction(aid).state == "open"
 
 
 @pytest.mark.parametrize("offset, phase", [(-1, "commit"), (0, "reveal"), (1, "reveal")])

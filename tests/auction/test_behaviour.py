@@ -53,7 +53,8 @@ def test_delivery_credits_seller_records_access_and_winner_rates_once(market, me
     assert rated.args == {"deviceId": h.auction(aid).device_id, "auctionId": aid, "rater": a, "score": 4}
     with pytest.raises(ContractRevert) as err:
         h.rate(aid, 5, a)
-    assert err.value.error == "WrongState"
+    assert (err.value.error, err.value.error_args) == ("WrongState", (aid, 6))  # 6: rated
+    assert h.rating_of(h.auction(aid).device_id) == (4, 1)
     assert h.ether_balance() == market.held()
 
 
@@ -66,11 +67,12 @@ def test_missed_delivery_lets_winner_reclaim_full_payment(market, mech):
     deadline = h.auction(aid).time
     with pytest.raises(ContractRevert) as err:
         h.reclaim(aid, a)
-    assert err.value.error == "DeliveryWindowOpen"
+    assert (err.value.error, err.value.error_args) == ("DeliveryWindowOpen", (aid, deadline))
     market.at(deadline)
     with pytest.raises(ContractRevert) as err:
         h.deliver_key(aid, b"k", market.seller)
-    assert err.value.error == "DeliveryWindowClosed"
+    assert (err.value.error, err.value.error_args) == ("DeliveryWindowClosed", (aid, deadline))
+    assert h.auction(aid).state == "awaiting_key"
     h.reclaim(aid, a)
     assert h.balance_of(a) == before and h.auction(aid).state == "reclaimed"
     assert h.ether_balance() == market.held()

@@ -40,9 +40,15 @@ def test_cheapest_first_covers_most_devices_and_reports_why_others_are_skipped()
     assert plan.skipped == {"c": "above max price", "a": "over budget"}
 
 
-@pytest.mark.parametrize("args", [([], 0, 10), ([], -1, 10), ([], 10, -5), ([], 10, 10, 0), ([{"device_id": "x"}], 10, 10)])
-def test_bad_inputs_are_plan_errors(args):
-    with pytest.raises(BidPlanError):
+@pytest.mark.parametrize(("args", "message"), [
+    (([], 0, 10), "max_price_per_device must be a positive integer"),
+    (([], -1, 10), "max_price_per_device must be a positive integer"),
+    (([], 10, -5), "budget must be a non-negative integer"),
+    (([], 10, 10, 0), "batch_size must be a positive integer"),
+    (([{"device_id": "x"}], 10, 10), "device entry needs device_id, auction_id, min_bid"),
+])
+def test_bad_inputs_are_plan_errors(args, message):
+    with pytest.raises(BidPlanError, match=message):
         plan_bids(*args)
 
 

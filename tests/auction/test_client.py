@@ -10,23 +10,35 @@ from exchange.errors import ContractRevert
 from .conftest import ETHER
 
 
-@pytest.mark.parametrize("kwargs", [{"device_id": b"short"}, {"bond_bps": 10_001}, {"bidding_period": 0},
-                                    {"reserve": 2**88}, {"window": 2**24}, {"increment": -1}])
-def test_bad_open_params_are_refused_before_sending(market, kwargs):
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"device_id": b"short"}, "device_id must be 32 bytes"),
+    ({"bond_bps": 10_001}, r"bond_bps must be an integer in \[0, 10000\]"),
+    ({"bidding_period": 0}, r"bidding_period must be an integer in \[1, 2\*\*40\), got 0"),
+    ({"reserve": 2**88}, r"reserve must be an integer in \[0, 2\*\*88\)"),
+    ({"window": 2**24}, r"window must be an integer in \[0, 2\*\*24\)"),
+    ({"increment": -1}, r"increment must be an integer in \[0, 2\*\*88\), got -1"),
+])
+def test_bad_open_params_are_refused_before_sending(market, kwargs, message):
     params = {"device_id": market.devices[0], "mechanism": market.house.mechanism("english"), **kwargs}
     block = market.chain.w3.eth.block_number
-    with pytest.raises(AuctionInputError):
+    with pytest.raises(AuctionInputError, match=message):
         market.house.open(OpenParams(**params), market.seller)
     assert market.chain.w3.eth.block_number == block
 
 
-@pytest.mark.parametrize("call", ["bid_len", "amount", "score", "key", "mechanism"])
-def test_bad_call_arguments_are_input_errors(market, call):
+@pytest.mark.parametrize(("call", "message"), [
+    ("bid_len", "batch arguments differ in length"), ("amount", r"amount must be an integer in \[1, 2\*\*88\)"),
+    ("score", r"score must be an integer in \[0, 2\*\*8\)"), ("key", "sealed_key must be 1..4096 bytes"),
+    ("mechanism", "unknown mechanism 'dutch'"),
+])
+def test_bad_call_arguments_are_input_errors(market, call, message):
     h, a = market.house, market.bidders[0]
-    with pytest.raises(AuctionInputError):
+    block = market.chain.w3.eth.block_number
+    with pytest.raises(AuctionInputError, match=message):
         {"bid_len": lambda: h.bid_batch([1, 2], [1], a), "amount": lambda: h.deposit(0, a),
          "score": lambda: h.rate(1, 256, a), "key": lambda: h.deliver_key(1, b"", market.seller),
          "mechanism": lambda: h.mechanism("dutch")}[call]()
+    assert market.chain.w3.eth.block_number == block  # refused before sending
 
 
 def test_strict_batch_reverts_with_reason_and_changes_nothing(market):
