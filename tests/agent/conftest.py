@@ -103,3 +103,21 @@ def wait_for(what, predicate, timeout=30.0):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_idle_rounds(publisher, rounds: int = 5, timeout: float = 30.0) -> None:
+    """Wait until ``publisher``'s loop has asked for the owner's consent ``rounds`` more times: a
+    disabled publisher has then had that many chances to advertise, publish or sell (a fixed sleep
+    may give a loaded machine's thread none)."""
+    seen = {"n": 0}
+    consented = publisher._consented
+
+    def counting() -> bool:
+        seen["n"] += 1
+        return consented()
+
+    publisher._consented = counting
+    try:
+        wait_for(f"{rounds} rounds of the stream loop", lambda: seen["n"] >= rounds, timeout)
+    finally:
+        del publisher._consented

@@ -143,28 +143,40 @@ def test_revocation_survives_an_agent_restart(tmp_path, keys):
 
 def test_one_key_cannot_hold_many_long_polls_open(keys):
     """Each long poll holds a server thread for up to 25 s: a key may keep only a few open at once."""
+    import collections
     import threading
+    import time
 
     from device_agent.server import MAX_LONGPOLLS_PER_TOKEN
 
     sk, pk = keys
-    client = make_client(pk)
+    clock_calls: collections.Counter = collections.Counter()  # thread name -> clock reads
+
+    def clock():
+        clock_calls[threading.current_thread().name] += 1
+        return NOW
+
+    client = make_client(pk, clock=clock)
     tok = token(sk)
-    quiet = f"/events/doorOpened?since={NOW + 10}&timeout=2"  # nothing after "since": the poll waits
+    quiet = f"/events/doorOpened?since={NOW + 10}&timeout=3"  # nothing after "since": the poll waits
     codes: list[int] = []
-    threads = [threading.Thread(target=lambda: codes.append(get(client, quiet, tok).status_code))
-               for _ in range(MAX_LONGPOLLS_PER_TOKEN)]
+    threads = [threading.Thread(target=lambda: codes.append(get(client, quiet, tok).status_code),
+                                name=f"poll-{i}") for i in range(MAX_LONGPOLLS_PER_TOKEN)]
     for t in threads:
         t.start()
-    import time
-
-    time.sleep(0.5)
+    # A poll reads the clock once to check the key, then again in its waiting loop: wait until
+    # every poll is inside it (holding its slot) rather than sleeping and hoping.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(clock_calls[t.name] >= 2 for t in threads):
+        time.sleep(0.01)
+    assert all(clock_calls[t.name] >= 2 for t in threads), dict(clock_calls)
+    assert all(t.is_alive() for t in threads)
     r = get(client, quiet, tok)
     assert (r.status_code, r.get_json()["error"]) == (429, "too_many_waiting")
     assert int(r.headers["Retry-After"]) >= 1
-    other = get(client, quiet.replace("timeout=2", "timeout=0"), token(sk, token_id="34" * 16))
+    other = get(client, quiet.replace("timeout=3", "timeout=0"), token(sk, token_id="34" * 16))
     assert other.status_code == 200  # another key, and a poll that does not wait, are not affected
     for t in threads:
         t.join()
     assert codes == [200] * MAX_LONGPOLLS_PER_TOKEN
-    assert get(client, quiet.replace("timeout=2", "timeout=1"), tok).status_code == 200  # slots are given back
+    assert get(client, quiet.replace("timeout=3", "timeout=1"), tok).status_code == 200  # slots are given back

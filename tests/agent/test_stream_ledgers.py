@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from device_agent.config import AgentConfig
 from device_agent.errors import AgentConfigError
 from device_agent.runner import AgentRunner, init_agent
-from tests.agent.conftest import PASSWORD, wait_for
+from tests.agent.conftest import PASSWORD, wait_for, wait_for_idle_rounds
 
 PRICE = 5
 
@@ -77,7 +76,7 @@ def test_buyer_buys_a_span_over_ethereum_reads_exactly_it_and_the_agent_withdraw
         assert runner.publisher.address == agent.address  # paid to the device's own Ethereum account
         buyer = StreamBuyer(EthereumLedger.connect(chain, board, chain.accounts[6]))
         # Not opted in yet: nothing is posted from the owner's account, so nothing is offered.
-        time.sleep(0.8)
+        wait_for_idle_rounds(runner.publishers["ethereum"], 4)
         assert buyer.offers(device_hex) == [] and chain.w3.eth.get_transaction_count(agent.address) == 0
         runner.agent.enable()
         offer = wait_for("the offer", lambda: buyer.offers(device_hex))[0]

@@ -6,7 +6,7 @@ import pytest
 
 from device_agent.runner import AgentRunner
 from device_agent.streaming import StreamPublisher, tangle_ledger
-from tests.agent.conftest import PASSWORD, wait_for
+from tests.agent.conftest import PASSWORD, wait_for, wait_for_idle_rounds
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_nothing_is_advertised_published_or_sold_on_the_tangle_before_the_owner_
             items, _ = client.find(address=agent.tangle_address())
             return sum(1 for t in items if t["sender"] == agent.tangle_address())
 
-        runner.stop_event.wait(1.0)  # ten publication periods
+        wait_for_idle_rounds(runner.publisher, 5)  # five rounds of the loop, each could have published
         assert runner.publisher.seller.writer("readings").seq == 0
         assert issued() == 0  # no advertisement, no stream message
         agent.record_consent()
