@@ -67,10 +67,10 @@ def test_stream_channel_tag_round_trips_binary(ledgers):
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "10"])
 def test_bad_amount_is_rejected_and_nothing_moves(ledgers, amount):
     a, b = ledgers.alice, ledgers.bob
-    before = b.balance()
-    with pytest.raises(LedgerRejected):
+    before = (a.balance(), b.balance(), len(b.incoming()[0]))
+    with pytest.raises(LedgerRejected, match="amount must be a positive integer"):
         a.transfer(b.address, amount, b"")
-    assert b.balance() == before
+    assert (a.balance(), b.balance(), len(b.incoming()[0])) == before
 
 
 def test_overspending_is_rejected(ledgers):
@@ -85,10 +85,12 @@ def test_overspending_is_rejected(ledgers):
 
 def test_oversized_memo_and_message_are_rejected(ledgers):
     a = ledgers.alice
-    with pytest.raises(LedgerRejected):
+    before = (a.balance(), ledgers.bob.balance())
+    with pytest.raises(LedgerRejected, match="memo of 20000 bytes exceeds"):
         a.transfer(ledgers.bob.address, 1, b"m" * 20000)
-    with pytest.raises(LedgerRejected):
+    with pytest.raises(LedgerRejected, match=f"message of {a.max_message_size + 1} bytes exceeds"):
         a.publish("big", b"x" * (a.max_message_size + 1))
+    assert (a.balance(), ledgers.bob.balance()) == before and a.read("big")[0] == []
 
 
 def test_unknown_reference_is_unknown(ledgers):

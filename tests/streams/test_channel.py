@@ -132,14 +132,20 @@ def test_message_signed_by_another_key_is_forged():
         ChannelReader(root).accept(impostor.seal(b"fake"))
 
 
-@pytest.mark.parametrize("position", [4, 40, 50, 80, -70, -1])
-def test_any_flipped_byte_is_rejected(position):
+@pytest.mark.parametrize(("position", "error", "message"), [
+    (4, ForgedMessage, "belongs to another channel"), (40, ForgedMessage, "bad device signature"),
+    (50, ForgedMessage, "bad device signature"), (80, MalformedMessage, "grant list does not fit"),
+    (-70, ForgedMessage, "bad device signature"), (-1, ForgedMessage, "bad device signature"),
+])
+def test_any_flipped_byte_is_rejected(position, error, message):
     w = writer()
     root = w.open_span(2)
-    m = bytearray(w.seal(b"a reading with some length"))
+    good = w.seal(b"a reading with some length")
+    m = bytearray(good)
     m[position] ^= 0x04
-    with pytest.raises((ForgedMessage, MalformedMessage)):
+    with pytest.raises(error, match=message):
         ChannelReader(root).accept(bytes(m))
+    assert ChannelReader(root).accept(good).data == b"a reading with some length"
 
 
 @pytest.mark.parametrize("bad", [b"", b"TBS1", b"XXXX" + bytes(200), "text"])
@@ -157,9 +163,13 @@ def test_root_round_trips_and_rejects_garbage():
             ChannelRoot.from_bytes(bad)
 
 
-def test_span_must_be_positive():
-    with pytest.raises(ValueError):
-        writer().open_span(0)
+@pytest.mark.parametrize("n", [0, -1, 1.0, True])
+def test_span_must_be_positive(n):
+    w = writer()
+    before = w.export_state()
+    with pytest.raises(ValueError, match="span must be a positive number of messages"):
+        w.open_span(n)
+    assert w.export_state() == before  # no rotation for a refused sale
 
 
 @settings(max_examples=25, deadline=None)
