@@ -89,9 +89,13 @@ def test_geohash_known_vectors(lat, lon, precision, expected):
     assert geohash.encode(lat, lon, precision) == expected
 
 
-@pytest.mark.parametrize("tag", ["me@example.org", "+49 170 1234567", "https://home.example", ""])
-def test_tags_that_look_like_contact_data_are_refused(tag):
-    with pytest.raises(AgentConfigError):
+@pytest.mark.parametrize(("tag", "message"), [
+    ("me@example.org", "looks like contact data"), ("+49 170 1234567", "looks like contact data"),
+    ("https://home.example", "looks like contact data"), ("", "must be 1..32 characters"),
+])
+def test_tags_that_look_like_contact_data_are_refused(tag, message):
+    AgentConfig(tags=["kitchen"]).validate()  # an ordinary tag is fine
+    with pytest.raises(AgentConfigError, match=message):
         AgentConfig(tags=[tag]).validate()
 
 

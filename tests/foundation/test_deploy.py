@@ -79,4 +79,4 @@ def test_revert_with_fixed_gas_decodes_the_custom_error_on_eth_tester(chain, tmp
     board = contract(chain, manifest, "MessageBoard")
     with pytest.raises(ContractRevert) as err:
         chain.transact(board.functions.post(b"t" * 32, b"x" * 16385), gas=2_000_000)
-    assert err.value.error == "PayloadTooLarge"
+    assert (err.value.error, err.value.error_args) == ("PayloadTooLarge", (16385, 16384))
