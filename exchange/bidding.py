@@ -86,9 +86,9 @@ def _offer(d) -> DeviceOffer:
         raise BidPlanError(f"device entry needs device_id, auction_id, min_bid: {d!r:.120}") from exc
 
 
-def _positive_int(v, what: str, allow_zero: bool = False) -> int:
+def _positive_int(v, what: str, allow_zero: bool = False, unit: str = " (wei)") -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (v == 0 and not allow_zero):
-        raise BidPlanError(f"{what} must be a {'non-negative' if allow_zero else 'positive'} integer (wei), got {v!r}")
+        raise BidPlanError(f"{what} must be a {'non-negative' if allow_zero else 'positive'} integer{unit}, got {v!r}")
     return v
 
 
@@ -101,7 +101,7 @@ def plan_bids(devices: Iterable, max_price_per_device: int, budget: int, batch_s
     """
     max_price = _positive_int(max_price_per_device, "max_price_per_device")
     budget = _positive_int(budget, "budget", allow_zero=True)
-    size = _positive_int(batch_size, "batch_size")
+    size = _positive_int(batch_size, "batch_size", unit="")
     offers = [_offer(d) for d in devices]
     skipped: dict[str, str] = {}
     candidates: list[tuple[int, int, PlannedBid]] = []

@@ -4,7 +4,6 @@ properties read over HTTP with it -> refused once the period is over (chain time
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -49,8 +48,16 @@ def test_enable_auction_deliver_read_then_refused_after_the_period(anvil_chain, 
     bidder.deposit(10**18)
     try:
         runner.start()
-        # Serving, but not opted in: nothing on chain, no auction.
-        time.sleep(0.5)
+        # Serving, but not opted in: after three rounds of the selling loop, nothing on chain, no auction.
+        ticks, tick = {"n": 0}, runner.seller.tick
+
+        def counting_tick():
+            ticks["n"] += 1
+            return tick()
+
+        runner.seller.tick = counting_tick
+        wait_for("three rounds of the selling loop", lambda: ticks["n"] >= 3, 30)
+        del runner.seller.tick
         assert not registry.is_active(bytes.fromhex(device_hex))
         assert runner.agent.state.auctions() == []
         runner.agent.enable()
