@@ -55,7 +55,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expect: list[tuple[bytes, str]] = []  # (id, "confirmed"|"conflicting"|"pair")
         self.pairs: list[tuple[bytes, bytes, str, str, int, int]] = []
         self.honest: list[tuple[str, str, int]] = []
-        self.confirmed_raws: list[bytes] = []
+        self.settled_raws: list[bytes] = []  # every settled transaction, confirmed or conflicting
 
     def teardown(self):
         try:  # settle what the sequence left pending, so every double spend it made is checked
@@ -110,14 +110,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pending_out[w.address] += amount
         STATS["double_spends"] += 1
 
-    @rule()
-    def replay_confirmed(self):
+    @rule(pick=st.integers(0, 2**16))
+    def replay_settled(self, pick):
         STATS["steps"] += 1
-        if not self.confirmed_raws:
+        if not self.settled_raws:
             return
         before = (self.node.count, dict((k, v.balance) for k, v in self.node.accounts.items()))
         with pytest.raises(TangleRejected) as exc:
-            self.node.ingest(self.confirmed_raws[-1], source="api")
+            self.node.ingest(self.settled_raws[pick % len(self.settled_raws)], source="api")
         check(exc.value.status == 409)
         check(before == (self.node.count, dict((k, v.balance) for k, v in self.node.accounts.items())))
         STATS["replays"] += 1
@@ -138,6 +138,7 @@ class LedgerMachine(RuleBasedStateMachine):
             g1, g2 = self.node.get(t1.hex()), self.node.get(t2.hex())
             check(g1["confirmed"] != g2["confirmed"], "exactly one of a double spend confirms")
             check(g1["conflicting"] != g2["conflicting"])
+            self.settled_raws += [self.node.get_raw(t1.hex()), self.node.get_raw(t2.hex())]
             src = g1["payload"]["from"]
             dst, amt = (a, x1) if g1["confirmed"] else (b, x2)
             self.model[src] -= amt
@@ -149,8 +150,7 @@ class LedgerMachine(RuleBasedStateMachine):
             g = self.node.get(tid.hex())
             check(g["milestone"] is not None)
             check(g["conflicting"] == (kind == "conflicting"), (kind, g))
-            if kind == "confirmed":
-                self.confirmed_raws.append(self.node.get_raw(tid.hex()))
+            self.settled_raws.append(self.node.get_raw(tid.hex()))
         self.expect.clear()
         for addr, bal in self.model.items():
             check(self.node.balance(addr) == bal, "node balance differs from the model")
@@ -180,6 +180,9 @@ def test_zz_report_state_machine_run():
     # Every rule can return early (nothing to spend, a pair pending): the run must still have done
     # each kind of step, or the invariants were only checked on an idle ledger.
     print(f"effective steps: {STATS}")
-    if _RUN is None:  # the default run is derandomized: these counts are the same every time
+    # The draws are derandomized, but the counts still vary from run to run: which half of a
+    # double spend wins (by transaction id) changes balances and so which rules return early.
+    # The floor is far below the usual counts (80-250 each here) for that reason.
+    if _RUN is None:
         for what in ("transfers", "overspends", "double_spends", "replays", "settled_pairs"):
             assert STATS[what] >= 20, f"the state machine did too few {what}: {STATS}"
