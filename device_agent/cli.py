@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -122,9 +120,9 @@ def cmd_run(args) -> int:
     from exchange.config import load_settings
 
     settings = load_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    from exchange.system.signals import SignalStop
+
+    stop = SignalStop().event
     runner = AgentRunner(Path(args.data_dir), _password(args), chain_url=None if args.no_chain else
                          (args.rpc or settings.rpc_url),
                          deployments_dir=Path(args.deployments_dir) if args.deployments_dir else None,

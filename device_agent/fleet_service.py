@@ -13,9 +13,7 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 
@@ -39,10 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import load_manifest
     from exchange.errors import ExchangeError
+    from exchange.system.signals import SignalStop
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = SignalStop().event
     try:
         chain = rpc_chain(args.rpc)
         manifest = load_manifest(chain, args.deployments_dir)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -87,8 +85,10 @@ def run(args) -> int:
             shutil.rmtree(state)
     state.mkdir(parents=True, exist_ok=True)
     deployments = state / "deployments"
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    from exchange.system.signals import SignalStop
+
+    signals = SignalStop()
+    stop = signals.event
     sup = Supervisor(state)
     rpc_server = None
     started = time.monotonic()
@@ -169,8 +169,7 @@ def run(args) -> int:
         sup.stop_all()
         if rpc_server:
             rpc_server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
         print("stopped", flush=True)

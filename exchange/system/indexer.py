@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -53,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--confirmations", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    from exchange.system.signals import SignalStop
+
+    stop = SignalStop().event
     try:
         follow(args.rpc, args.deployments_dir, args.db, args.interval, args.confirmations, stop)
     except ExchangeError as exc:
