@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from device_agent.config import MECHANISMS, AgentConfig, load_config, save_config
-from device_agent.errors import NoChainError, NotEnabledError
+from device_agent.errors import AgentConfigError, NoChainError, NotEnabledError
 from device_agent.identity import Identity, load_identity
 from device_agent.profiles import profile
 from device_agent.simulators import make_simulator
@@ -200,7 +200,15 @@ class DeviceAgent:
             self.state.set_enabled(False)
             if self.registry is None:
                 return {"action": "consent_withdrawn", "note": "no chain attached: nothing to check out"}
-            reg = self.registry
+            return self.complete_opt_out()
+
+    def complete_opt_out(self) -> dict:
+        """Without consent the device must not be listed: check it out if the registry still
+        shows it (a ``disable`` whose check-out failed, say for gas, is finished on the next start)."""
+        with self._lock:
+            if self.state.enabled():
+                raise AgentConfigError("the owner has enabled this device: nothing to opt out of")
+            reg = self._require_chain()
             if not reg.is_active(self.device_id):
                 self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
                 return {"action": "not_checked_in"}

@@ -22,6 +22,7 @@ from device_agent.errors import AgentError
 from device_agent.identity import create_identity, exists
 from device_agent.server import ServingContext, create_app
 from exchange.chain.connect import Chain
+from exchange.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,13 @@ class AgentRunner:
                 self.agent.enable()
             elif self.agent.enabled():
                 self.agent.sync_registration()  # the URL or profile may have changed
+            else:
+                try:  # no consent: make sure the registry does not list the device
+                    done = self.agent.complete_opt_out()
+                    if done["action"] == "checked_out":
+                        log.info("device %s was still listed without consent: checked out", self.agent.identity.device_id_hex[:12])
+                except ExchangeError as exc:
+                    log.warning("could not check the device out (retried on the next start): %s", exc)
             if self.sell and "AuctionHouse" in self.manifest.get("contracts", {}):
                 from device_agent.house import HousePort
                 from device_agent.selling import Seller

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from device_agent.errors import NotEnabledError
+from device_agent.errors import AgentConfigError, NotEnabledError
 from exchange.chain.registry import RegistryClient
 from tests.agent.conftest import fund_embedded
 
@@ -68,6 +68,42 @@ def test_disable_checks_out_and_blocks_further_syncs(agent_on_chain):
         agent.sync_registration()
     assert agent.enable()["action"] == "checked_in"  # opting in again re-checks in
     assert reg.is_active(agent.device_id)
+
+
+def test_a_disable_whose_check_out_failed_is_finished_by_complete_opt_out(agent_on_chain):
+    agent, reg = agent_on_chain
+    agent.enable()
+    agent.state.set_enabled(False)  # what disable does first; then its check-out failed (no gas, say)
+    assert reg.is_active(agent.device_id)
+    assert agent.complete_opt_out()["action"] == "checked_out"
+    assert not reg.is_active(agent.device_id)
+    assert agent.complete_opt_out() == {"action": "not_checked_in"}  # idempotent: nothing sent again
+    assert [e.name for e in reg.events()].count("DeviceCheckedOut") == 1
+    agent.enable()
+    with pytest.raises(AgentConfigError, match="enabled"):
+        agent.complete_opt_out()
+    assert reg.is_active(agent.device_id)
+
+
+def test_an_agent_started_without_consent_checks_a_still_listed_device_out(deployed, make_agent):
+    from device_agent.runner import AgentRunner
+    from tests.agent.conftest import PASSWORD
+
+    chain, manifest = deployed
+    agent = make_agent("late-out", "tv")
+    fund_embedded(chain, agent)
+    agent.attach_chain(chain, manifest)
+    agent.enable()
+    agent.state.set_enabled(False)  # consent withdrawn, check-out never happened
+    reg = RegistryClient.from_manifest(chain, manifest)
+    assert reg.is_active(agent.device_id)
+    runner = AgentRunner(agent.data_dir, PASSWORD, chain=chain, manifest=manifest, sell=False, streams=False,
+                         kdf_n=2**8).start()
+    try:
+        assert not reg.is_active(agent.device_id)
+        assert not runner.agent.enabled()
+    finally:
+        runner.stop()
 
 
 def test_oem_key_file_attests_the_device_at_check_in(deployed, make_agent, tmp_path, monkeypatch):
