@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 from device_agent.config import MECHANISMS, AgentConfig, load_config, save_config
+from device_agent.credentials import load_credentials
 from device_agent.errors import AgentConfigError, NoChainError, NotEnabledError
 from device_agent.identity import Identity, load_identity
-from device_agent.profiles import profile
-from device_agent.simulators import make_simulator
+from device_agent.profiles import restrict
+from device_agent.recorder import RECORDER_FILE, RecordedData, Recorder
+from device_agent.sources import make_source
 from device_agent.state import AgentState
 from device_agent.td import build_td, td_bytes_and_hash
 from exchange.chain.connect import Chain
@@ -41,14 +43,31 @@ class DeviceAgent:
         self.identity = identity or load_identity(self.data_dir, password)
         self.config = (config or load_config(self.data_dir)).validate()
         self.state = AgentState(self.data_dir)
-        self.profile = profile(self.config.appliance, self.config.sell)
-        self.simulator = make_simulator(self.config.appliance, self.config.seed, self.config.tz_offset_h)
         self.base_url = self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
         self.chain: Chain | None = None
         self.registry: RegistryClient | None = None
         self._chain_time = (0.0, 0)
         self._tangle_address = ""
         self._lock = threading.RLock()
+        self.recorder = Recorder(self.data_dir / RECORDER_FILE, retention_days=self.config.retention_days,
+                                 max_rows=self.config.recorder_max_rows)
+        self._plug_source()
+
+    def _plug_source(self) -> None:
+        """The source plug-in point: the configured source, what of it is sold, and the recorded
+        data the server and the streams read (``self.data``)."""
+        creds = load_credentials(self.data_dir, self.identity.password)
+        first = {}
+
+        def last_recorded():
+            r = self.recorder.latest(first["name"]) if first else None
+            return r.t if r else None
+
+        self.source = make_source(self.config, self.data_dir, creds, self.clock, last_recorded)
+        self.profile = restrict(self.source.offer(), self.config.sell, self.config.sell_events)
+        first["name"] = self.profile.properties[0].name
+        self.simulator = getattr(self.source, "simulator", None)  # the simulator source's model (tests, demos)
+        self.data = RecordedData(self.source, self.recorder, self.profile.names(), [e.name for e in self.profile.events])
 
     # ------------------------------------------------------------- basics
     @property
@@ -103,8 +122,8 @@ class DeviceAgent:
         """Change the profile/prices; the registry is updated on the next sync when enabled."""
         save_config(self.data_dir, config)
         self.config = config.validate()
-        self.profile = profile(config.appliance, config.sell)
-        self.simulator = make_simulator(config.appliance, config.seed, config.tz_offset_h)
+        self.source.stop()
+        self._plug_source()
 
     # -------------------------------------------------------------- chain
     def attach_chain(self, chain: Chain, manifest: dict) -> None:
@@ -219,7 +238,7 @@ class DeviceAgent:
     def status(self) -> dict:
         reg = self.state.registration()
         out = {"device_id": self.identity.device_id_hex, "address": self.address, "appliance": self.config.appliance,
-               "enabled": self.state.enabled(), "checked_in": bool(reg and reg.checked_in),
+               "source": self.source.KIND, "enabled": self.state.enabled(), "checked_in": bool(reg and reg.checked_in),
                "td_hash": reg.td_hash if reg else "", "base_url": self.base_url,
                "auctions": {}, "tokens_issued": len(self.state.tokens())}
         for a in self.state.auctions():
@@ -227,4 +246,6 @@ class DeviceAgent:
         return out
 
     def close(self) -> None:
+        self.source.stop()
+        self.recorder.close()
         self.state.close()

@@ -66,13 +66,13 @@ def rows(reads: int = 300):
         yield {"op": "settle_and_deliver", "seconds": round(time.perf_counter() - t0, 3),
                "deliver_gas": chain.w3.eth.get_transaction_receipt("0x" + tx.removeprefix("0x"))["gasUsed"]}
 
-        # HTTP reads through the real app: token verification + simulator, in process.
+        # HTTP reads through the real app: token verification + the recorded data, in process.
         from exchange.crypto import AccessClaims, issue_token
 
         now = agent.clock()
         token = issue_token(agent.identity.ed25519_private, AccessClaims(agent.identity.device_id_hex, 1, "0xB",
                                                                          now - 2 * 86_400, now + 86_400))
-        ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.simulator,
+        ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data,
                              agent.profile, agent.td, lambda: now, frozenset, 10**6, 10**6)
         client = create_app(ctx).test_client()
         headers = {"Authorization": f"Bearer {token}"}

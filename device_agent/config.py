@@ -46,6 +46,13 @@ class AgentConfig:
     tz_offset_h: float = 0.0
     tags: list[str] = field(default_factory=list)
     sell: list[str] | None = None  # property names for sale; None = all
+    sell_events: list[str] | None = None  # event names for sale; None = all the source offers
+    # Where readings come from (device_agent.sources): {} = the simulator of ``appliance``;
+    # {"kind": "wot", "url", "auth"} or {"kind": "mqtt", "url", "properties", ...}. No secret here.
+    source: dict = field(default_factory=dict)
+    # The recorder (device_agent.recorder): how long readings are kept, and at most how many per property.
+    retention_days: int = 92
+    recorder_max_rows: int = 5_000_000
     # Auctions: one per access period, opened by the agent itself.
     auto_auction: bool = True
     mechanism: str = "english"
@@ -69,7 +76,17 @@ class AgentConfig:
     oem_key_file: str = ""  # optional OEM keystore used to attest the device at check-in
 
     def validate(self) -> AgentConfig:
-        profile(self.appliance, self.sell)  # unknown appliance / property names
+        from device_agent.sources import source_kind, validate_source_config
+
+        validate_source_config(self.source)
+        if source_kind(self.source) == "simulator":
+            profile(self.appliance, self.sell)  # unknown appliance / property names
+        elif self.sell is not None and not self.sell:
+            raise AgentConfigError("at least one property must be for sale")
+        for name in ("retention_days", "recorder_max_rows"):
+            v = getattr(self, name)
+            if type(v) is not int or v <= 0:
+                raise AgentConfigError(f"{name} must be a positive integer, got {v!r}")
         if not -90 <= self.lat <= 90 or not -180 <= self.lon <= 180:
             raise AgentConfigError(f"location ({self.lat}, {self.lon}) is outside -90..90 / -180..180")
         if not 1 <= self.geohash_precision <= 7:
@@ -80,6 +97,10 @@ class AgentConfig:
             v = getattr(self, name)
             if type(v) is not int or v < 0:
                 raise AgentConfigError(f"{name} must be a non-negative integer, got {v!r}")
+        if self.stream_price_per_message == 0 and self.stream_ledgers:
+            # A span must cost something: 0 would be a free stream (it used to become 1 silently).
+            raise AgentConfigError("stream_price_per_message must be at least 1 when streams are sold "
+                                   "(stream_ledgers is not empty); sell no streams with stream_ledgers []")
         if self.reserve_price_wei >= 2**80:
             raise AgentConfigError("reserve_price_wei must fit in 80 bits")
         for name in ("bidding_seconds", "access_period_seconds", "delivery_window_seconds", "withdraw_every_seconds"):
@@ -97,7 +118,7 @@ class AgentConfig:
             raise AgentConfigError(f"stream_ledgers lists a ledger twice: {ledgers!r}")
         if self.publish_every_seconds <= 0 or self.rate_per_second <= 0 or self.rate_burst < 1:
             raise AgentConfigError("publish_every_seconds, rate_per_second and rate_burst must be positive")
-        if not 0 <= self.http_port <= 65535:
+        if type(self.http_port) is not int or not 0 <= self.http_port <= 65535:
             raise AgentConfigError(f"http_port {self.http_port} is not a port")
         if self.http_host in ("0.0.0.0", "::", "") and not self.public_url:
             raise AgentConfigError(f"http_host {self.http_host!r} listens everywhere: set public_url for the TD forms")

@@ -25,21 +25,32 @@ class Profile:
 
 
 def profile(kind: str, sell: list[str] | None = None) -> Profile:
-    """The profile of appliance ``kind``, restricted to the properties in ``sell`` (all when None).
-
-    Events are kept only when at least one property is sold (they reveal the same activity).
-    """
+    """The profile of simulated appliance ``kind``, restricted to the properties in ``sell`` (all when None)."""
     cls = type(make_simulator(kind))  # raises UnknownApplianceError with the known kinds
-    props = cls.PROPERTIES
+    return restrict(Profile(cls.KIND, cls.TITLE, cls.DEVICE_TYPE, cls.PROPERTIES, cls.EVENTS), sell)
+
+
+def restrict(offer: Profile, sell: list[str] | None = None, sell_events: list[str] | None = None) -> Profile:
+    """What the owner sells of a source's ``offer``: the properties in ``sell`` and the events in
+    ``sell_events`` (all when None). Unknown names are refused, listing the known ones."""
+    props, events = offer.properties, offer.events
     if sell is not None:
         unknown = sorted(set(sell) - {p.name for p in props})
         if unknown:
-            raise AgentConfigError(f"{kind} has no properties {', '.join(unknown)} "
+            raise AgentConfigError(f"{offer.kind} has no properties {', '.join(unknown)} "
                                    f"(has: {', '.join(p.name for p in props)})")
         if not sell:
             raise AgentConfigError("at least one property must be for sale")
         props = tuple(p for p in props if p.name in sell)
-    return Profile(cls.KIND, cls.TITLE, cls.DEVICE_TYPE, props, cls.EVENTS)
+    if sell_events is not None:
+        unknown = sorted(set(sell_events) - {e.name for e in events})
+        if unknown:
+            raise AgentConfigError(f"{offer.kind} has no events {', '.join(unknown)} "
+                                   f"(has: {', '.join(e.name for e in events) or 'none'})")
+        events = tuple(e for e in events if e.name in sell_events)
+    if not props:
+        raise AgentConfigError(f"the {offer.kind} source offers no property to sell")
+    return Profile(offer.kind, offer.title, offer.device_type, props, events)
 
 
 def kinds() -> list[str]:

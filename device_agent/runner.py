@@ -71,7 +71,7 @@ class AgentRunner:
     # ------------------------------------------------------------ parts
     def _serve(self) -> None:
         a = self.agent
-        ctx = ServingContext(a.identity.device_id_hex, a.identity.ed25519_public, a.simulator, a.profile, td=a.td,
+        ctx = ServingContext(a.identity.device_id_hex, a.identity.ed25519_public, a.data, a.profile, td=a.td,
                              clock=a.clock, revoked=a.state.revoked_ids, rate_per_second=a.config.rate_per_second,
                              rate_burst=a.config.rate_burst)
         try:
@@ -118,6 +118,7 @@ class AgentRunner:
             raise
 
     def _start(self) -> AgentRunner:
+        self.agent.source.start(self.agent.recorder)  # every reading goes through the recorder
         self._serve()
         self._connect_chain()
         if self.agent.registry is not None:

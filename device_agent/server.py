@@ -26,11 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Flask, jsonify, request
 
 from device_agent.profiles import Profile
-from device_agent.simulators import Simulator
 from exchange.crypto import TokenError, TokenFailure, verify_token
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
@@ -44,11 +44,22 @@ class _BadRequest(Exception):
     """A query parameter is malformed (answered 400, never raised out of the app)."""
 
 
+class Readings(Protocol):
+    """What the server serves: the agent's ``RecordedData`` (a source + its recording); a
+    ``Simulator`` answers the same calls as a pure function of time (tests)."""
+
+    def latest(self, name: str, now: int) -> dict: ...
+
+    def history(self, name: str, start: int, end: int, step: int | None = None) -> list[dict]: ...
+
+    def events(self, start: float, end: float, name: str | None = None) -> list[dict]: ...
+
+
 @dataclass
 class ServingContext:
     device_id_hex: str
     ed25519_public: bytes
-    simulator: Simulator
+    data: Readings
     profile: Profile
     td: Callable[[], dict]
     clock: Callable[[], int]
@@ -186,7 +197,7 @@ def create_app(ctx: ServingContext) -> Flask:
         if refused:
             return refused
         now = ctx.clock()
-        return jsonify({"t": now, "values": {n: ctx.simulator.read(n, now) for n in props},
+        return jsonify({"t": now, "values": {n: ctx.data.latest(n, now)["value"] for n in props},
                         "period": [claims.not_before, claims.not_after]})
 
     @app.get("/properties/<name>")
@@ -200,8 +211,8 @@ def create_app(ctx: ServingContext) -> Flask:
         start, end = int_arg("from"), int_arg("to")
         step = int_arg("step", minimum=1)
         if start is None and end is None:
-            return jsonify({"property": name, "unit": props[name].unit, "t": now,
-                            "value": ctx.simulator.read(name, now)})
+            latest = ctx.data.latest(name, now)
+            return jsonify({"property": name, "unit": props[name].unit, "t": latest["t"], "value": latest["value"]})
         # The key sells its own period up to now: clamp, never extend.
         lo = max(start if start is not None else claims.not_before, claims.not_before)
         hi = min(end if end is not None else now, now, claims.not_after - 1)
@@ -209,7 +220,7 @@ def create_app(ctx: ServingContext) -> Flask:
             return _error(400, "empty_range", f"no readings between {lo} and {hi} in this key's period "
                                               f"[{claims.not_before}, {claims.not_after})")
         return jsonify({"property": name, "unit": props[name].unit, "from": lo, "to": hi,
-                        "readings": ctx.simulator.history(name, lo, hi, step)})
+                        "readings": ctx.data.history(name, lo, hi, step)})
 
     @app.get("/events/<name>")
     def read_events(name):
@@ -240,7 +251,7 @@ def create_app(ctx: ServingContext) -> Flask:
             now = min(ctx.clock(), claims.not_after - 1)
             lo = max(claims.not_before, since + 1 if since is not None else now - 3600)
             until = min(now, lo + MAX_EVENTS_SPAN_S - 1)  # a long key's history is paged via "until"
-            found = ctx.simulator.events(lo, until, name) if until >= lo else []
+            found = ctx.data.events(lo, until, name) if until >= lo else []
             if found or until < now or time.monotonic() >= deadline:
                 return jsonify({"event": name, "until": until, "events": found})
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from device_agent.agent import chain_lock
 from device_agent.errors import AgentError
+from device_agent.sources.base import SourceError
 from device_agent.state import AgentStreamSale
 from exchange.crypto import load_keys, save_keys
 from exchange.errors import ExchangeError
@@ -106,7 +107,7 @@ class StreamPublisher:
                                    book_path=agent.data_dir / _suffixed(BOOK_FILE, ledger.kind))
         writer = self._restore_writer()
         price = agent.config.stream_price_per_message
-        self.offer = self.seller.add_stream(STREAM, max(1, price), writer=writer)
+        self.offer = self.seller.add_stream(STREAM, price, writer=writer)
 
     @property
     def address(self) -> str:
@@ -135,8 +136,14 @@ class StreamPublisher:
 
     def publish_once(self) -> str | None:
         now = self.agent.clock()
-        reading = {"t": now, **self.agent.simulator.snapshot(now)}
-        reading = {k: v for k, v in reading.items() if k == "t" or k in self.agent.profile.names()}
+        reading = {"t": now}
+        for name in self.agent.profile.names():
+            try:
+                reading[name] = self.agent.data.latest(name, now)["value"]
+            except SourceError as exc:  # nothing received yet (MQTT) or the upstream is down
+                log.warning("stream: %s", exc)
+        if len(reading) == 1:
+            return None
         return self.seller.publish(STREAM, reading)
 
     def poll_sales(self) -> list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -32,8 +33,13 @@ class PropertySpec:
     maximum: float | None = None
     enum: tuple[str, ...] = ()
     description: str = ""
+    # A full JSON schema (canonical JSON) when the source gives more than the fields above
+    # (an upstream TD's object or array schemas); it then is the schema, as given.
+    schema_json: str = ""
 
     def schema(self) -> dict:
+        if self.schema_json:
+            return json.loads(self.schema_json)
         s: dict = {"type": self.type}
         if self.unit:
             s["unit"] = self.unit
@@ -135,6 +141,10 @@ class Simulator(abc.ABC):
         elif spec.type == "boolean":
             v = bool(v)
         return v
+
+    def latest(self, name: str, now: float) -> dict:
+        """{"t", "value"} at ``now`` (the server's Readings protocol)."""
+        return {"t": now, "value": self.read(name, now)}
 
     def snapshot(self, t: float) -> dict:
         return {name: self.read(name, t) for name in self.props}

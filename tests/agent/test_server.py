@@ -66,7 +66,7 @@ def test_valid_key_reads_the_latest_reading(served):
     r = get(client, "/properties/temperature", token(sk))
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
-    assert body["value"] == ctx.simulator.read("temperature", NOW)
+    assert body["value"] == ctx.data.read("temperature", NOW)
     assert body["unit"] == "degree Celsius"
 
 
@@ -152,7 +152,7 @@ def test_history_is_clamped_to_the_key_period(served):
     assert body["from"] == NBF and body["to"] == NOW
     assert min(ts) >= NBF and max(ts) <= NOW
     assert len(ts) == 24
-    assert all(p["value"] == ctx.simulator.read("temperature", p["t"]) for p in body["readings"])
+    assert all(p["value"] == ctx.data.read("temperature", p["t"]) for p in body["readings"])
 
 
 def test_events_within_the_period(served):
@@ -160,7 +160,7 @@ def test_events_within_the_period(served):
     r = get(client, f"/events/doorOpened?since={NBF}", token(sk))
     assert r.status_code == 200
     evs = r.get_json()["events"]
-    assert evs and evs == ctx.simulator.events(NBF + 1, NOW, "doorOpened")
+    assert evs and evs == ctx.data.events(NBF + 1, NOW, "doorOpened")
 
 
 @pytest.mark.parametrize(("path", "status", "reason"), [
