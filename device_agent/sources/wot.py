@@ -117,7 +117,8 @@ def derive_offer(td: dict, url: str) -> Profile:
 def _form_href(aff: dict, op: str, td: dict, url: str) -> str:
     """The href of the affordance's HTTP form for ``op``, absolute; forms on the TD's own host first."""
     base = td.get("base") or url
-    forms = [f for f in aff.get("forms", []) if isinstance(f, dict) and isinstance(f.get("href"), str)]
+    forms = [f for f in aff.get("forms", []) if isinstance(f, dict) and isinstance(f.get("href"), str)
+             and f.get("contentType", "application/json").split(";")[0].strip() == "application/json"]
     with_op = [f for f in forms if op in ([f["op"]] if isinstance(f.get("op"), str) else f.get("op") or [op])]
     hrefs = [urljoin(base, f["href"]) for f in with_op]
     hrefs = [h for h in hrefs if h.startswith(("http://", "https://"))]
@@ -219,6 +220,8 @@ class WotSource(Source):
                     sink.reading(r.name, r.t, r.value)
                 except SourceError as exc:
                     log.warning("WoT source: %s", exc)
+                except Exception:  # noqa: BLE001 - the feed must outlive one bad answer
+                    log.exception("WoT source: reading of %s not recorded", name)
             self._stop.wait(self.poll_seconds)
 
     def _subscribe(self, name: str, sink: Sink) -> None:
