@@ -80,7 +80,10 @@ class RealDevice:
         from exchange.crypto import ed25519_public, generate_ed25519, generate_x25519
 
         self.chain = chain
-        self.device_id = os.urandom(32)
+        from exchange.chain.devicekey import DeviceKey
+
+        self.device_seed = os.urandom(32)  # derives the device key whose address is the id
+        self.device_id = DeviceKey.from_seed(self.device_seed).device_id
         self.hex = self.device_id.hex()
         self.ed_private, _ = generate_ed25519()
         self.x_private, _ = generate_x25519()
@@ -103,7 +106,7 @@ class RealDevice:
         from frontend.devworld import SimDevice
 
         return SimDevice(self.device_id, "fridge", "Berlin", self.owner, 3 * 10**14, self.x_private,
-                         self.ed_private, self.td)
+                         self.ed_private, self.td, device_seed=self.device_seed)
 
     def deliver_keys(self, world) -> list[int]:
         """What the agent does after settlement: seal a signed access token to each winner."""
