@@ -350,6 +350,18 @@ class RegistryClient:
                 last = ev.args["tdHash"]
         return last
 
+    def tangle_address_of(self, device_id: bytes) -> str | None:
+        """The tangle address of the device's latest check-in/update (the log holds it, storage does
+        not), read with a topic filter on the device id: one get_logs however long the chain is."""
+        did = _b32(device_id, "device_id")
+        decoder = EventDecoder(self.abi)
+        wanted = [t for t, (name, _, _) in decoder.events.items() if name in ("DeviceCheckedIn", "DeviceUpdated")]
+        logs = self.chain.w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": self.address,
+                                          "topics": [["0x" + t.hex() for t in wanted], "0x" + did.hex()]})
+        events = sorted((e for e in map(decoder.decode, logs) if e is not None),
+                        key=lambda e: (e.block_number, e.log_index))
+        return events[-1].args["tangleAddress"] if events else None
+
 
 def sign_attestation(oem_private_key: bytes, chain_id: int, registry: str, device_id: bytes, owner: str,
                      signing_key: bytes) -> bytes:
