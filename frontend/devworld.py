@@ -32,6 +32,7 @@ class SimDevice:
     td: dict
     auction_id: int | None = None
     device_seed: bytes = b""  # derives the device key whose address is device_id
+    tangle_address: str = ""  # where its stream sales are paid ("" = a placeholder, it sells no streams)
 
     @property
     def device_key(self):
@@ -102,7 +103,8 @@ def check_in(chain, manifest: dict, devices: list[SimDevice]) -> None:
     for owner, ds in by_owner.items():
         for i in range(0, len(ds), 50):  # well under the registry's batch limit and block gas
             items = [CheckInItem(d.device_key, canonical_td(d.td), x25519_public(d.x25519_private),
-                                 ed25519_public(d.ed25519_private), "tangle:" + d.device_id.hex()[:40], d.reserve, 0)
+                                 ed25519_public(d.ed25519_private), d.tangle_address or "tangle:" + d.device_id.hex()[:40],
+                                 d.reserve, 0)
                      for d in ds[i:i + 50]]
             reg.check_in_batch(items, sender=owner)
 

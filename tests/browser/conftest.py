@@ -97,6 +97,10 @@ class RealDevice:
         self.td = build_td(self.config, self.hex, self.server.url, self.profile)
         self.owner = owner
         self.tangle_url = tangle_url
+        from exchange.ledger.tangle import TangleLedger
+
+        # Made before the check-in: the registry names this address, and buyers pay only to it.
+        self.ledger = TangleLedger.connect(tangle_url)
         self.stop = threading.Event()
 
     def chain_time(self) -> int:
@@ -106,7 +110,7 @@ class RealDevice:
         from frontend.devworld import SimDevice
 
         return SimDevice(self.device_id, "fridge", "Berlin", self.owner, 3 * 10**14, self.x_private,
-                         self.ed_private, self.td, device_seed=self.device_seed)
+                         self.ed_private, self.td, device_seed=self.device_seed, tangle_address=self.ledger.address)
 
     def deliver_keys(self, world) -> list[int]:
         """What the agent does after settlement: seal a signed access token to each winner."""
@@ -128,10 +132,9 @@ class RealDevice:
         return done
 
     def start_stream(self):
-        from exchange.ledger.tangle import TangleLedger
         from exchange.streams.seller import StreamSeller
 
-        self.seller = StreamSeller(TangleLedger.connect(self.tangle_url), self.hex, self.ed_private)
+        self.seller = StreamSeller(self.ledger, self.hex, self.ed_private)
         self.seller.add_stream("fridge", price=2, max_span=100)
         self.seller.advertise()
 
