@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import "./IDeviceRegistry.sol";
+import {IDeviceRegistry, IDeviceHooks} from "./IDeviceRegistry.sol";
+import {Signatures} from "./lib/Signatures.sol";
 
 /// @title DeviceRegistry
-/// @notice Web-of-Things devices checked in by their owners. The chain keeps two slots per
-///         device (owner packed with reserve/mechanism/flags; the X25519 key). The TD hash is
-///         checked against the TD bytes and emitted as an indexed topic next to the canonical
-///         TD bytes, but not stored: a third slot would put a check-in of a 1.5 KB TD over its
-///         120k gas budget, and the log (source of the catalog) already carries it.
+/// @notice Web-of-Things devices checked in by their owners. A device id is the address of a
+///         secp256k1 device key (address, then 12 zero bytes): a check-in carries the device key's signature over
+///         the owner, the keys and this registry, so only whoever controls the device can list it,
+///         and a copied pending check-in is useless to anyone else (it names its sender).
+///         The chain keeps two slots per device (owner packed with reserve/mechanism/flags; the
+///         Ed25519 token-signing key buyers verify access keys against). The TD hash, the X25519
+///         key and the tangle address are checked or signed and emitted next to the canonical TD
+///         bytes, but not stored: a third slot would put a check-in of a 1.5 KB TD over its 130k
+///         gas budget, and the log (source of the catalog) already carries them.
 contract DeviceRegistry is IDeviceRegistry {
     /// @notice One device in a batch check-in.
     struct CheckIn {
@@ -16,9 +21,11 @@ contract DeviceRegistry is IDeviceRegistry {
         bytes32 tdHash;
         bytes td;
         bytes32 x25519Key;
+        bytes32 signingKey; // Ed25519 public key that signs the device's access tokens
         string tangleAddress;
         uint80 reservePrice;
         uint8 mechanism;
+        bytes deviceSignature; // device key over checkInDigest(deviceId, owner, x25519Key, signingKey)
     }
 
     /// @notice What the registry stores per device (returned by `device`).
@@ -28,7 +35,7 @@ contract DeviceRegistry is IDeviceRegistry {
         uint8 mechanism;
         bool active;
         bool attested;
-        bytes32 x25519Key;
+        bytes32 signingKey;
     }
 
     // Packed into one slot: owner (160) | reservePrice (80) | mechanism (8) | flags (8).
@@ -37,21 +44,24 @@ contract DeviceRegistry is IDeviceRegistry {
         uint80 reservePrice;
         uint8 mechanism;
         uint8 flags;
-        bytes32 x25519Key;
+        bytes32 signingKey;
     }
 
     uint8 private constant FLAG_ACTIVE = 1;
     uint8 private constant FLAG_ATTESTED = 2;
     uint256 private constant MAX_TD_BYTES = 16384;
     uint256 private constant MAX_BATCH = 200;
+    bytes32 private constant CHECKIN_TAG = keccak256("thingbid/check-in/v2");
+    bytes32 private constant ATTEST_TAG = keccak256("thingbid/attestation/v2");
 
     mapping(bytes32 => Record) private _devices;
     mapping(address => bool) private _oems;
     address private _governance;
+    IDeviceHooks private _house;
 
     /// @notice A device was checked in (or re-checked in after a check-out) with its canonical TD.
     event DeviceCheckedIn(bytes32 indexed deviceId, address indexed owner, bytes32 indexed tdHash, bytes td,
-        bytes32 x25519Key, string tangleAddress, uint80 reservePrice, uint8 mechanism);
+        bytes32 x25519Key, bytes32 signingKey, string tangleAddress, uint80 reservePrice, uint8 mechanism);
     /// @notice A device's TD, tangle address, reserve price or mechanism was updated.
     event DeviceUpdated(bytes32 indexed deviceId, address indexed owner, bytes32 indexed tdHash, bytes td,
         string tangleAddress, uint80 reservePrice, uint8 mechanism);
@@ -59,12 +69,14 @@ contract DeviceRegistry is IDeviceRegistry {
     event DeviceCheckedOut(bytes32 indexed deviceId, address indexed owner);
     /// @notice A device changed hands.
     event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
-    /// @notice An allow-listed OEM's signature over the device id and key was verified.
+    /// @notice An allow-listed OEM's signature over the device id, owner and signing key was verified.
     event DeviceAttested(bytes32 indexed deviceId, address indexed oem);
     /// @notice Governance added (`allowed`) or removed an OEM signing address.
     event OemAllowed(address indexed oem, bool allowed);
     /// @notice Governance moved to a new address.
     event GovernanceTransferred(address indexed from, address indexed to);
+    /// @notice Governance named the auction house told of check-outs and transfers.
+    event HouseSet(address indexed house);
 
     /// @notice The device id is already checked in (or owned by someone else).
     error DeviceAlreadyRegistered(bytes32 deviceId, address owner);
@@ -78,14 +90,18 @@ contract DeviceRegistry is IDeviceRegistry {
     error TdHashMismatch(bytes32 deviceId, bytes32 given, bytes32 computed);
     /// @notice The TD bytes are empty or larger than the limit.
     error TdSize(bytes32 deviceId, uint256 size, uint256 limit);
-    /// @notice The device id, key or new owner is zero.
+    /// @notice The device id, a key or the new owner is zero.
     error ZeroValue(string what);
+    /// @notice The check-in is not signed by the device key `deviceId` stands for.
+    /// @param deviceId the id checked in
+    /// @param signer who signed the check-in instead
+    error NotDeviceKey(bytes32 deviceId, address signer);
+    /// @notice The auction house is already set (it is set once).
+    error HouseAlreadySet(address house);
     /// @notice A batch is empty or larger than the limit.
     error BatchSize(uint256 size, uint256 limit);
     /// @notice The signature does not come from an allow-listed OEM.
     error NotAllowedOem(address signer);
-    /// @notice The signature bytes are malformed.
-    error BadSignature();
     /// @notice The caller is not governance.
     error NotGovernance(address caller);
 
@@ -101,17 +117,12 @@ contract DeviceRegistry is IDeviceRegistry {
 
     // ------------------------------------------------------------------ owners
 
-    /// @notice Check in one device owned by the caller.
-    /// @param deviceId pseudonymous device id (non-zero)
-    /// @param tdHash keccak256 of `td` (checked)
-    /// @param td canonical Thing Description bytes (emitted, not stored)
-    /// @param x25519Key the device's X25519 public key for key delivery
-    /// @param tangleAddress the device's tangle address for micro-payments (emitted, not stored)
-    /// @param reservePrice reserve price in wei
-    /// @param mechanism the auction mechanism code the owner chose
-    function checkIn(bytes32 deviceId, bytes32 tdHash, bytes calldata td, bytes32 x25519Key,
-        string calldata tangleAddress, uint80 reservePrice, uint8 mechanism) external {
-        _checkIn(deviceId, tdHash, td, x25519Key, tangleAddress, reservePrice, mechanism);
+    /// @notice Check in one device for the caller, with the device key's proof of control.
+    /// @param c the device: id (= device key address, then 12 zero bytes), TD hash and bytes, X25519 key,
+    ///        Ed25519 token-signing key, tangle address, reserve price, mechanism code and the
+    ///        device key's signature over checkInDigest(id, caller, x25519Key, signingKey)
+    function checkIn(CheckIn calldata c) external {
+        _checkIn(c);
     }
 
     /// @notice Check in a fleet of devices in one transaction; all or nothing.
@@ -120,8 +131,7 @@ contract DeviceRegistry is IDeviceRegistry {
         uint256 n = items.length;
         if (n == 0 || n > MAX_BATCH) revert BatchSize(n, MAX_BATCH);
         for (uint256 i = 0; i < n; ++i) {
-            CheckIn calldata c = items[i];
-            _checkIn(c.deviceId, c.tdHash, c.td, c.x25519Key, c.tangleAddress, c.reservePrice, c.mechanism);
+            _checkIn(items[i]);
         }
     }
 
@@ -149,26 +159,34 @@ contract DeviceRegistry is IDeviceRegistry {
         if (r.flags & FLAG_ACTIVE == 0) revert DeviceInactive(deviceId);
         r.flags &= ~FLAG_ACTIVE;
         emit DeviceCheckedOut(deviceId, msg.sender);
+        // Consent ends now: the house cancels the device's running auction with full refunds.
+        IDeviceHooks house = _house;
+        if (address(house) != address(0)) house.onCheckOut(deviceId);
     }
 
-    /// @notice Give a device to `to` (owner only).
+    /// @notice Give a device to `to` (owner only). The attestation named the old owner, so it
+    ///         is cleared; a running auction's seller role moves to `to` (see docs/auction.md).
     /// @param deviceId the device
     /// @param to the new owner (non-zero)
     function transferDevice(bytes32 deviceId, address to) external {
         Record storage r = _owned(deviceId);
         if (to == address(0)) revert ZeroValue("to");
         r.owner = to;
+        r.flags &= ~FLAG_ATTESTED;
         emit DeviceTransferred(deviceId, msg.sender, to);
+        IDeviceHooks house = _house;
+        if (address(house) != address(0)) house.onTransfer(deviceId, msg.sender, to);
     }
 
     /// @notice Record an OEM attestation: an allow-listed OEM's EIP-191 signature over
-    ///         keccak256(chainid, this registry, deviceId, x25519Key). Anyone may submit it.
+    ///         keccak256(tag, chainid, this registry, deviceId, owner, signingKey). Anyone may
+    ///         submit it; it attests this owner's record only.
     /// @param deviceId the device
     /// @param signature 65-byte (r, s, v) signature
     function attest(bytes32 deviceId, bytes calldata signature) external {
         Record storage r = _devices[deviceId];
         if (r.owner == address(0)) revert UnknownDevice(deviceId);
-        address signer = _recover(attestationDigest(deviceId, r.x25519Key), signature);
+        address signer = Signatures.recover(attestationDigest(deviceId, r.owner, r.signingKey), signature);
         if (!_oems[signer]) revert NotAllowedOem(signer);
         r.flags |= FLAG_ATTESTED;
         emit DeviceAttested(deviceId, signer);
@@ -183,6 +201,16 @@ contract DeviceRegistry is IDeviceRegistry {
         if (oem == address(0)) revert ZeroValue("oem");
         _oems[oem] = allowed;
         emit OemAllowed(oem, allowed);
+    }
+
+    /// @notice Name the auction house told of check-outs and transfers (governance only, once:
+    ///         a later house could not cancel the auctions of the first).
+    /// @param house the AuctionHouse
+    function setHouse(IDeviceHooks house) external onlyGovernance {
+        if (address(house) == address(0)) revert ZeroValue("house");
+        if (address(_house) != address(0)) revert HouseAlreadySet(address(_house));
+        _house = house;
+        emit HouseSet(address(house));
     }
 
     /// @notice Hand governance to `to` (governance only).
@@ -205,7 +233,7 @@ contract DeviceRegistry is IDeviceRegistry {
         return _devices[deviceId].flags & FLAG_ACTIVE != 0;
     }
 
-    /// @notice True once an allow-listed OEM attested the device's current key.
+    /// @notice True once an allow-listed OEM attested the device's current owner and key.
     /// @param deviceId the device
     function isAttested(bytes32 deviceId) external view returns (bool) {
         return _devices[deviceId].flags & FLAG_ATTESTED != 0;
@@ -216,13 +244,18 @@ contract DeviceRegistry is IDeviceRegistry {
     function device(bytes32 deviceId) external view returns (DeviceView memory v) {
         Record storage r = _devices[deviceId];
         v = DeviceView(r.owner, r.reservePrice, r.mechanism, r.flags & FLAG_ACTIVE != 0,
-            r.flags & FLAG_ATTESTED != 0, r.x25519Key);
+            r.flags & FLAG_ATTESTED != 0, r.signingKey);
     }
 
-    /// @notice The device's X25519 public key.
+    /// @notice The device's Ed25519 token-signing public key (buyers verify access keys against it).
     /// @param deviceId the device
-    function keyOf(bytes32 deviceId) external view returns (bytes32) {
-        return _devices[deviceId].x25519Key;
+    function signingKeyOf(bytes32 deviceId) external view returns (bytes32) {
+        return _devices[deviceId].signingKey;
+    }
+
+    /// @notice The auction house told of check-outs and transfers (zero until set).
+    function house() external view returns (address) {
+        return address(_house);
     }
 
     /// @notice True if `oem` is allow-listed.
@@ -236,33 +269,52 @@ contract DeviceRegistry is IDeviceRegistry {
         return _governance;
     }
 
-    /// @notice The EIP-191 digest an OEM signs to attest `deviceId` with `x25519Key`.
+    /// @notice The EIP-191 digest an OEM signs to attest `owner`'s record of `deviceId` with `signingKey`.
     /// @param deviceId the device
-    /// @param x25519Key the device's key
-    function attestationDigest(bytes32 deviceId, bytes32 x25519Key) public view returns (bytes32) {
-        bytes32 inner = keccak256(abi.encode(block.chainid, address(this), deviceId, x25519Key));
-        return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
+    /// @param owner the owner the attestation is for
+    /// @param signingKey the device's Ed25519 token-signing key
+    function attestationDigest(bytes32 deviceId, address owner, bytes32 signingKey) public view returns (bytes32) {
+        return Signatures.ethSigned(keccak256(abi.encode(ATTEST_TAG, block.chainid, address(this), deviceId, owner, signingKey)));
+    }
+
+    /// @notice The EIP-191 digest the device key signs to check the device in for `owner`.
+    /// @param deviceId the device (= its device key address, then 12 zero bytes)
+    /// @param owner the account that will own the record (the check-in's sender)
+    /// @param x25519Key the device's X25519 key
+    /// @param signingKey the device's Ed25519 token-signing key
+    function checkInDigest(bytes32 deviceId, address owner, bytes32 x25519Key, bytes32 signingKey)
+        public
+        view
+        returns (bytes32)
+    {
+        return Signatures.ethSigned(
+            keccak256(abi.encode(CHECKIN_TAG, block.chainid, address(this), deviceId, owner, x25519Key, signingKey)));
     }
 
     // ---------------------------------------------------------------- internal
 
-    function _checkIn(bytes32 deviceId, bytes32 tdHash, bytes calldata td, bytes32 x25519Key,
-        string calldata tangleAddress, uint80 reservePrice, uint8 mechanism) private {
+    function _checkIn(CheckIn calldata c) private {
+        bytes32 deviceId = c.deviceId;
         if (deviceId == bytes32(0)) revert ZeroValue("deviceId");
-        if (x25519Key == bytes32(0)) revert ZeroValue("x25519Key");
+        if (c.x25519Key == bytes32(0)) revert ZeroValue("x25519Key");
+        if (c.signingKey == bytes32(0)) revert ZeroValue("signingKey");
         Record storage r = _devices[deviceId];
         address owner = r.owner;
         // A checked-out device may come back, but only from its owner.
         if (owner != address(0) && (owner != msg.sender || r.flags & FLAG_ACTIVE != 0)) {
             revert DeviceAlreadyRegistered(deviceId, owner);
         }
-        _checkTd(deviceId, tdHash, td);
+        // Proof of control: the device key signed this owner and these keys.
+        address signer = Signatures.recover(checkInDigest(deviceId, msg.sender, c.x25519Key, c.signingKey), c.deviceSignature);
+        if (Signatures.deviceIdOf(signer) != deviceId) revert NotDeviceKey(deviceId, signer);
+        _checkTd(deviceId, c.tdHash, c.td);
         r.owner = msg.sender;
-        r.reservePrice = reservePrice;
-        r.mechanism = mechanism;
+        r.reservePrice = c.reservePrice;
+        r.mechanism = c.mechanism;
         r.flags = FLAG_ACTIVE; // a (new) key is not attested yet
-        r.x25519Key = x25519Key;
-        emit DeviceCheckedIn(deviceId, msg.sender, tdHash, td, x25519Key, tangleAddress, reservePrice, mechanism);
+        r.signingKey = c.signingKey;
+        emit DeviceCheckedIn(deviceId, msg.sender, c.tdHash, c.td, c.x25519Key, c.signingKey, c.tangleAddress,
+            c.reservePrice, c.mechanism);
     }
 
     function _checkTd(bytes32 deviceId, bytes32 tdHash, bytes calldata td) private pure {
@@ -276,17 +328,5 @@ contract DeviceRegistry is IDeviceRegistry {
         address owner = r.owner;
         if (owner == address(0)) revert UnknownDevice(deviceId);
         if (owner != msg.sender) revert NotDeviceOwner(deviceId, msg.sender, owner);
-    }
-
-    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
-        if (sig.length != 65) revert BadSignature();
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
-        uint8 v = uint8(sig[64]);
-        // Reject malleable high-s signatures (EIP-2).
-        if (uint256(s) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) revert BadSignature();
-        if (v < 27) v += 27;
-        signer = ecrecover(digest, v, r, s);
-        if (signer == address(0)) revert BadSignature();
     }
 }

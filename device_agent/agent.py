@@ -14,7 +14,7 @@ from pathlib import Path
 
 from device_agent.config import MECHANISMS, AgentConfig, load_config, save_config
 from device_agent.credentials import load_credentials
-from device_agent.errors import AgentConfigError, NoChainError, NotEnabledError
+from device_agent.errors import AgentConfigError, NoChainError, NotEnabledError, NotRecordOwnerError
 from device_agent.identity import Identity, load_identity
 from device_agent.profiles import restrict
 from device_agent.recorder import RECORDER_FILE, RecordedData, Recorder
@@ -141,6 +141,16 @@ class DeviceAgent:
     def enabled(self) -> bool:
         return self.state.enabled()
 
+    def foreign_owner(self, owner: str | None = None) -> str | None:
+        """One line saying why this agent must not act for the registry record, or None when the
+        record is unlisted or is this agent's own. Checked before every attestation, sale and delivery."""
+        if owner is None:
+            owner = self._require_chain().owner_of(self.device_id)
+        if int(owner, 16) == 0 or owner.lower() == self.address.lower():
+            return None
+        return (f"device {self.identity.device_id_hex[:12]} is registered to {owner}, not to this agent's account "
+                f"{self.address}: refusing to attest, sell or deliver for it")
+
     def enable(self) -> dict:
         """The owner's opt-in: record consent, then check the device in (or update it)."""
         self._require_chain()
@@ -161,11 +171,18 @@ class DeviceAgent:
             reg = self._require_chain()
             td_bytes, td_hash = td_bytes_and_hash(self.td())
             chain_dev = reg.device(self.device_id)
+            problem = self.foreign_owner(chain_dev.owner)
+            if problem:
+                log.error(problem)
+                self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
+                raise NotRecordOwnerError(problem)
             local = self.state.registration()
             common = dict(tangle_address=self.tangle_address(), reserve_price=self.config.reserve_price_wei,
                           mechanism=self.mechanism_code, sender=self.address)
             if not chain_dev.active:
-                receipt = reg.check_in(self.device_id, td_bytes, self.identity.x25519_public, **common)
+                # The device key signs the proof of control for this agent's account.
+                receipt = reg.check_in(self.identity.device_key, td_bytes, self.identity.x25519_public,
+                                       self.identity.ed25519_public, **common)
                 action = "checked_in"
             else:
                 known = local.td_hash if local and local.checked_in else (reg.current_td_hash(self.device_id) or b"").hex()
@@ -195,13 +212,18 @@ class DeviceAgent:
 
         from exchange.chain.connect import load_keystore
 
+        problem = self.foreign_owner()
+        if problem:
+            raise NotRecordOwnerError(problem)
         if self.registry.is_attested(self.device_id):
             return {"attestation": "attested"}
         try:
             # The OEM's keystore has its own password ($THINGBID_OEM_PASSWORD), else the device's.
+            # The attestation names this agent's account: it can only attest its own record.
             oem = load_keystore(self.config.oem_key_file,
                                 os.environ.get("THINGBID_OEM_PASSWORD") or self.identity.password)
-            sig = self.registry.sign_attestation(bytes(oem.key), self.device_id, self.identity.x25519_public)
+            sig = self.registry.sign_attestation(bytes(oem.key), self.device_id, self.address,
+                                                 self.identity.ed25519_public)
             self.registry.attest(self.device_id, sig, sender=self.address)
         except ExchangeError as exc:
             log.warning("device %s: OEM attestation failed, retried on the next sync: %s",
@@ -228,6 +250,10 @@ class DeviceAgent:
             if self.state.enabled():
                 raise AgentConfigError("the owner has enabled this device: nothing to opt out of")
             reg = self._require_chain()
+            problem = self.foreign_owner()
+            if problem:  # not ours to check out; consent is withdrawn locally all the same
+                self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
+                return {"action": "not_ours", "note": problem}
             if not reg.is_active(self.device_id):
                 self.state.save_registration(device_id=self.identity.device_id_hex, checked_in=False)
                 return {"action": "not_checked_in"}

@@ -97,8 +97,9 @@ def stream_rows(purchases: int = 10):
     from device_agent.runner import AgentRunner, init_agent
     from exchange.chain.connect import anvil_chain
     from exchange.chain.deploy import deploy_all
+    from exchange.chain.registry import RegistryClient
     from exchange.ledger.ethereum import EthereumLedger
-    from exchange.streams import StreamBuyer
+    from exchange.streams import RegistryRecords, StreamBuyer
 
     chain = anvil_chain(port=None, reuse=False)
     try:
@@ -112,7 +113,8 @@ def stream_rows(purchases: int = 10):
             chain.w3.eth.send_transaction({"from": chain.deployer, "to": runner.agent.address, "value": 10**19})
             with runner:
                 buyer = StreamBuyer(EthereumLedger.connect(chain, manifest["contracts"]["MessageBoard"]["address"],
-                                                           chain.accounts[3]))
+                                                           chain.accounts[3]),
+                                    registry=RegistryRecords(RegistryClient.from_manifest(chain, manifest)))
                 deadline = time.monotonic() + 30
                 while not buyer.offers(device) and time.monotonic() < deadline:
                     time.sleep(0.1)

@@ -34,3 +34,7 @@ class UnknownPropertyError(AgentError, KeyError):
 
 class NoChainError(AgentError, RuntimeError):
     """The command needs the chain but the agent is not connected to one."""
+
+
+class NotRecordOwnerError(AgentError, PermissionError):
+    """The registry lists this device under another account: the agent attests, sells and delivers nothing."""

@@ -4,7 +4,8 @@
   one per device, so two devices of one owner share no address).
 - ``device-keys.json``: an exchange.crypto key file holding the X25519 key (sealed deliveries
   to the device), the Ed25519 key (signs access tokens and stream messages), the per-device
-  secret behind the pseudonymous id, and the tangle wallet seed.
+  secret behind the device key (whose address is the pseudonymous id, see anonymise.py),
+  and the tangle wallet seed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device_agent.anonymise import device_id, new_device_secret
+from device_agent.anonymise import device_key, new_device_secret
 from device_agent.errors import NotInitialisedError
 from exchange.chain.connect import create_keystore, load_keystore
 from exchange.crypto import (
@@ -50,8 +51,13 @@ class Identity:
         return ed25519_public(self.ed25519_private)
 
     @property
+    def device_key(self):
+        """The device key (exchange.chain.devicekey.DeviceKey): proves control of the device id."""
+        return device_key(self.device_secret)
+
+    @property
     def device_id(self) -> bytes:
-        return device_id(self.device_secret)
+        return self.device_key.device_id
 
     @property
     def device_id_hex(self) -> str:

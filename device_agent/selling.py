@@ -81,6 +81,7 @@ class Seller:
         self.port = port
         self.state = agent.state
         self._lock = threading.Lock()
+        self._refused = ""  # the last refusal logged (logged once, not every tick)
 
     # ----------------------------------------------------------- steps
     def adopt_chain_auctions(self) -> int:
@@ -199,12 +200,27 @@ class Seller:
         return amount
 
     def tick(self) -> dict:
-        """One pass of every step; returns what was done."""
+        """One pass of every step; returns what was done.
+
+        Without consent (after ``disable``) or for a registry record another account owns, the
+        agent settles, delivers and opens nothing (check-out cancelled the running auction with
+        full refunds); it still withdraws what it was already paid."""
         with self._lock, self.agent._lock:  # the agent's lock guards the chain connection
             now = self.agent.clock(fresh=True)
-            out = {"settled": self.settle_due(now), "delivered": self.deliver_due(now)}
+            out = {"settled": [], "delivered": [], "opened": None}
+            problem = self.agent.foreign_owner() if self.agent.registry is not None else None
+            if problem:
+                if problem != self._refused:
+                    log.error(problem)
+                self._refused = problem
+                out["refused"] = problem
+            elif self.agent.enabled():
+                self._refused = ""
+                out["settled"] = self.settle_due(now)
+                out["delivered"] = self.deliver_due(now)
             out["withdrawn"] = self.withdraw_due(now)
-            out["opened"] = self.maybe_open(now) if self.agent.enabled() else None
+            if not problem and self.agent.enabled():
+                out["opened"] = self.maybe_open(now)
             return out
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:

@@ -31,6 +31,14 @@ class SimDevice:
     ed25519_private: bytes
     td: dict
     auction_id: int | None = None
+    device_seed: bytes = b""  # derives the device key whose address is device_id
+    tangle_address: str = ""  # where its stream sales are paid ("" = a placeholder, it sells no streams)
+
+    @property
+    def device_key(self):
+        from exchange.chain.devicekey import DeviceKey
+
+        return DeviceKey.from_seed(self.device_seed)
 
 
 @dataclass
@@ -64,7 +72,10 @@ def make_devices(n: int, owners: list[str], seed: int = 7, hostile: int = 0, bas
         kind = kinds[i % len(kinds)]
         city, lat, lon = CITIES[rng.randrange(len(CITIES))]
         gh = _geohash(lat + rng.uniform(-0.3, 0.3), lon + rng.uniform(-0.3, 0.3))
-        did = rng.randbytes(32)
+        from exchange.chain.devicekey import DeviceKey
+
+        seed = rng.randbytes(32)
+        did = DeviceKey.from_seed(seed).device_id
         urn = f"urn:dev:thingbid:{did.hex()[:16]}"
         td = appliance_td(kind, geohash=gh, device_id=urn, base=f"{base_url}/things/{did.hex()[:16]}",
                           tags=(city.lower(), *tags))
@@ -76,13 +87,13 @@ def make_devices(n: int, owners: list[str], seed: int = 7, hostile: int = 0, bas
         xs, _ = generate_x25519()
         es, _ = generate_ed25519()
         reserve = rng.randrange(reserve_range[0], reserve_range[1]) // 10**12 * 10**12
-        out.append(SimDevice(did, kind, city, owners[i % len(owners)], reserve, xs, es, td))
+        out.append(SimDevice(did, kind, city, owners[i % len(owners)], reserve, xs, es, td, device_seed=seed))
     return out
 
 
 def check_in(chain, manifest: dict, devices: list[SimDevice]) -> None:
     from exchange.chain.registry import CheckInItem, RegistryClient
-    from exchange.crypto import x25519_public
+    from exchange.crypto import ed25519_public, x25519_public
     from exchange.wot.td import canonical_td
 
     reg = RegistryClient.from_manifest(chain, manifest)
@@ -91,8 +102,10 @@ def check_in(chain, manifest: dict, devices: list[SimDevice]) -> None:
         by_owner.setdefault(d.owner, []).append(d)
     for owner, ds in by_owner.items():
         for i in range(0, len(ds), 50):  # well under the registry's batch limit and block gas
-            items = [CheckInItem(d.device_id, canonical_td(d.td), x25519_public(d.x25519_private),
-                                 "tangle:" + d.device_id.hex()[:40], d.reserve, 0) for d in ds[i:i + 50]]
+            items = [CheckInItem(d.device_key, canonical_td(d.td), x25519_public(d.x25519_private),
+                                 ed25519_public(d.ed25519_private), d.tangle_address or "tangle:" + d.device_id.hex()[:40],
+                                 d.reserve, 0)
+                     for d in ds[i:i + 50]]
             reg.check_in_batch(items, sender=owner)
 
 

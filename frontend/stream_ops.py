@@ -45,10 +45,31 @@ def user_ledger(services, user):
     return TangleLedger(services.tangle(), user.tangle_wallet)
 
 
-def list_offers(services, user, device_id: str):
+class RegistryView:
+    """The device records offers are checked against: the DeviceRegistry on the operator's chain
+    (exchange.streams.records), read under the app's chain guard (eth-tester is not thread-safe)."""
+
+    def __init__(self, services):
+        from exchange.chain.registry import RegistryClient
+        from exchange.streams.records import RegistryRecords
+
+        self.services = services
+        chain = services.base_chain()
+        self.inner = RegistryRecords(RegistryClient.from_manifest(chain, services.manifest))
+
+    def record(self, device_id: str):
+        with self.services.chain_guard():
+            return self.inner.record(device_id)
+
+
+def stream_buyer(services, user):
     from exchange.streams.buyer import StreamBuyer
 
-    return StreamBuyer(user_ledger(services, user), user.x25519_private).offers(device_id)
+    return StreamBuyer(user_ledger(services, user), user.x25519_private, registry=RegistryView(services))
+
+
+def list_offers(services, user, device_id: str):
+    return stream_buyer(services, user).offers(device_id)
 
 
 def _reading_values(r) -> dict:
@@ -96,9 +117,7 @@ class StreamManager:
         self._lock = threading.Lock()
 
     def buy(self, services, user, device_id: str, stream: str, span: int) -> StreamSession:
-        from exchange.streams.buyer import StreamBuyer
-
-        buyer = StreamBuyer(user_ledger(services, user), user.x25519_private)
+        buyer = stream_buyer(services, user)
         offer = buyer.offer(device_id, stream)  # PurchaseError if the device offers no such stream
         if span > offer.max_span:
             raise FormError("span", f"must be at most {offer.max_span}: the most messages this stream sells at once")

@@ -19,7 +19,7 @@ def market(chain, devices: int, owner: str | None = None):
 
     from exchange.chain.auction import AuctionHouseClient
     from exchange.chain.deploy import deploy_all
-    from exchange.chain.registry import CheckInItem, RegistryClient
+    from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
 
     owner = owner or chain.accounts[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -27,10 +27,11 @@ def market(chain, devices: int, owner: str | None = None):
     reg = RegistryClient.from_manifest(chain, manifest)
     house = AuctionHouseClient.from_manifest(chain, manifest)
     td = b'{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":"bench"}'
-    ids = [keccak(f"gas-auction-device-{i}".encode()) for i in range(devices)]
+    keys = [DeviceKey.from_seed(keccak(f"gas-auction-device-{i}".encode())) for i in range(devices)]
+    ids = [k.device_id for k in keys]
     for start in range(0, devices, 50):
-        reg.check_in_batch([CheckInItem(d, td, keccak(d), f"tangle-{i}", 10**15, 0)
-                            for i, d in enumerate(ids[start:start + 50], start)], sender=owner)
+        reg.check_in_batch([CheckInItem(k, td, keccak(k.device_id), keccak(b"ed25519" + k.device_id), f"tangle-{i}",
+                                        10**15, 0) for i, k in enumerate(keys[start:start + 50], start)], sender=owner)
     return house, reg, ids
 
 

@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
 def make_events(chain, devices: int):
     from eth_utils import keccak
 
-    from exchange.chain.registry import CheckInItem, RegistryClient
+    from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
     from exchange.wot import canonical_td
     from exchange.wot.samples import APPLIANCES, appliance_td, random_geohash
 
@@ -41,11 +41,12 @@ def make_events(chain, devices: int):
     for start in range(0, devices, 50):
         items = []
         for i in range(start, min(devices, start + 50)):
-            did = keccak(f"bench-{i}".encode())
+            key = DeviceKey.from_seed(keccak(f"bench-{i}".encode()))
+            did = key.device_id
             ids.append(did)
             # Every TD differs (id, title, location), as in a real fleet: nothing can be cached.
             td = canonical_td(appliance_td(kinds[i % len(kinds)], random_geohash(rng), device_id=f"urn:dev:tb:{i:06d}"))
-            items.append(CheckInItem(did, td, os.urandom(32), f"tangle-{i}", 10**15 * (i + 1), i % 2))
+            items.append(CheckInItem(key, td, os.urandom(32), os.urandom(32), f"tangle-{i}", 10**15 * (i + 1), i % 2))
         reg.check_in_batch(items, sender=owner)
     # A sprinkle of other events so every handler runs.
     for did in ids[: max(1, devices // 100)]:

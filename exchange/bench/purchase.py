@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args):
+    import contextlib
     import statistics
     import tempfile
     import threading
@@ -34,14 +35,17 @@ def run(args):
     from exchange.ledger.testing import ledger_env
     from exchange.streams import StreamBuyer, StreamSeller
     from exchange.streams.channel import ChannelReader
+    from exchange.streams.testing import device_id, registered
 
-    device = "be" * 32
-    with tempfile.TemporaryDirectory() as tmp, ledger_env(args.ledger, tmp, fund=10**9) as env:
+    device = device_id("bench-purchase")
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp, \
+            ledger_env(args.ledger, tmp, fund=10**9) as env:
         sk, _ = generate_ed25519()
         seller = StreamSeller(env.make(), device, sk)
         seller.add_stream("bench", 1, max_span=10**6)
         wait_confirmed(seller.ledger, seller.advertise()[-1])
-        buyer = StreamBuyer(env.alice)
+        records = stack.enter_context(registered(env, device, seller.ledger))
+        buyer = StreamBuyer(env.alice, registry=records)
         stop = threading.Event()
         thread = None
         if args.ledger == "tangle":  # eth-tester is not thread-safe: the buyer's wait drives the seller

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eth_abi import decode
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
 
 from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
+from exchange.chain.devicekey import DeviceKey, device_id_of
+from exchange.chain.devicekey import sign_attestation as _sign_attestation
 from exchange.errors import ChainConnectionError, ExchangeError
 
 DEVICE_RATED_ABI = {"type": "event", "name": "DeviceRated", "anonymous": False, "inputs": [
@@ -35,16 +35,27 @@ class RegistryInputError(ExchangeError, ValueError):
 
 @dataclass(frozen=True)
 class CheckInItem:
-    device_id: bytes
+    """One device to check in; the device key signs the proof of control for the sending owner."""
+
+    device_key: DeviceKey
     td: bytes  # canonical TD bytes (exchange.wot.canonical_td)
     x25519_key: bytes
+    signing_key: bytes  # the Ed25519 public key that signs the device's access tokens
     tangle_address: str
     reserve_price: int
     mechanism: int = 0
 
-    def as_tuple(self) -> tuple:
-        return (_b32(self.device_id, "device_id"), keccak(self.td), self.td, _b32(self.x25519_key, "x25519_key"),
-                self.tangle_address, _uint(self.reserve_price, 80, "reserve_price"), _uint(self.mechanism, 8, "mechanism"))
+    @property
+    def device_id(self) -> bytes:
+        return self.device_key.device_id
+
+    def as_tuple(self, chain_id: int, registry: str, owner: str) -> tuple:
+        if not isinstance(self.device_key, DeviceKey):
+            raise RegistryInputError(f"device_key must be a DeviceKey, got {type(self.device_key).__name__}")
+        x, s = _b32(self.x25519_key, "x25519_key"), _b32(self.signing_key, "signing_key")
+        proof = self.device_key.sign_check_in(chain_id, registry, owner, x, s)
+        return (self.device_id, keccak(self.td), self.td, x, s, self.tangle_address,
+                _uint(self.reserve_price, 80, "reserve_price"), _uint(self.mechanism, 8, "mechanism"), proof)
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class DeviceState:
     mechanism: int
     active: bool
     attested: bool
-    x25519_key: bytes
+    signing_key: bytes  # Ed25519 token-signing key (the X25519 key is in the check-in event)
 
 
 @dataclass(frozen=True)
@@ -236,13 +247,23 @@ class RegistryClient:
         return cls(chain, contract(chain, manifest, "DeviceRegistry").address)
 
     # ------------------------------------------------------------ owners
-    def check_in(self, device_id: bytes, td: bytes, x25519_key: bytes, tangle_address: str, reserve_price: int,
-                 mechanism: int = 0, sender: str | None = None):
-        item = CheckInItem(device_id, td, x25519_key, tangle_address, reserve_price, mechanism)
-        return self.chain.transact(self.contract.functions.checkIn(*item.as_tuple()), sender=sender)
+    def check_in(self, device_key: DeviceKey, td: bytes, x25519_key: bytes, signing_key: bytes, tangle_address: str,
+                 reserve_price: int, mechanism: int = 0, sender: str | None = None):
+        """Check the device of ``device_key`` in for ``sender`` (the key signs the proof of control)."""
+        item = CheckInItem(device_key, td, x25519_key, signing_key, tangle_address, reserve_price, mechanism)
+        return self.check_in_tuple(item.as_tuple(self.chain.chain_id, self.address, self._owner(sender)), sender)
+
+    def check_in_tuple(self, item: tuple, sender: str | None = None):
+        """Send a prepared ``CheckIn`` tuple as is (a copied or hand-made check-in, e.g. in tests)."""
+        return self.chain.transact(self.contract.functions.checkIn(item), sender=sender)
 
     def check_in_batch(self, items: Sequence[CheckInItem], sender: str | None = None):
-        return self.chain.transact(self.contract.functions.checkInBatch([i.as_tuple() for i in items]), sender=sender)
+        owner = self._owner(sender)
+        return self.chain.transact(self.contract.functions.checkInBatch(
+            [i.as_tuple(self.chain.chain_id, self.address, owner) for i in items]), sender=sender)
+
+    def _owner(self, sender: str | None) -> str:
+        return to_checksum_address(sender or self.chain.deployer)
 
     def update(self, device_id: bytes, td: bytes, tangle_address: str, reserve_price: int, mechanism: int = 0,
                sender: str | None = None):
@@ -262,6 +283,9 @@ class RegistryClient:
                                    sender=sender)
 
     # -------------------------------------------------------- governance
+    def set_house(self, house: str, sender: str | None = None):
+        return self.chain.transact(self.contract.functions.setHouse(to_checksum_address(house)), sender=sender)
+
     def set_oem(self, oem: str, allowed: bool = True, sender: str | None = None):
         return self.chain.transact(self.contract.functions.setOem(to_checksum_address(oem), allowed), sender=sender)
 
@@ -278,8 +302,12 @@ class RegistryClient:
     def is_attested(self, device_id: bytes) -> bool:
         return self.chain.call(self.contract.functions.isAttested(_b32(device_id, "device_id")))
 
-    def key_of(self, device_id: bytes) -> bytes:
-        return self.chain.call(self.contract.functions.keyOf(_b32(device_id, "device_id")))
+    def signing_key_of(self, device_id: bytes) -> bytes:
+        """The device's Ed25519 token-signing key as the registry holds it (zero if unknown)."""
+        return bytes(self.chain.call(self.contract.functions.signingKeyOf(_b32(device_id, "device_id"))))
+
+    def house(self) -> str:
+        return self.chain.call(self.contract.functions.house())
 
     def is_oem(self, oem: str) -> bool:
         return self.chain.call(self.contract.functions.isOem(to_checksum_address(oem)))
@@ -290,13 +318,20 @@ class RegistryClient:
     def device(self, device_id: bytes) -> DeviceState:
         return DeviceState(*self.chain.call(self.contract.functions.device(_b32(device_id, "device_id"))))
 
-    def attestation_digest(self, device_id: bytes, x25519_key: bytes) -> bytes:
-        return self.chain.call(self.contract.functions.attestationDigest(_b32(device_id, "device_id"),
-                                                                         _b32(x25519_key, "x25519_key")))
+    def attestation_digest(self, device_id: bytes, owner: str, signing_key: bytes) -> bytes:
+        return self.chain.call(self.contract.functions.attestationDigest(
+            _b32(device_id, "device_id"), to_checksum_address(owner), _b32(signing_key, "signing_key")))
 
-    def sign_attestation(self, oem_private_key: bytes, device_id: bytes, x25519_key: bytes) -> bytes:
-        """The OEM's 65-byte signature for ``attest`` (computed off chain, same digest as the contract)."""
-        return sign_attestation(oem_private_key, self.chain.chain_id, self.address, device_id, x25519_key)
+    def sign_attestation(self, oem_private_key: bytes, device_id: bytes, owner: str, signing_key: bytes) -> bytes:
+        """The OEM's 65-byte signature for ``attest`` of ``owner``'s record (same digest as the contract)."""
+        return _sign_attestation(oem_private_key, self.chain.chain_id, self.address, device_id, owner, signing_key)
+
+    def sign_attestation_for_record(self, oem_private_key: bytes, device_id: bytes) -> bytes:
+        """The OEM's signature for the record as it stands on chain (its current owner and signing key)."""
+        d = self.device(device_id)
+        if int(d.owner, 16) == 0:
+            raise RegistryInputError(f"device {bytes(device_id).hex()} is not checked in")
+        return self.sign_attestation(oem_private_key, device_id, d.owner, d.signing_key)
 
     # ------------------------------------------------------------ events
     def reader(self, extra: dict[str, Iterable[dict]] | None = None) -> LogReader:
@@ -315,11 +350,24 @@ class RegistryClient:
                 last = ev.args["tdHash"]
         return last
 
+    def tangle_address_of(self, device_id: bytes) -> str | None:
+        """The tangle address of the device's latest check-in/update (the log holds it, storage does
+        not), read with a topic filter on the device id: one get_logs however long the chain is."""
+        did = _b32(device_id, "device_id")
+        decoder = EventDecoder(self.abi)
+        wanted = [t for t, (name, _, _) in decoder.events.items() if name in ("DeviceCheckedIn", "DeviceUpdated")]
+        logs = self.chain.w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": self.address,
+                                          "topics": [["0x" + t.hex() for t in wanted], "0x" + did.hex()]})
+        events = sorted((e for e in map(decoder.decode, logs) if e is not None),
+                        key=lambda e: (e.block_number, e.log_index))
+        return events[-1].args["tangleAddress"] if events else None
 
-def sign_attestation(oem_private_key: bytes, chain_id: int, registry: str, device_id: bytes, x25519_key: bytes) -> bytes:
-    from eth_abi import encode
 
-    inner = keccak(encode(["uint256", "address", "bytes32", "bytes32"],
-                          [chain_id, to_checksum_address(registry), _b32(device_id, "device_id"),
-                           _b32(x25519_key, "x25519_key")]))
-    return bytes(Account.sign_message(encode_defunct(primitive=inner), oem_private_key).signature)
+def sign_attestation(oem_private_key: bytes, chain_id: int, registry: str, device_id: bytes, owner: str,
+                     signing_key: bytes) -> bytes:
+    """An OEM's attestation of ``owner``'s record (see exchange.chain.devicekey)."""
+    return _sign_attestation(oem_private_key, chain_id, registry, device_id, owner, signing_key)
+
+
+__all__ = ["CheckInItem", "DeviceKey", "DeviceState", "RegistryClient", "RegistryInputError", "device_id_of",
+           "sign_attestation"]

@@ -9,6 +9,9 @@ The purchase file holds the channel root and read keys, so it is written encrypt
 Tangle: --url (default: the tangle_url setting) and --wallet (keystore; password in
 $THINGBID_WALLET_PASSWORD). Ethereum: --rpc URL [--keystore FILE] or --network anvil|embedded,
 and the MessageBoard address from the deployment manifest (or --board).
+On either ledger, offers are checked against the device's DeviceRegistry record on the chain
+(--rpc/--network; the registry from the manifest or --registry): one that does not pay to and
+come from the address the registry names is ignored (exchange.streams.records).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def register(sub) -> None:
         x.add_argument("--password-file", default=None)
         x.add_argument("--account", default=None, help="Ethereum account to pay from (default: the first)")
         x.add_argument("--board", default=None, help="MessageBoard address (default: from the manifest)")
+        x.add_argument("--registry", default=None, help="DeviceRegistry address (default: from the manifest)")
 
     o = s.add_parser("offers", help="list a device's stream offers")
     o.add_argument("device")
@@ -59,7 +63,7 @@ def register(sub) -> None:
     r.add_argument("--rpc", default=None)
     r.add_argument("--network", choices=["anvil", "embedded"], default=None)
     r.set_defaults(func=_read, ledger=None, wallet=None, keystore=None, password_file=None, account=None,
-                   board=None, password_env="THINGBID_WALLET_PASSWORD")
+                   board=None, registry=None, password_env="THINGBID_WALLET_PASSWORD")
 
 
 def _secret(env: str, prompt: str) -> str:
@@ -73,7 +77,41 @@ def _secret(env: str, prompt: str) -> str:
     raise KeystoreError(f"password missing: set ${env}")
 
 
-def open_ledger(args, need_account: bool = True):
+def _chain(args):
+    from exchange.chain import connect
+
+    if args.rpc:
+        password = connect.read_password(password_file=args.password_file) if args.keystore else None
+        return connect.rpc_chain(args.rpc, keystore=args.keystore, password=password)
+    if args.network == "embedded":
+        return connect.embedded_chain()
+    return connect.anvil_chain(port=8545, reuse=True)
+
+
+def _deployed(chain, name: str, given: str | None, flag: str) -> str:
+    from exchange.chain.deploy import load_manifest
+    from exchange.config import load_settings
+    from exchange.errors import DeploymentError
+
+    if given:
+        return given
+    manifest = load_manifest(chain, load_settings().deployments_dir)
+    if not manifest or name not in manifest.get("contracts", {}):
+        raise DeploymentError(f"no {name} deployed on chain {chain.chain_id}: run `thingbid deploy` or pass {flag}")
+    return manifest["contracts"][name]["address"]
+
+
+def open_market(args, need_account: bool = True):
+    """(the Ledger the arguments name, the registry records its offers are checked against)."""
+    from exchange.chain.registry import RegistryClient
+    from exchange.streams.records import RegistryRecords
+
+    chain = _chain(args)
+    records = RegistryRecords(RegistryClient(chain, _deployed(chain, "DeviceRegistry", args.registry, "--registry")))
+    return open_ledger(args, need_account, chain), records
+
+
+def open_ledger(args, need_account: bool = True, chain=None):
     """The Ledger the arguments name (tangle by default)."""
     from exchange.config import load_settings
 
@@ -93,37 +131,25 @@ def open_ledger(args, need_account: bool = True):
         else:
             wallet = Wallet.generate()  # read-only use: any identity will do
         return TangleLedger(client, wallet)
-    from exchange.chain import connect
-    from exchange.chain.deploy import load_manifest
-    from exchange.errors import DeploymentError
     from exchange.ledger.ethereum import EthereumLedger
 
-    if args.rpc:
-        password = connect.read_password(password_file=args.password_file) if args.keystore else None
-        chain = connect.rpc_chain(args.rpc, keystore=args.keystore, password=password)
-    elif args.network == "embedded":
-        chain = connect.embedded_chain()
-    else:
-        chain = connect.anvil_chain(port=8545, reuse=True)
-    board = args.board
-    if not board:
-        manifest = load_manifest(chain, settings.deployments_dir)
-        if not manifest or "MessageBoard" not in manifest.get("contracts", {}):
-            raise DeploymentError(f"no MessageBoard deployed on chain {chain.chain_id}: run `thingbid deploy` or pass --board")
-        board = manifest["contracts"]["MessageBoard"]["address"]
+    chain = chain or _chain(args)
+    board = _deployed(chain, "MessageBoard", args.board, "--board")
     return EthereumLedger.connect(chain, board, args.account or chain.deployer, settings.confirmations)
 
 
 def _offers(args) -> int:
     from exchange.streams import StreamBuyer
 
-    buyer = StreamBuyer(open_ledger(args, need_account=False))
+    ledger, records = open_market(args, need_account=False)
+    buyer = StreamBuyer(ledger, registry=records)
     offers = buyer.offers(args.device)
     for o in offers:
         print(json.dumps({"stream": o.stream, "price_per_message": o.price, "pay_to": o.pay_to,
                           "max_span": o.max_span, "ledger": o.ledger, "channel": o.channel}))
     if not offers:
-        print(f"device {args.device} has no offers on the {args.ledger} ledger", file=sys.stderr)
+        print(f"device {args.device} has no genuine offer on the {args.ledger} ledger (none that pays to and "
+              "comes from the address its registry record names)", file=sys.stderr)
         return 1
     return 0
 
@@ -133,8 +159,8 @@ def _buy(args) -> int:
     from exchange.crypto.keystore import save_keys
     from exchange.streams import StreamBuyer
 
-    ledger = open_ledger(args)
-    buyer = StreamBuyer(ledger)
+    ledger, records = open_market(args)
+    buyer = StreamBuyer(ledger, registry=records)
     p = buyer.buy(args.device, args.span, args.stream, args.amount, timeout=args.timeout)
     out = args.out or load_settings().state_dir / "streams" / f"{p.request.nonce}.json"
     where = {"ledger": ledger.kind, "url": getattr(getattr(ledger, "client", None), "base_url", None),

@@ -22,9 +22,11 @@ from exchange.streams.errors import (
 )
 from exchange.streams.follow import ChannelFollower
 from exchange.streams.protocol import Offer, PurchaseRequest, decide
+from exchange.streams.records import DeviceRecord, DeviceRecords, RegistryRecords, offer_refusal
 from exchange.streams.seller import SaleRecord, StreamSeller
 
 __all__ = ["Purchase", "StreamBuyer", "ChannelReader", "ChannelRoot", "ChannelWriter", "Reading", "channel_id",
            "BrokenLink", "ForgedMessage", "GapDetected", "MalformedMessage", "NoReadKey", "PurchaseError",
            "PurchaseTimeout", "ReorderedMessage", "SaleRefused", "StreamError", "ChannelFollower", "Offer",
-           "PurchaseRequest", "decide", "SaleRecord", "StreamSeller"]
+           "PurchaseRequest", "decide", "SaleRecord", "StreamSeller", "DeviceRecord", "DeviceRecords",
+           "RegistryRecords", "offer_refusal"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,10 @@ from exchange.streams.channel import ChannelRoot
 from exchange.streams.errors import MalformedMessage, PurchaseError, PurchaseTimeout, SaleRefused
 from exchange.streams.follow import ChannelFollower
 from exchange.streams.protocol import Offer, PurchaseRequest, answer_tag, offers_tag, open_doc
+from exchange.streams.records import DeviceRecords, offer_refusal
 from exchange.streams.seller import ROOT_CONTEXT
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,23 @@ class Purchase:
 
 
 class StreamBuyer:
-    def __init__(self, ledger: Ledger, x25519_private: bytes | None = None):
+    """A buyer on one ledger. ``registry`` is where offers are checked (exchange.streams.records):
+    an offer that does not match the device's registry record is ignored, with the reason logged."""
+
+    def __init__(self, ledger: Ledger, x25519_private: bytes | None = None, *, registry: DeviceRecords):
         self.ledger = ledger
+        self.registry = registry
         self.x25519_private = x25519_private or generate_x25519()[0]
         self.x25519_public = x25519_public(self.x25519_private)
 
     def offers(self, device_id: str, device_public: bytes | None = None) -> list[Offer]:
-        """The device's current offers (latest per stream), signature-checked."""
+        """The device's current genuine offers (latest per stream): signature-checked, paying to and
+        published by the address its registry record names for this ledger."""
         dev = normalize_device_id(device_id)
         msgs, _ = self.ledger.read(offers_tag(dev), 0)
+        if not msgs:
+            return []
+        record = self.registry.record(dev)
         latest: dict[str, Offer] = {}
         for m in msgs:
             try:
@@ -51,8 +63,13 @@ class StreamBuyer:
                 offer = Offer.from_body(body)
             except MalformedMessage:
                 continue
-            if offer.device_id == dev and offer.device_public == signer.hex() and offer.ledger == self.ledger.kind:
-                latest[offer.stream] = offer
+            if offer.device_id != dev or offer.device_public != signer.hex() or offer.ledger != self.ledger.kind:
+                continue
+            refusal = offer_refusal(offer, m.sender, record, self.ledger.kind)
+            if refusal is not None:
+                log.warning("ignoring offer %s of device %s (stream %r): %s", m.ref, dev[:12], offer.stream, refusal)
+                continue
+            latest[offer.stream] = offer
         return list(latest.values())
 
     def offer(self, device_id: str, stream: str | None = None, device_public: bytes | None = None) -> Offer:
@@ -61,7 +78,8 @@ class StreamBuyer:
             found = [o for o in found if o.stream == stream]
         if not found:
             raise PurchaseError(f"device {device_id} offers no stream{' ' + repr(stream) if stream else ''} "
-                                f"on the {self.ledger.kind} ledger")
+                                f"on the {self.ledger.kind} ledger (no genuine offer: none that matches its "
+                                "registry record)")
         return found[0]
 
     def pay(self, offer: Offer, span: int, amount: int | None = None,

@@ -170,7 +170,11 @@ def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
     wallet = Wallet.generate()
     client = TangleClient(world.tangle_url)
     client.wait_confirmed(client.faucet(wallet.address, 10_000), timeout=20)
-    buyer_stream = StreamBuyer(TangleLedger(client, wallet))
+    from exchange.chain.registry import RegistryClient
+    from exchange.streams.records import RegistryRecords
+
+    buyer_stream = StreamBuyer(TangleLedger(client, wallet),
+                               registry=RegistryRecords(RegistryClient.from_manifest(world.chain, world.manifest)))
     span = 3
     purchase = wait_for("a stream offer and purchase", lambda: _try_buy(buyer_stream, agent["device_id"], span), 60, 1.0)
     ok(f"bought a span of {span} messages of the {agent['appliance']}'s stream on the tangle (feeless)")

@@ -36,7 +36,7 @@ def test_enable_checks_in_the_canonical_td(agent_on_chain):
     out = agent.enable()
     assert out["action"] == "checked_in"
     assert reg.is_active(agent.device_id) and reg.owner_of(agent.device_id) == agent.address
-    assert reg.key_of(agent.device_id) == agent.identity.x25519_public
+    assert reg.signing_key_of(agent.device_id) == agent.identity.ed25519_public
     ev = [e for e in reg.events() if e.name == "DeviceCheckedIn"]
     assert len(ev) == 1
     assert json.loads(ev[0].args["td"]) == agent.td()
@@ -151,3 +151,36 @@ def test_unattested_without_an_oem_key(agent_on_chain):
     agent, reg = agent_on_chain
     agent.enable()
     assert not reg.is_attested(agent.device_id)
+
+
+def test_agent_refuses_to_attest_sell_or_deliver_for_a_record_it_does_not_own(deployed, make_agent, tmp_path,
+                                                                              monkeypatch):
+    """Issue 12 case 2: the registry lists the device under another account (here: handed to it);
+    the agent says so in one line and neither attests, nor opens, settles or delivers for it."""
+    from device_agent.errors import NotRecordOwnerError
+    from device_agent.house import HousePort
+    from device_agent.identity import _fast_eth_keystore
+    from device_agent.selling import Seller
+
+    chain, manifest = deployed
+    reg = RegistryClient.from_manifest(chain, manifest)
+    oem_file = tmp_path / "oem-foreign.json"
+    oem = _fast_eth_keystore(oem_file, "oem secret", None, 2**8)
+    monkeypatch.setenv("THINGBID_OEM_PASSWORD", "oem secret")
+    agent = make_agent("foreign", "fridge")
+    fund_embedded(chain, agent)
+    agent.attach_chain(chain, manifest)
+    agent.enable()
+    other = chain.accounts[7]
+    reg.transfer(agent.device_id, other, sender=agent.address)
+    reg.set_oem(oem)
+    agent.config.oem_key_file = str(oem_file)
+    before = len(reg.events())
+    with pytest.raises(NotRecordOwnerError) as info:
+        agent.sync_registration()
+    msg = str(info.value)
+    assert "\n" not in msg and other in msg and agent.address in msg and "refusing to attest, sell or deliver" in msg
+    assert not reg.is_attested(agent.device_id) and len(reg.events()) == before
+    out = Seller(agent, HousePort.from_manifest(chain, manifest, agent)).tick()
+    assert out["refused"] == msg and out["opened"] is None and out["settled"] == out["delivered"] == []
+    assert len(reg.events()) == before

@@ -57,8 +57,9 @@ def test_buyer_buys_a_span_over_ethereum_reads_exactly_it_and_the_agent_withdraw
                                                                                    monkeypatch):
     from exchange.chain.deploy import deploy_all
     from exchange.chain.message_board import MessageBoardClient
+    from exchange.chain.registry import RegistryClient
     from exchange.ledger.ethereum import EthereumLedger
-    from exchange.streams import StreamBuyer
+    from exchange.streams import RegistryRecords, StreamBuyer
 
     chain = anvil_chain
     manifest, _ = deploy_all(chain, tmp_path / "deployments", fresh=True)
@@ -74,7 +75,8 @@ def test_buyer_buys_a_span_over_ethereum_reads_exactly_it_and_the_agent_withdraw
         runner.start()
         assert set(runner.publishers) == {"ethereum"}
         assert runner.publisher.address == agent.address  # paid to the device's own Ethereum account
-        buyer = StreamBuyer(EthereumLedger.connect(chain, board, chain.accounts[6]))
+        registry = RegistryRecords(RegistryClient.from_manifest(chain, manifest))
+        buyer = StreamBuyer(EthereumLedger.connect(chain, board, chain.accounts[6]), registry=registry)
         # Not opted in yet: nothing is posted from the owner's account, so nothing is offered.
         wait_for_idle_rounds(runner.publishers["ethereum"], 4)
         assert buyer.offers(device_hex) == [] and chain.w3.eth.get_transaction_count(agent.address) == 0
@@ -98,7 +100,8 @@ def test_buyer_buys_a_span_over_ethereum_reads_exactly_it_and_the_agent_withdraw
         monkeypatch.setenv("THINGBID_STREAM_PASSWORD", "purchase file password")
         capsys.readouterr()
         code = thingbid(["stream", "buy", device_hex, "--span", "2", "--ledger", "ethereum", "--rpc",
-                         chain.w3.provider.endpoint_uri, "--board", board, "--account", chain.accounts[7],
+                         chain.w3.provider.endpoint_uri, "--board", board, "--registry", manifest["contracts"]["DeviceRegistry"]["address"],
+                         "--account", chain.accounts[7],
                          "--out", str(tmp_path / "bought.json"), "--timeout", "20", "--follow"])
         lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert code == 0, lines

@@ -17,9 +17,31 @@ def node(tmp_path):
         yield url
 
 
-def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent):
+@pytest.fixture
+def registry():
+    """A DeviceRegistry on an eth-tester chain: buyers believe only offers that match a device's record."""
+    from exchange.chain.connect import embedded_chain
+    from exchange.chain.registry import RegistryClient
+
+    chain = embedded_chain()
+    try:
+        yield RegistryClient.deploy(chain)
+    finally:
+        chain.close()
+
+
+def registered_buyer(registry, agent, ledger):
+    """A buyer on ``ledger`` who finds ``agent``'s device checked in at its tangle address (the runners
+    here have no chain, so the test checks the device in for them)."""
+    from exchange.streams import RegistryRecords, StreamBuyer
+    from exchange.streams.testing import check_in
+
+    check_in(registry, agent.identity.device_key, registry.chain.accounts[1], agent.tangle_address())
+    return StreamBuyer(ledger, registry=RegistryRecords(registry))
+
+
+def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent, registry):
     from exchange.ledger.tangle import TangleLedger
-    from exchange.streams import StreamBuyer
     from exchange.tangle.client import TangleClient
     from exchange.tangle.wallet import Wallet
 
@@ -32,7 +54,7 @@ def test_buyer_pays_and_reads_exactly_its_span_of_readings(node, make_agent):
         client = TangleClient(node)
         buyer_ledger = TangleLedger(client, Wallet.generate())
         client.wait_confirmed(client.faucet(buyer_ledger.address, 1000))
-        buyer = StreamBuyer(buyer_ledger)
+        buyer = registered_buyer(registry, agent, buyer_ledger)
         purchase = buyer.buy(agent.identity.device_id_hex, 3, timeout=20)
         assert purchase.sold == 3 and purchase.paid == 15
         readings = list(buyer.follower(purchase).follow(timeout=15))
@@ -73,9 +95,9 @@ def test_nothing_is_advertised_published_or_sold_on_the_tangle_before_the_owner_
         runner.stop()
 
 
-def test_disable_withdraws_the_offer_and_refunds_a_payment_made_against_it(node, make_agent):
+def test_disable_withdraws_the_offer_and_refunds_a_payment_made_against_it(node, make_agent, registry):
     from exchange.ledger.tangle import TangleLedger
-    from exchange.streams import SaleRefused, StreamBuyer
+    from exchange.streams import SaleRefused
     from exchange.tangle.client import TangleClient
     from exchange.tangle.wallet import Wallet
 
@@ -85,7 +107,7 @@ def test_disable_withdraws_the_offer_and_refunds_a_payment_made_against_it(node,
         client = TangleClient(node)
         buyer_ledger = TangleLedger(client, Wallet.generate())
         client.wait_confirmed(client.faucet(buyer_ledger.address, 1000))
-        buyer = StreamBuyer(buyer_ledger)
+        buyer = registered_buyer(registry, agent, buyer_ledger)
         dev = agent.identity.device_id_hex
         offer = wait_for("the offer", lambda: buyer.offers(dev) and buyer.offer(dev), 15)
         assert runner.agent.disable()["action"] == "consent_withdrawn"  # no chain: nothing to check out

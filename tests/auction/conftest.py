@@ -14,7 +14,7 @@ from eth_utils import keccak
 from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.connect import Chain, embedded_chain
 from exchange.chain.deploy import deploy_all
-from exchange.chain.registry import CheckInItem, RegistryClient
+from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
 
 MECHANISMS = ["english", "sealed-second-price"]
 ETHER = 10**18
@@ -97,8 +97,10 @@ def _market_session():
     house = AuctionHouseClient.from_manifest(chain, manifest)
     seller, stranger = chain.accounts[1], chain.accounts[9]
     bidders = chain.accounts[2:6]
-    devices = [keccak(f"auction-test-device-{i}".encode()) for i in range(DEVICES)]
-    reg.check_in_batch([CheckInItem(d, TD, keccak(d), f"tangle-{i}", 10**15, 0) for i, d in enumerate(devices)],
+    keys = [DeviceKey.from_seed(keccak(f"auction-test-device-{i}".encode())) for i in range(DEVICES)]
+    devices = [k.device_id for k in keys]
+    reg.check_in_batch([CheckInItem(k, TD, keccak(k.device_id), keccak(b"ed25519" + k.device_id), f"tangle-{i}", 10**15, 0)
+                        for i, k in enumerate(keys)],
                        sender=seller)
     for b in bidders:
         house.register_buyer_key(os.urandom(32), b)

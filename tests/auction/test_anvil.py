@@ -9,7 +9,7 @@ from eth_utils import keccak
 
 from exchange.chain.auction import AuctionHouseClient, OpenParams, send_many
 from exchange.chain.deploy import deploy_all
-from exchange.chain.registry import CheckInItem, RegistryClient
+from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
 
 from .conftest import TD
 
@@ -21,8 +21,10 @@ def test_batch_of_120_bids_in_one_transaction_on_anvil(anvil_chain, tmp_path):
     manifest, _ = deploy_all(chain, tmp_path, fresh=True)
     reg, h = RegistryClient.from_manifest(chain, manifest), AuctionHouseClient.from_manifest(chain, manifest)
     seller, a, b = chain.accounts[1:4]
-    devices = [keccak(f"anvil-device-{i}".encode()) for i in range(120)]
-    reg.check_in_batch([CheckInItem(d, TD, keccak(d), f"t{i}", 1, 0) for i, d in enumerate(devices)], sender=seller)
+    keys = [DeviceKey.from_seed(keccak(f"anvil-device-{i}".encode())) for i in range(120)]
+    devices = [k.device_id for k in keys]
+    reg.check_in_batch([CheckInItem(k, TD, keccak(k.device_id), keccak(b"s" + k.device_id), f"t{i}", 1, 0)
+                        for i, k in enumerate(keys)], sender=seller)
     ids = h.open_batch([OpenParams(d, h.mechanism("english"), reserve=1, bidding_period=600) for d in devices], seller)
     f = h.fns()
     send_many(chain, [(f.registerBuyerKey(os.urandom(32)), a), (f.deposit(), a, 10**18),

@@ -80,7 +80,10 @@ class RealDevice:
         from exchange.crypto import ed25519_public, generate_ed25519, generate_x25519
 
         self.chain = chain
-        self.device_id = os.urandom(32)
+        from exchange.chain.devicekey import DeviceKey
+
+        self.device_seed = os.urandom(32)  # derives the device key whose address is the id
+        self.device_id = DeviceKey.from_seed(self.device_seed).device_id
         self.hex = self.device_id.hex()
         self.ed_private, _ = generate_ed25519()
         self.x_private, _ = generate_x25519()
@@ -94,6 +97,10 @@ class RealDevice:
         self.td = build_td(self.config, self.hex, self.server.url, self.profile)
         self.owner = owner
         self.tangle_url = tangle_url
+        from exchange.ledger.tangle import TangleLedger
+
+        # Made before the check-in: the registry names this address, and buyers pay only to it.
+        self.ledger = TangleLedger.connect(tangle_url)
         self.stop = threading.Event()
 
     def chain_time(self) -> int:
@@ -103,7 +110,7 @@ class RealDevice:
         from frontend.devworld import SimDevice
 
         return SimDevice(self.device_id, "fridge", "Berlin", self.owner, 3 * 10**14, self.x_private,
-                         self.ed_private, self.td)
+                         self.ed_private, self.td, device_seed=self.device_seed, tangle_address=self.ledger.address)
 
     def deliver_keys(self, world) -> list[int]:
         """What the agent does after settlement: seal a signed access token to each winner."""
@@ -125,10 +132,9 @@ class RealDevice:
         return done
 
     def start_stream(self):
-        from exchange.ledger.tangle import TangleLedger
         from exchange.streams.seller import StreamSeller
 
-        self.seller = StreamSeller(TangleLedger.connect(self.tangle_url), self.hex, self.ed_private)
+        self.seller = StreamSeller(self.ledger, self.hex, self.ed_private)
         self.seller.add_stream("fridge", price=2, max_span=100)
         self.seller.advertise()
 

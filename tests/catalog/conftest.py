@@ -5,7 +5,7 @@ import os
 import pytest
 from eth_utils import keccak
 
-from exchange.chain.registry import CheckInItem, RegistryClient
+from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
 from exchange.wot import canonical_td
 from exchange.wot.samples import appliance_td
 
@@ -23,9 +23,9 @@ FLEET = [
 def fleet_items(n: int | None = None, offset: int = 0) -> list[CheckInItem]:
     out = []
     for i, (kind, gh, reserve, tags) in enumerate(FLEET[:n]):
-        did = keccak(f"device-{i + offset}".encode())
+        key = DeviceKey.from_seed(keccak(f"device-{i + offset}".encode()))
         td = appliance_td(kind, gh, device_id=f"urn:dev:thingbid:{i + offset:04d}", tags=tags)
-        out.append(CheckInItem(did, canonical_td(td), os.urandom(32), f"tangle-{i}", reserve, i % 2))
+        out.append(CheckInItem(key, canonical_td(td), os.urandom(32), os.urandom(32), f"tangle-{i}", reserve, i % 2))
     return out
 
 
@@ -48,10 +48,11 @@ def fleet(reg, chain):
     owner = chain.accounts[1]
     reg.check_in_batch(items[:3], sender=owner)
     for it in items[3:]:
-        reg.check_in(it.device_id, it.td, it.x25519_key, it.tangle_address, it.reserve_price, it.mechanism, sender=owner)
+        reg.check_in(it.device_key, it.td, it.x25519_key, it.signing_key, it.tangle_address, it.reserve_price,
+                     it.mechanism, sender=owner)
     oem = Account.create()
     reg.set_oem(oem.address, True)
-    reg.attest(items[0].device_id, reg.sign_attestation(oem.key, items[0].device_id, items[0].x25519_key))
+    reg.attest(items[0].device_id, reg.sign_attestation(oem.key, items[0].device_id, owner, items[0].signing_key))
     reg.check_out(items[5].device_id, sender=owner)
     new_td = canonical_td(appliance_td("SmartMeter", "u33dd", device_id="urn:dev:thingbid:0002", tags=("cellar",)))
     reg.update(items[2].device_id, new_td, "tangle-2b", 6 * 10**16, 0, sender=owner)

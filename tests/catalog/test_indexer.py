@@ -9,6 +9,7 @@ from eth_utils import keccak
 from exchange.catalog import Catalog, CatalogFilter
 from exchange.catalog.db import make_engine
 from exchange.catalog.indexer import HANDLERS, Indexer, IndexerError, apply_events
+from exchange.chain.devicekey import DeviceKey
 from exchange.chain.registry import DEVICE_RATED_ABI, EventDecoder
 
 
@@ -127,7 +128,8 @@ def test_rebuild_equals_incremental(chain, reg, db_url, tmp_path, fleet_items):
     items = fleet_items()
     inc = Indexer(chain, reg.address, db_url, batch_blocks=2)
     for it in items:  # index after every change, as a live indexer would
-        reg.check_in(it.device_id, it.td, it.x25519_key, it.tangle_address, it.reserve_price, sender=chain.accounts[1])
+        reg.check_in(it.device_key, it.td, it.x25519_key, it.signing_key, it.tangle_address, it.reserve_price,
+                     sender=chain.accounts[1])
         inc.sync()
     reg.check_out(items[0].device_id, sender=chain.accounts[1])
     inc.sync()
@@ -142,7 +144,7 @@ def test_rebuild_equals_incremental(chain, reg, db_url, tmp_path, fleet_items):
 
 def test_confirmations_hold_back_recent_blocks(chain, reg, db_url, fleet_items):
     it = fleet_items(1)[0]
-    reg.check_in(it.device_id, it.td, it.x25519_key, "t", 1, sender=chain.accounts[1])
+    reg.check_in(it.device_key, it.td, it.x25519_key, it.signing_key, "t", 1, sender=chain.accounts[1])
     ix = Indexer(chain, reg.address, db_url, confirmations=3)
     ix.sync()
     assert Catalog(db_url).device(it.device_id) is None
@@ -161,8 +163,9 @@ def test_catalog_of_another_registry_is_refused(chain, reg, db_url):
 
 
 def test_invalid_td_bytes_are_kept_but_not_searchable(chain, reg, db_url):
-    did = keccak(b"junk")
-    reg.check_in(did, b"{not json", keccak(b"k"), "t", 1, sender=chain.accounts[1])
+    junk = DeviceKey.from_seed(keccak(b"junk"))
+    did = junk.device_id
+    reg.check_in(junk, b"{not json", keccak(b"k"), keccak(b"s"), "t", 1, sender=chain.accounts[1])
     Indexer(chain, reg.address, db_url).sync()
     cat = Catalog(db_url)
     assert cat.device(did).title == "" and cat.device(did).td is None

@@ -11,6 +11,7 @@ from exchange.catalog import Catalog, CatalogFilter
 from exchange.catalog.indexer import Indexer
 from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.deploy import deploy_all
+from exchange.chain.devicekey import DeviceKey
 from exchange.chain.registry import RegistryClient
 from exchange.wot import canonical_td
 from exchange.wot.samples import appliance_td
@@ -23,8 +24,9 @@ def test_winner_rating_reaches_reputation(chain, tmp_path):
     reg = RegistryClient.from_manifest(chain, manifest)
     house = AuctionHouseClient.from_manifest(chain, manifest)
     seller, buyer = chain.accounts[1], chain.accounts[2]
-    did = keccak(b"rated-device")
-    reg.check_in(did, canonical_td(appliance_td()), os.urandom(32), "tangle", 10**15, 0, sender=seller)
+    key = DeviceKey.from_seed(keccak(b"rated-device"))
+    did = key.device_id
+    reg.check_in(key, canonical_td(appliance_td()), os.urandom(32), os.urandom(32), "tangle", 10**15, 0, sender=seller)
     house.register_buyer_key(os.urandom(32), buyer)
     house.deposit(ETHER, buyer)
     (aid,) = house.open_batch([OpenParams(did, house.mechanism("english"), reserve=10**15, bidding_period=60)], seller)

@@ -35,19 +35,47 @@ def carol(tangle_app):
 
 
 @pytest.fixture(scope="module")
-def seller(tangle_node):
+def seller_m(tangle_node):
     """A device selling its "fridge" stream at 2 tokens a message, at most 100 messages at once."""
     import os
 
     from exchange.crypto import generate_ed25519
+    from exchange.ledger import wait_confirmed
+    from exchange.ledger.tangle import TangleLedger
+    from exchange.streams.seller import StreamSeller
+    from exchange.streams.testing import device_id
+
+    device = device_id(os.urandom(8).hex())
+    s = StreamSeller(TangleLedger.connect(tangle_node), device, generate_ed25519()[0])
+    s.add_stream("fridge", price=2, max_span=100)
+    for ref in s.advertise():
+        wait_confirmed(s.ledger, ref)
+    return s
+
+
+@pytest.fixture
+def seller(seller_m, deployed, deployed_m):
+    """The device above, checked in to the registry with the tangle address it is paid at (the chain is
+    reverted after every test, so it is checked in again for each)."""
+    from exchange.chain.registry import RegistryClient
+    from exchange.streams.testing import check_in
+
+    chain, manifest = deployed_m
+    check_in(RegistryClient.from_manifest(chain, manifest), seller_m.device_id, chain.accounts[5], seller_m.ledger.address)
+    return "0x" + seller_m.device_id
+
+
+def attacker_offer(tangle_node, device_id: str, price: int):
+    from exchange.crypto import generate_ed25519
+    from exchange.ledger import wait_confirmed
     from exchange.ledger.tangle import TangleLedger
     from exchange.streams.seller import StreamSeller
 
-    device = os.urandom(32).hex()
-    s = StreamSeller(TangleLedger.connect(tangle_node), device, generate_ed25519()[0])
-    s.add_stream("fridge", price=2, max_span=100)
-    s.advertise()
-    return "0x" + device
+    s = StreamSeller(TangleLedger.connect(tangle_node), device_id, generate_ed25519()[0])
+    s.add_stream("fridge", price=price, max_span=100)
+    for ref in s.advertise():
+        wait_confirmed(s.ledger, ref)
+    return s
 
 
 def tangle_balance(client) -> int:
@@ -96,3 +124,20 @@ def test_a_refused_stream_purchase_shows_the_offers_again_with_the_typed_span(ta
     assert attrs["value"] == span and attrs["aria-invalid"] == "true" and attrs["max"] == "100"
     address = carol.get("/account/whoami.json").get_json()["address"]
     assert tangle_app.extensions["thingbid.streams"].of(address) == []  # nothing bought
+
+
+def test_the_offers_page_ignores_an_attackers_cheaper_offer(carol, seller, seller_m, tangle_node):
+    attacker = attacker_offer(tangle_node, seller_m.device_id, 1)
+    page = carol.get(f"/streams/offers?device_id={seller}").get_data(as_text=True)
+    assert attacker.offers  # it did publish a cheaper offer for the same stream, after the device's
+    assert "<td>fridge</td><td>2</td>" in page and "<td>fridge</td><td>1</td>" not in page
+
+
+def test_the_offers_page_of_a_device_offered_only_by_an_attacker_lists_nothing(carol, tangle_node):
+    import os
+
+    device = os.urandom(32).hex()
+    attacker = attacker_offer(tangle_node, device, 1)
+    page = carol.get(f"/streams/offers?device_id=0x{device}").get_data(as_text=True)
+    assert attacker.offers and 'name="span"' not in page
+    assert "This device offers no stream on the tangle that matches its registry record." in page

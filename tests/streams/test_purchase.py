@@ -1,5 +1,6 @@
 """The micro-purchase over both ledgers: pay, get the sealed root, read exactly the span bought."""
 
+import contextlib
 import time
 
 import pytest
@@ -16,8 +17,9 @@ from exchange.streams import (
 )
 from exchange.streams.channel import ChannelWriter
 from exchange.streams.protocol import PurchaseRequest
+from exchange.streams.testing import device_id, registered
 
-DEVICE = "d1" * 32
+DEVICE = device_id("purchase")
 PRICE = 10
 
 
@@ -28,7 +30,8 @@ def market(ledgers, tmp_path):
     seller.add_stream("temperature", PRICE, max_span=50)
     for ref in seller.advertise():
         wait_confirmed(seller.ledger, ref)
-    return seller, StreamBuyer(ledgers.alice), ledgers
+    with registered(ledgers, DEVICE, seller.ledger) as records:
+        yield seller, StreamBuyer(ledgers.alice, registry=records), ledgers
 
 
 def sell(seller, n=1, timeout=10.0):
@@ -250,7 +253,7 @@ def test_buy_against_a_seller_running_in_its_own_thread(tmp_path):
 
     from exchange.ledger.testing import tangle_env
 
-    with tangle_env(tmp_path) as env:
+    with contextlib.ExitStack() as stack, tangle_env(tmp_path) as env:
         sk, _ = generate_ed25519()
         seller = StreamSeller(env.make(), DEVICE, sk)
         seller.add_stream("temperature", PRICE)
@@ -259,7 +262,7 @@ def test_buy_against_a_seller_running_in_its_own_thread(tmp_path):
         t = threading.Thread(target=seller.run, args=(stop, 0.02), daemon=True)
         t.start()
         try:
-            buyer = StreamBuyer(env.alice)
+            buyer = StreamBuyer(env.alice, registry=stack.enter_context(registered(env, DEVICE, seller.ledger)))
             before = buyer.ledger.balance()
             p = buyer.buy(DEVICE, 2, timeout=10)
             publish(seller, 0, 3)
@@ -282,6 +285,6 @@ def test_seller_that_lost_its_sale_book_still_never_sells_twice(market, tmp_path
 def test_eavesdropper_with_another_key_cannot_open_the_answer(market, ledgers):
     seller, buyer, _ = market
     p, _ = purchase(seller, buyer, span=2)
-    eve = StreamBuyer(ledgers.bob)  # reads the same public answer, holds a different X25519 key
+    eve = StreamBuyer(ledgers.bob, registry=buyer.registry)  # reads the same public answer, holds a different X25519 key
     with pytest.raises(PurchaseError, match="does not open"):
         eve.await_answer(p.offer, p.request, p.payment_ref, p.paid, timeout=5)
