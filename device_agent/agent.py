@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from device_agent.config import MECHANISMS, AgentConfig, load_config, save_config
+from device_agent.config import MECHANISMS, AgentConfig, load_config, require_publishable_url, save_config
 from device_agent.credentials import load_credentials
 from device_agent.errors import AgentConfigError, NoChainError, NotEnabledError, NotRecordOwnerError
 from device_agent.identity import Identity, load_identity
@@ -152,10 +152,42 @@ class DeviceAgent:
                 f"{self.address}: refusing to attest, sell or deliver for it")
 
     def enable(self) -> dict:
-        """The owner's opt-in: record consent, then check the device in (or update it)."""
-        self._require_chain()
+        """The owner's opt-in: record consent, then check the device in (or update it).
+
+        Funds are checked first; a first opt-in whose check-in fails leaves consent unrecorded,
+        so a failed ``enable`` changes nothing."""
+        reg = self._require_chain()
+        was_enabled = self.state.enabled()
+        if not reg.is_active(self.device_id):
+            self.require_checkin_funds()
         self.state.set_enabled(True)
-        return self.sync_registration()
+        try:
+            return self.sync_registration()
+        except BaseException:
+            if not was_enabled:
+                self.state.set_enabled(False)
+            raise
+
+    def checkin_cost(self) -> tuple[int, int]:
+        """(gas, wei) the check-in of the current TD is expected to cost this agent's account."""
+        td_bytes, _ = td_bytes_and_hash(self.td())
+        return self._require_chain().check_in_cost(
+            self.identity.device_key, td_bytes, self.identity.x25519_public, self.identity.ed25519_public,
+            tangle_address=self.tangle_address(), reserve_price=self.config.reserve_price_wei,
+            mechanism=self.mechanism_code, sender=self.address)
+
+    def require_checkin_funds(self) -> None:
+        """Refuse, in one line saying how much, when the account cannot pay for its check-in."""
+        from exchange.chain.connect import format_eth
+        from exchange.errors import InsufficientFundsError
+
+        gas, needed = self.checkin_cost()
+        have = self.chain.balance(self.address)
+        if have < needed:
+            raise InsufficientFundsError(
+                f"the device account {self.address} holds {format_eth(have)}; checking in needs about "
+                f"{format_eth(needed)} ({gas:,} gas): fund it with ETH (on a local chain: "
+                f"`thingbid fund {self.address}`), then run enable again")
 
     def record_consent(self) -> None:
         """The owner's opt-in without a chain at hand (tangle-only selling); check-in follows
@@ -169,6 +201,7 @@ class DeviceAgent:
                 raise NotEnabledError("the owner has not enabled this device (`device-agent enable`); "
                                       "nothing is checked in")
             reg = self._require_chain()
+            require_publishable_url(self.base_url)
             td_bytes, td_hash = td_bytes_and_hash(self.td())
             chain_dev = reg.device(self.device_id)
             problem = self.foreign_owner(chain_dev.owner)

@@ -41,7 +41,9 @@ def _connect(args, agent):
     ddir = Path(args.deployments_dir) if args.deployments_dir else settings.deployments_dir
     manifest = load_manifest(chain, ddir)
     if manifest is None:
-        raise ExchangeError(f"no deployment manifest for chain {chain.chain_id} in {ddir}: run `thingbid deploy`")
+        raise ExchangeError(f"no deployment manifest for chain {chain.chain_id} in {ddir}: pass "
+                            "--deployments-dir DIR (the `deployments` dir of the system that deployed the "
+                            "contracts, e.g. .thingbid/run/deployments for `thingbid up`), or deploy with `thingbid deploy`")
     agent.attach_chain(chain, manifest)
     return chain
 
@@ -56,18 +58,87 @@ def _agent(args):
     return DeviceAgent(Path(args.data_dir), _password(args))
 
 
-def cmd_init(args) -> int:
-    from device_agent.runner import init_agent
+def _ask(prompt: str, env: str, secret: bool = False) -> str:
+    """A value from ``$env``, else a terminal prompt; never a silent default."""
+    import getpass
+    import os
 
+    from device_agent.errors import AgentConfigError
+
+    if os.environ.get(env):
+        return os.environ[env]
+    if sys.stdin.isatty():
+        return (getpass.getpass if secret else input)(prompt)
+    raise AgentConfigError(f"{prompt.rstrip(': ')} missing: set ${env} (or run init in a terminal)")
+
+
+def _source_from_args(args) -> tuple[dict, dict[str, str]]:
+    """(config ``source`` object, credentials for the encrypted store) from --source and friends."""
+    from device_agent.errors import AgentConfigError
+    from device_agent.sources import parse_spec
+
+    if not args.source:
+        return {}, {}
+    spec = parse_spec(args.source)
+    kind = spec["kind"]
+    creds: dict[str, str] = {}
+    if kind == "simulator":
+        args.appliance = spec["appliance"]
+        return {}, {}
+    if kind == "wot":
+        auth = args.source_auth or "nosec"
+        if auth == "basic":
+            creds = {"username": _ask("upstream username: ", "THINGBID_SOURCE_USERNAME"),
+                     "password": _ask("upstream password: ", "THINGBID_SOURCE_PASSWORD", secret=True)}
+        elif auth == "bearer":
+            creds = {"token": _ask("upstream bearer token: ", "THINGBID_SOURCE_TOKEN", secret=True)}
+        source = {"kind": "wot", "url": spec["url"]}
+        if auth != "nosec":
+            source["auth"] = auth
+        return source, creds
+    from device_agent.sources.mqtt import discover_mapping
+
+    if args.source_auth not in (None, "nosec", "basic"):
+        raise AgentConfigError("an MQTT broker takes --source-auth nosec or basic (username/password)")
+    if args.source_auth == "basic":
+        creds = {"username": _ask("broker username: ", "THINGBID_SOURCE_USERNAME"),
+                 "password": _ask("broker password: ", "THINGBID_SOURCE_PASSWORD", secret=True)}
+    units = {}
+    for item in args.unit or []:
+        name, sep, unit = item.partition("=")
+        if not sep or not name or not unit:
+            raise AgentConfigError(f"--unit {item!r} must be NAME=UNIT, e.g. temperature=degree Celsius")
+        units[name] = unit
+    print(f"device-agent: waiting for a first message on {spec['topic']} to learn its fields ...", file=sys.stderr)
+    mapping = discover_mapping(spec["url"], spec["topic"], creds=creds, timeout=args.discover_seconds, units=units)
+    return {"kind": "mqtt", "url": spec["url"], **mapping, "title": args.title or "Sensor",
+            "device_type": args.device_type or "Sensor"}, creds
+
+
+def cmd_init(args) -> int:
+    from device_agent.runner import init_identity
+    from exchange.chain.anvil import free_port
+
+    source, creds = _source_from_args(args)
     sell = [s for s in args.sell.split(",") if s] if args.sell else None
+    # The port goes into the TD on chain: fixed now, so restarts never change (or zero) the hrefs.
+    port = args.port if args.port is not None else (0 if args.public_url else free_port())
     cfg = AgentConfig(appliance=args.appliance, seed=args.seed, lat=args.lat, lon=args.lon,
                       geohash_precision=args.precision, sell=sell, reserve_price_wei=args.reserve,
-                      mechanism=args.mechanism, http_port=args.port, http_host=args.host,
+                      mechanism=args.mechanism, http_port=port, http_host=args.host,
                       public_url=args.public_url, tags=[t for t in args.tags.split(",") if t],
-                      stream_ledgers=[x for x in args.stream_ledgers.split(",") if x])
-    device = init_agent(Path(args.data_dir), _password(args), cfg)
-    print(json.dumps({"data_dir": str(args.data_dir), "device_id": device, "appliance": cfg.appliance,
-                      "enabled": False, "next": "device-agent enable (explicit opt-in)"}))
+                      stream_ledgers=[x for x in args.stream_ledgers.split(",") if x], source=source,
+                      **({"stream_price_per_message": args.stream_price} if args.stream_price is not None else {}))
+    cfg.validate()
+    cfg.require_publishable()
+    ident = init_identity(Path(args.data_dir), _password(args), cfg, credentials=creds or None)
+    print(json.dumps({"data_dir": str(args.data_dir), "device_id": ident.device_id_hex, "address": ident.address,
+                      "source": source.get("kind", "simulator"), "appliance": cfg.appliance,
+                      "public_url": cfg.public_url or f"http://{cfg.http_host}:{cfg.http_port}",
+                      "enabled": False,
+                      "fund": f"send ETH for gas to {ident.address} (a check-in costs about 130,000 gas; on a "
+                              f"local chain: `thingbid fund {ident.address}`)",
+                      "next": "device-agent enable (explicit opt-in), then device-agent doctor"}))
     return 0
 
 
@@ -89,6 +160,18 @@ def cmd_disable(args) -> int:
     finally:
         agent.close()
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from device_agent.doctor import diagnose, render
+
+    agent = _agent(args)
+    try:
+        checks = diagnose(agent, lambda: _connect(args, agent))
+        print(render(checks, args.json))
+    finally:
+        agent.close()
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_status(args) -> int:
@@ -187,8 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reserve", type=int, default=10**15, help="reserve price in wei")
     s.add_argument("--mechanism", choices=MECHANISMS, default="english")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=0)
-    s.add_argument("--public-url", default="")
+    s.add_argument("--port", type=int, default=None,
+                   help="HTTP port, fixed in the TD on chain (default: a free port chosen now)")
+    s.add_argument("--public-url", default="", help="base URL buyers reach the agent at (goes into the TD)")
+    s.add_argument("--stream-price", type=int, default=None,
+                   help="price per live stream message in the ledger's smallest unit (default 1; at least 1)")
+    s.add_argument("--source", default="",
+                   help="where readings come from: wot:URL (a WoT Thing), mqtt:URL#TOPIC, simulator:KIND "
+                        "(default: the simulator of --appliance)")
+    s.add_argument("--source-auth", choices=["nosec", "basic", "bearer"], default=None,
+                   help="the upstream's login (asked for, or $THINGBID_SOURCE_USERNAME/PASSWORD/TOKEN); "
+                        "kept encrypted beside the device keys")
+    s.add_argument("--unit", action="append", help="MQTT: NAME=UNIT for a payload field (repeatable)")
+    s.add_argument("--title", default="", help="MQTT: the device's title in its TD")
+    s.add_argument("--device-type", default="", help="MQTT: the device's type in its TD (default Sensor)")
+    s.add_argument("--discover-seconds", type=float, default=30.0,
+                   help="MQTT: how long to wait for a first message on the topic")
     s.add_argument("--tags", default="")
     s.add_argument("--stream-ledgers", default="tangle",
                    help="comma-separated ledgers stream spans are sold on: tangle, ethereum (default: tangle)")
@@ -200,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--rpc", default=None)
         s.add_argument("--deployments-dir", default=None)
         s.set_defaults(func=func)
+
+    s = sub.add_parser("doctor", help="check chain, deployment, registry record, funds, source and public URL")
+    s.add_argument("--rpc", default=None)
+    s.add_argument("--deployments-dir", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("status", help="consent, registration, auctions, tokens")
     s.add_argument("--json", action="store_true")

@@ -36,6 +36,18 @@ def _check_public_url(url: str) -> None:
         raise AgentConfigError(f"public_url {url!r} names no host")
 
 
+def require_publishable_url(base_url: str) -> None:
+    """The TD's hrefs go on chain: a base URL on port 0 (a free port picked at each start) would
+    change with every restart and cost an update transaction each time."""
+    try:
+        port = urlsplit(base_url).port
+    except ValueError as exc:
+        raise AgentConfigError(f"base URL {base_url!r} has a bad port") from exc
+    if port == 0:
+        raise AgentConfigError(f"the TD would point at {base_url} (port 0): set a fixed --port or --public-url "
+                               "with `device-agent init`")
+
+
 @dataclass
 class AgentConfig:
     appliance: str = "fridge"
@@ -126,6 +138,10 @@ class AgentConfig:
             _check_public_url(self.public_url)
         self.tags = scrub_tags(self.tags)
         return self
+
+    def require_publishable(self) -> None:
+        """This config's own base URL may go on chain (see ``require_publishable_url``)."""
+        require_publishable_url(self.public_url or f"http://{self.http_host}:{self.http_port}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

@@ -27,22 +27,34 @@ from exchange.errors import ExchangeError
 log = logging.getLogger(__name__)
 
 
-def init_agent(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: int | None = None) -> str:
+def init_agent(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: int | None = None,
+               credentials: dict[str, str] | None = None) -> str:
     """Create identity + config in ``data_dir`` (``device-agent init``); returns the device id (hex).
 
     Idempotent for the launcher: an existing identity is kept and only the config is written.
     """
+    return init_identity(data_dir, password, config, kdf_n=kdf_n, credentials=credentials).device_id_hex
+
+
+def init_identity(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: int | None = None,
+                  credentials: dict[str, str] | None = None):
+    """``init_agent`` returning the device's ``Identity`` (its address is the one to fund).
+    The upstream's ``credentials`` go to the encrypted store, never into the config."""
+    from device_agent.credentials import save_credentials
+
     data_dir = Path(data_dir)
     config.validate()
     ident = None
     if not exists(data_dir):
         ident = create_identity(data_dir, password, scrypt_n=kdf_n)
+    if credentials:
+        save_credentials(data_dir, password, credentials, kdf_n=kdf_n)
     save_config(data_dir, config)
     if ident is None:
         from device_agent.identity import load_identity
 
         ident = load_identity(data_dir, password)
-    return ident.device_id_hex
+    return ident
 
 
 class AgentRunner:

@@ -33,6 +33,10 @@ class DeploymentError(ExchangeError, RuntimeError):
     """A deployment could not be made or reused."""
 
 
+class InsufficientFundsError(ExchangeError, RuntimeError):
+    """The sending account cannot pay for a transaction (value plus gas)."""
+
+
 class ContractRevert(ExchangeError, RuntimeError):
     """A contract call reverted; ``error`` is the custom error name, ``args`` its decoded arguments."""
 

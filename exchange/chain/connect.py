@@ -15,7 +15,21 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from exchange.chain.anvil import AnvilProcess, start_anvil
 from exchange.chain.reverts import raise_decoded
-from exchange.errors import ChainConnectionError, KeystoreError
+from exchange.errors import ChainConnectionError, InsufficientFundsError, KeystoreError
+
+ETH = 10**18
+
+
+def format_eth(wei: int) -> str:
+    """Wei as ETH for people: up to 6 significant decimals, never rounded to 0."""
+    if wei == 0:
+        return "0 ETH"
+    eth = wei / ETH
+    return f"{eth:.6g} ETH" if eth >= 1e-6 else f"{wei} wei"
+
+
+def _is_insufficient_funds(exc: BaseException) -> bool:
+    return "insufficient funds" in str(exc).lower()
 
 
 @dataclass
@@ -46,6 +60,10 @@ class Chain:
             tx_hash = fn.transact(tx)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         except Exception as exc:  # noqa: BLE001 - decoded into ContractRevert when it is one
+            if _is_insufficient_funds(exc):
+                who = tx["from"]
+                raise InsufficientFundsError(f"account {who} holds {format_eth(self.balance(who))}, too little "
+                                             "for this transaction's gas: fund it with ETH") from exc
             raise_decoded(exc, self.w3)
             raise
         if receipt["status"] != 1:
@@ -56,6 +74,26 @@ class Chain:
                 raise_decoded(exc, self.w3)
                 raise
         return receipt
+
+    def gas_price(self) -> int:
+        return int(self.w3.eth.gas_price)
+
+    def balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+    def estimate_cost(self, fn, sender: str | None = None, fallback_gas: int = 300_000) -> tuple[int, int]:
+        """(gas, wei) that sending ``fn`` from ``sender`` is expected to cost, with 20% headroom on
+        the gas and the node's current gas price. An account too poor for the node to estimate
+        with gets ``fallback_gas``; a revert is raised as ``ContractRevert``."""
+        try:
+            gas = int(fn.estimate_gas({"from": sender or self.deployer}))
+        except Exception as exc:  # noqa: BLE001 - decoded into ContractRevert when it is one
+            if not _is_insufficient_funds(exc):
+                raise_decoded(exc, self.w3)
+                raise
+            gas = fallback_gas
+        gas = gas * 6 // 5
+        return gas, gas * self.gas_price()
 
     def call(self, fn, sender: str | None = None):
         try:

@@ -253,6 +253,14 @@ class RegistryClient:
         item = CheckInItem(device_key, td, x25519_key, signing_key, tangle_address, reserve_price, mechanism)
         return self.check_in_tuple(item.as_tuple(self.chain.chain_id, self.address, self._owner(sender)), sender)
 
+    def check_in_cost(self, device_key: DeviceKey, td: bytes, x25519_key: bytes, signing_key: bytes,
+                      tangle_address: str, reserve_price: int, mechanism: int = 0,
+                      sender: str | None = None) -> tuple[int, int]:
+        """(gas, wei) a ``check_in`` with these arguments is expected to cost ``sender``."""
+        item = CheckInItem(device_key, td, x25519_key, signing_key, tangle_address, reserve_price, mechanism)
+        fn = self.contract.functions.checkIn(item.as_tuple(self.chain.chain_id, self.address, self._owner(sender)))
+        return self.chain.estimate_cost(fn, sender=sender)
+
     def check_in_tuple(self, item: tuple, sender: str | None = None):
         """Send a prepared ``CheckIn`` tuple as is (a copied or hand-made check-in, e.g. in tests)."""
         return self.chain.transact(self.contract.functions.checkIn(item), sender=sender)
