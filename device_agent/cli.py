@@ -75,44 +75,32 @@ def _ask(prompt: str, env: str, secret: bool = False) -> str:
 def _source_from_args(args) -> tuple[dict, dict[str, str]]:
     """(config ``source`` object, credentials for the encrypted store) from --source and friends."""
     from device_agent.errors import AgentConfigError
-    from device_agent.sources import parse_spec
+    from device_agent.sources import parse_spec, resolve_spec
 
     if not args.source:
         return {}, {}
-    spec = parse_spec(args.source)
-    kind = spec["kind"]
-    creds: dict[str, str] = {}
-    if kind == "simulator":
-        args.appliance = spec["appliance"]
+    part = parse_spec(args.source)
+    if part["kind"] == "simulator":
+        args.appliance = part["appliance"]
         return {}, {}
-    if kind == "wot":
-        auth = args.source_auth or "nosec"
-        if auth == "basic":
-            creds = {"username": _ask("upstream username: ", "THINGBID_SOURCE_USERNAME"),
-                     "password": _ask("upstream password: ", "THINGBID_SOURCE_PASSWORD", secret=True)}
-        elif auth == "bearer":
-            creds = {"token": _ask("upstream bearer token: ", "THINGBID_SOURCE_TOKEN", secret=True)}
-        source = {"kind": "wot", "url": spec["url"]}
-        if auth != "nosec":
-            source["auth"] = auth
-        return source, creds
-    from device_agent.sources.mqtt import discover_mapping
-
-    if args.source_auth not in (None, "nosec", "basic"):
-        raise AgentConfigError("an MQTT broker takes --source-auth nosec or basic (username/password)")
+    creds: dict[str, str] = {}
+    who = "upstream" if part["kind"] == "wot" else "broker"
     if args.source_auth == "basic":
-        creds = {"username": _ask("broker username: ", "THINGBID_SOURCE_USERNAME"),
-                 "password": _ask("broker password: ", "THINGBID_SOURCE_PASSWORD", secret=True)}
+        creds = {"username": _ask(f"{who} username: ", "THINGBID_SOURCE_USERNAME"),
+                 "password": _ask(f"{who} password: ", "THINGBID_SOURCE_PASSWORD", secret=True)}
+    elif args.source_auth == "bearer":
+        creds = {"token": _ask(f"{who} bearer token: ", "THINGBID_SOURCE_TOKEN", secret=True)}
     units = {}
     for item in args.unit or []:
         name, sep, unit = item.partition("=")
         if not sep or not name or not unit:
             raise AgentConfigError(f"--unit {item!r} must be NAME=UNIT, e.g. temperature=degree Celsius")
         units[name] = unit
-    print(f"device-agent: waiting for a first message on {spec['topic']} to learn its fields ...", file=sys.stderr)
-    mapping = discover_mapping(spec["url"], spec["topic"], creds=creds, timeout=args.discover_seconds, units=units)
-    return {"kind": "mqtt", "url": spec["url"], **mapping, "title": args.title or "Sensor",
-            "device_type": args.device_type or "Sensor"}, creds
+    if part["kind"] == "mqtt":
+        print(f"device-agent: waiting for a first message on {part['topic']} to learn its fields ...", file=sys.stderr)
+    source = resolve_spec(args.source, auth=args.source_auth, creds=creds, units=units, title=args.title,
+                          device_type=args.device_type, discover_seconds=args.discover_seconds)
+    return source, creds
 
 
 def cmd_init(args) -> int:

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bidding-seconds", type=int, default=3600)
     p.add_argument("--oem-key-file", type=Path, default=None,
                    help="OEM keystore that attests every other new device at check-in")
+    p.add_argument("--source", action="append", default=[],
+                   help="one more agent selling a real source: wot:URL or mqtt:URL#TOPIC (repeatable)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = os.environ.get("THINGBID_AGENT_PASSWORD")
@@ -41,15 +43,20 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = SignalStop().event
     try:
+        from device_agent.sources import resolve_spec
+
+        # nosec upstreams; a login would come from $THINGBID_SOURCE_* like `device-agent init`.
+        sources = [resolve_spec(spec) for spec in args.source]
         chain = rpc_chain(args.rpc)
         manifest = load_manifest(chain, args.deployments_dir)
         runners = simulated_fleet(args.state_dir, args.agents, password, chain=chain, manifest=manifest,
                                   deployments_dir=args.deployments_dir, tangle_url=args.tangle_url,
-                                  bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file)
+                                  bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file, sources=sources)
     except ExchangeError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 1
-    listing = [{"device_id": r.agent.identity.device_id_hex, "appliance": r.agent.config.appliance, "url": r.url,
+    listing = [{"device_id": r.agent.identity.device_id_hex, "appliance": r.agent.config.appliance,
+                "source": r.agent.source.KIND, "data_dir": str(r.agent.data_dir), "url": r.url,
                 "address": r.agent.address, "oem_attested": bool(r.agent.config.oem_key_file)} for r in runners]
     tmp = args.state_dir / "fleet.json.tmp"
     tmp.write_text(json.dumps(listing, indent=1))

@@ -228,7 +228,8 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
                     chain_url: str | None = None, manifest: dict | None = None, deployments_dir: Path | None = None,
                     tangle_url: str | None = None, fund_wei: int = 10**19, enable: bool = True,
                     kdf_n: int | None = 2**12, sell_interval: float = 1.0, oem_key_file: str | Path | None = None,
-                    attest_every: int = 2, **overrides) -> list[AgentRunner]:
+                    attest_every: int = 2, sources: tuple[dict, ...] | list[dict] = (),
+                    **overrides) -> list[AgentRunner]:
     """Create (first time) and start ``n`` simulated agents under ``state_dir/agents``.
 
     With ``chain`` (eth-tester, or a local node whose deployer account is unlocked) each agent's
@@ -240,6 +241,9 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
     else the agents' password) every ``attest_every``-th device (0, 2, 4, ... by default) is
     configured with it, so its check-in is OEM-attested; the OEM must be allow-listed on the
     registry. Only devices created now get it: an existing agent keeps its saved config.
+
+    ``sources`` (config ``source`` objects, see ``device_agent.sources.resolve_spec``) add one
+    agent each, ``agents/source-NN``, selling a real upstream beside the simulated ones.
     """
     if attest_every < 1:
         raise ValueError("attest_every must be at least 1")
@@ -249,12 +253,16 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
     shared = chain if chain is not None and chain.kind == "embedded" else None
     if chain is not None and shared is None and not chain_url:
         chain_url = chain.w3.provider.endpoint_uri
+    plan = [(f"device-{i:02d}", i, None) for i in range(n)]
+    plan += [(f"source-{j:02d}", n + j, src) for j, src in enumerate(sources)]
     try:
-        for i in range(n):
-            data_dir = Path(state_dir) / "agents" / f"device-{i:02d}"
+        for name, i, src in plan:
+            data_dir = Path(state_dir) / "agents" / name
             if not exists(data_dir):
                 extra = dict(overrides)
-                if oem_key_file and i % attest_every == 0:
+                if src is not None:
+                    extra.update(source=src, tags=[])
+                elif oem_key_file and i % attest_every == 0:
                     extra["oem_key_file"] = str(Path(oem_key_file).resolve())
                 init_agent(data_dir, password, fleet_config(i, **extra), kdf_n=kdf_n)
             runner = AgentRunner(data_dir, password, chain=shared, chain_url=None if shared else chain_url,

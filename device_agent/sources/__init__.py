@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from device_agent.errors import AgentConfigError
 from device_agent.sources.base import Reading, Sink, Source, SourceError
 
-__all__ = ["Reading", "Sink", "Source", "SourceError", "SOURCE_KINDS", "make_source", "parse_spec",
+__all__ = ["Reading", "Sink", "Source", "SourceError", "SOURCE_KINDS", "make_source", "parse_spec", "resolve_spec",
            "validate_source_config"]
 
 SOURCE_KINDS = ("simulator", "wot", "mqtt")
@@ -80,6 +80,26 @@ def parse_spec(spec: str) -> dict:
         broker_address(url)
         return {"kind": "mqtt", "url": url, "topic": topic}
     return {"kind": "simulator", "appliance": rest}
+
+
+def resolve_spec(spec: str, *, auth: str | None = None, creds: dict[str, str] | None = None,
+                 units: dict[str, str] | None = None, title: str = "", device_type: str = "",
+                 discover_seconds: float = 30.0) -> dict:
+    """The config's ``source`` object for a CLI spec (``parse_spec``); an MQTT topic's mapping is
+    learnt from its first message (network). ``{}`` for a simulator spec."""
+    part = parse_spec(spec)
+    kind = part["kind"]
+    if kind == "simulator":
+        return {}
+    if kind == "wot":
+        return {"kind": "wot", "url": part["url"], **({"auth": auth} if auth and auth != "nosec" else {})}
+    if auth not in (None, "nosec", "basic"):
+        raise AgentConfigError("an MQTT broker takes auth nosec or basic (username/password)")
+    from device_agent.sources.mqtt import discover_mapping
+
+    mapping = discover_mapping(part["url"], part["topic"], creds=creds or {}, timeout=discover_seconds, units=units)
+    return {"kind": "mqtt", "url": part["url"], **mapping, "title": title or "Sensor",
+            "device_type": device_type or "Sensor"}
 
 
 def make_source(config, data_dir: Path, creds: dict[str, str], clock: Callable[[], float],

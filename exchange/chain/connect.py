@@ -75,6 +75,18 @@ class Chain:
                 raise
         return receipt
 
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> str:
+        """Send ``wei`` to ``to`` and wait for it; returns the transaction hash (hex)."""
+        try:
+            tx_hash = self.w3.eth.send_transaction({"from": sender or self.deployer,
+                                                    "to": Web3.to_checksum_address(to), "value": wei})
+            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - one clear line for the caller
+            if _is_insufficient_funds(exc):
+                raise InsufficientFundsError(f"account {sender or self.deployer} cannot send {format_eth(wei)}") from exc
+            raise
+        return tx_hash.hex()
+
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
 

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--agents", type=int, default=8, help="simulated device agents (default 8)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where all state goes (default .thingbid/run, recreated; --check: a fresh temporary dir)")
+    p.add_argument("--agent-source", action="append", default=[], metavar="SPEC",
+                   help="also sell a real device: wot:URL (a WoT Thing) or mqtt:URL#TOPIC (repeatable)")
     p.add_argument("--check", action="store_true", help="run the end-to-end scenario headless, then stop; exit 0 if it passed")
     p.add_argument("--keep", action="store_true",
                    help="keep the state dir from an earlier run (with --rpc: a chain that outlives the run; "
@@ -68,6 +70,11 @@ def run(args) -> int:
     artifacts.check()
     if args.agents < 1 or args.tangle_nodes < 1:
         raise ConfigError("--agents and --tangle-nodes must be at least 1")
+    from device_agent.sources import parse_spec
+
+    for spec in args.agent_source:
+        if parse_spec(spec)["kind"] == "simulator":
+            raise ConfigError(f"--agent-source {spec!r}: simulators are the fleet already; give wot:URL or mqtt:URL#TOPIC")
     agent_password = os.environ.get("THINGBID_AGENT_PASSWORD")
     if args.keep and not args.rpc:
         raise ConfigError("--keep needs --rpc: anvil and the embedded chain start empty, so kept agents and "
@@ -140,13 +147,17 @@ def run(args) -> int:
                           describe=f"registry + ratings -> {env['THINGBID_DATABASE_URL']}", env=env))
         # 5. device agents
         bidding_seconds = 3600
-        agent_env = {**env, "THINGBID_AGENT_PASSWORD": agent_password or secrets.token_urlsafe(18), **oem_env}
+        agent_password = agent_password or secrets.token_urlsafe(18)
+        agent_env = {**env, "THINGBID_AGENT_PASSWORD": agent_password, **oem_env}
+        source_args = [x for spec in args.agent_source for x in ("--source", spec)]
         sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
                                                str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
                                                "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds),
-                                               *oem_args),
+                                               *oem_args, *source_args),
                           ready=lambda: (state / "fleet.json").exists(), timeout=180,
-                          describe=f"{args.agents} simulated appliances enabled and checked in", env=agent_env))
+                          describe=f"{args.agents} simulated appliances"
+                                   + (f" and {len(args.agent_source)} real source(s)" if args.agent_source else "")
+                                   + " enabled and checked in", env=agent_env))
         # 6. web app, with a demo account
         web_port = pick(args.web_port)
         web_url = f"http://127.0.0.1:{web_port}"
@@ -157,6 +168,9 @@ def run(args) -> int:
                           ready=http_ready(web_url + "/catalog/"), describe=web_url, env=env))
         print(f"{'ready':12} in {time.monotonic() - started:.1f} s; state in {state}", flush=True)
         print(f"\n  Open {web_url}  and sign in as  demo  with password  {demo_password}\n", flush=True)
+        # The owner's tools (revoke, status, doctor) need the agents' key-file password.
+        print(f"  Agents: THINGBID_KEYSTORE_PASSWORD={agent_password} device-agent --data-dir "
+              f"{state / 'agents' / 'device-00'} status\n", flush=True)
         if args.check:
             return _check(chain, manifest, state, web_url, tangle_urls[0], bidding_seconds, sup,
                           database_url=env["THINGBID_DATABASE_URL"], oem=oem)

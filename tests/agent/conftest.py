@@ -24,6 +24,9 @@ def make_agent(tmp_path):
         data_dir = tmp_path / name
         key = Account.create().key
         ident = create_identity(data_dir, PASSWORD, eth_private_key=bytes(key), scrypt_n=2**8)
+        from exchange.chain.anvil import free_port
+
+        config.setdefault("http_port", free_port())  # a TD on port 0 may not go on chain
         cfg = AgentConfig(appliance=appliance, **config).validate()
         save_config(data_dir, cfg)
         agent = DeviceAgent(data_dir, PASSWORD, identity=ident)

@@ -163,3 +163,28 @@ def test_doctor_without_a_chain_is_one_line_per_check(capsys, tmp_path, pwfile):
     lines = text.strip().splitlines()
     chain_line = next(x for x in lines if x.startswith("FAIL chain"))
     assert "http://127.0.0.1:1" in chain_line
+
+
+@pytest.mark.anvil
+def test_thingbid_fund_pays_the_printed_address_on_a_dev_chain(capsys, tmp_path, pwfile, anvil_chain):
+    from exchange.cli import main as thingbid
+
+    out = init(capsys, tmp_path / "a", pwfile)
+    assert anvil_chain.balance(out["address"]) == 0
+    assert thingbid(["fund", out["address"], "--eth", "0.5", "--rpc", anvil_chain.w3.provider.endpoint_uri]) == 0
+    assert json.loads(capsys.readouterr().out)["funded"] == out["address"]
+    assert anvil_chain.balance(out["address"]) == 5 * 10**17
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["fund", "0x123"], "is not an Ethereum address"),
+    (["fund", "0x" + "11" * 20, "--eth", "lots"], "is not a number"),
+    (["fund", "0x" + "11" * 20, "--eth", "-1"], "more than 0"),
+    (["fund", "0x" + "11" * 20, "--rpc", "http://127.0.0.1:1"], "no EVM JSON-RPC endpoint answers"),
+])
+def test_thingbid_fund_refuses_in_one_line(capsys, argv, message):
+    from exchange.cli import main as thingbid
+
+    assert thingbid(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
