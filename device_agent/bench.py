@@ -124,3 +124,92 @@ def stream_rows(purchases: int = 10):
                    "payment_to_key_max_ms": round(times[-1] * 1000, 1)}
     finally:
         chain.close()
+
+
+def recorder_rows(ingest: int = 50_000, queries: int = 50):
+    """The recorder (issue 16): ingest through the Sink path a running source uses (one reading
+    per call) and in batches; 92 days of one property at one reading per 10 s queried as the
+    server does for a key's history; a read passed to a real node-wot Thing (when node is there)."""
+    import random
+
+    from device_agent.recorder import Recorder
+    from device_agent.sources import Reading
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Recorder(Path(tmp) / "ingest.db")
+        t0 = time.time() - ingest
+        start = time.perf_counter()
+        for i in range(ingest):
+            rec.reading("temperature", t0 + i, 4.0 + (i % 100) / 100)
+        sink_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for lo in range(0, ingest, 1000):
+            rec.record(Reading("humidity", t0 + i, 40.0) for i in range(lo, min(lo + 1000, ingest)))
+        batch_s = time.perf_counter() - start
+        rec.close()
+        yield {"op": "recorder_ingest", "path": "sink", "readings": ingest, "readings_per_s": round(ingest / sink_s)}
+        yield {"op": "recorder_ingest", "path": "batch1000", "readings": ingest,
+               "readings_per_s": round(ingest / batch_s)}
+
+        rec = Recorder(Path(tmp) / "history.db")
+        end = int(time.time())
+        span = 92 * 86_400
+        n = span // 10
+        for lo in range(0, n, 20_000):
+            rec.record(Reading("temperature", end - span + 10 * i, round(4 + (i % 360) / 100, 2))
+                       for i in range(lo, min(lo + 20_000, n)))
+        rng = random.Random(7)
+        times = []
+        for _ in range(queries):
+            # A key's whole 92 days, or a random window of at least a day inside it.
+            a = end - span if rng.random() < 0.5 else rng.randrange(end - span, end - 86_400)
+            q0 = time.perf_counter()
+            points = rec.history("temperature", a, end)
+            times.append(time.perf_counter() - q0)
+            assert points
+        rec.close()
+        times.sort()
+        yield {"op": "history_92d", "readings": n, "queries": queries,
+               "p50_ms": round(statistics.median(times) * 1000, 2),
+               "p95_ms": round(times[int(len(times) * 0.95)] * 1000, 2)}
+    row = _proxy_read_row(queries)
+    if row:
+        yield row
+
+
+def _proxy_read_row(reads: int):
+    """``proxy_read``: a WotSource read of a property from a node-wot ExposedThing (the upstream)."""
+    import json
+    import shutil
+    import subprocess
+
+    from exchange.chain.anvil import free_port
+    from exchange.config import REPO_ROOT
+
+    script = Path(__file__).parent / "sources" / "upstream_thing.js"
+    if shutil.which("node") is None or not (REPO_ROOT / "node_modules" / "@node-wot" / "core").is_dir():
+        return {"op": "proxy_read", "skipped": "node-wot not installed: run ./scripts/setup"}
+    from device_agent.sources.wot import WotSource
+
+    port = free_port()
+    proc = subprocess.Popen(["node", str(script), str(port), "nosec"], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        td_url = json.loads(proc.stdout.readline())["td"]
+        with tempfile.TemporaryDirectory() as tmp:
+            src = WotSource(td_url, td_cache=Path(tmp) / "td.json")
+            src.read("temperature")  # the TD fetch and first connection are not the figure
+            times = []
+            for _ in range(reads):
+                t0 = time.perf_counter()
+                src.read("temperature")
+                times.append(time.perf_counter() - t0)
+        times.sort()
+        return {"op": "proxy_read", "reads": reads, "p50_ms": round(statistics.median(times) * 1000, 2),
+                "p95_ms": round(times[int(len(times) * 0.95)] * 1000, 2)}
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

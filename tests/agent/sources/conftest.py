@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-UPSTREAM_JS = Path(__file__).with_name("wot_upstream.js")
+UPSTREAM_JS = ROOT / "device_agent" / "sources" / "upstream_thing.js"  # also used by device-agent bench
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 
 

@@ -1,5 +1,6 @@
 // A real node-wot ExposedThing for the source tests: an upstream smart appliance.
-// Usage: node wot_upstream.js PORT <nosec|basic|bearer> [secret...]
+// For the source tests and `device-agent bench` (proxy_read).
+// Usage: node device_agent/sources/upstream_thing.js PORT <nosec|basic|bearer> [secret...]
 // Prints one JSON line {"td": URL} when exposed; then reads JSON lines on stdin:
 //   {"set": {"temperature": 21.5}}   the next reads answer these values
 //   {"emit": "overheated", "data": {...}}   emits the event (long-poll subscribers get it)
