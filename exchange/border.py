@@ -29,7 +29,7 @@ import socket
 import urllib.parse
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 
 from exchange.errors import ExchangeError
 
@@ -54,6 +54,9 @@ def read_body(request, limit: int) -> bytes:
     n = request.content_length
     if n is not None and n > limit:
         raise BorderError(f"request body too large (limit {limit} bytes)", 413)
+    raw = request.environ.get("wsgi.input")
+    if isinstance(raw, DechunkedInput):  # werkzeug's own dechunker can corrupt memory on bad input
+        return _read_chunked(raw._rfile, limit)
     buf = bytearray()
     try:
         stream = request.stream
@@ -69,6 +72,40 @@ def read_body(request, limit: int) -> bytes:
             raise
         raise BorderError("malformed request body (bad chunked encoding, or it ended early)", 400) from None
     return bytes(buf)
+
+
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _read_chunked(rfile, limit: int) -> bytes:
+    """Decode Transfer-Encoding: chunked strictly, refusing at ``limit`` while reading."""
+    bad = BorderError("malformed request body (bad chunked encoding, or it ended early)", 400)
+    buf = bytearray()
+    try:
+        while True:
+            line = rfile.readline(1026)
+            if not line.endswith(b"\n"):
+                raise bad
+            size = line.split(b";", 1)[0].strip()
+            if not size or len(size) > 16 or not _HEXDIGITS.issuperset(size):
+                raise bad
+            n = int(size, 16)
+            if n == 0:
+                for _ in range(64):  # trailer lines up to the blank one
+                    t = rfile.readline(8194)
+                    if t in (b"\r\n", b"\n"):
+                        return bytes(buf)
+                    if not t.endswith(b"\n"):
+                        raise bad
+                raise bad
+            if len(buf) + n > limit:
+                raise BorderError(f"request body too large (limit {limit} bytes)", 413)
+            data = rfile.read(n)
+            if len(data) != n or rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise bad
+            buf += data
+    except OSError:
+        raise bad from None
 
 
 def _depth_ok(obj, limit: int) -> bool:
@@ -157,10 +194,15 @@ def check_base_url(url, what: str = "url", max_len: int = 500) -> str:
 class JsonErrorHandler(WSGIRequestHandler):
     """werkzeug's handler with JSON protocol errors, no per-request log line and a lingering close."""
 
+    # Answers to a request line that cannot be parsed still get a status line (HTTP/0.9 is gone)
+    default_request_version = "HTTP/1.0"
+
     def log_request(self, *args, **kwargs) -> None:  # one line per request would swamp the log
         pass
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code >= 500:  # 505 bad version, 501 unknown method: what the client sent, not a fault here
+            code = 400
         short = self.responses.get(code, ("error", ""))[0]
         body = json.dumps({"error": message or short}).encode()
         self.close_connection = True
@@ -174,6 +216,12 @@ class JsonErrorHandler(WSGIRequestHandler):
                 self.wfile.write(body)
         except OSError:
             pass
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if not ok and not self.requestline.split() and self.raw_requestline.strip(b"\r\n"):
+            self.send_error(400, "Bad request line")  # only whitespace: answered, not hung up on
+        return ok
 
     def handle(self) -> None:
         try:

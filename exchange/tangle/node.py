@@ -527,9 +527,9 @@ class Node:
 
     def add_peer(self, url: str) -> None:
         url = _peer_url(url)  # only what urllib can use is stored: a bad URL never reaches gossip
-        if url == self.config.self_url or url in self.peers:
-            return
-        with self.lock:
+        with self.lock:  # check and insert together: the same URL posted twice at once is one row
+            if url == self.config.self_url or url in self.peers:
+                return
             if len(self.peers) >= self.config.max_peers:
                 raise TangleRejected(f"this node already has its maximum of {self.config.max_peers} peers", 409)
             with self.engine.begin() as c:

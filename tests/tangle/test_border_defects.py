@@ -187,3 +187,33 @@ def test_nul_or_control_character_in_tag_query_gets_400(node):
         status, resp = _raw(url, f"GET {q} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         assert status == 400, (q, status, resp)
         assert resp["error"]
+
+
+def test_well_formed_chunked_body_in_several_chunks_is_accepted(node):
+    url, n = node
+    raw = txm.build(Wallet.from_seed(b"chunks")._key, txm.DATA, txm.data_payload("ck", b"x" * 300),
+                    n.select_tips(2), network=1, difficulty=4)
+    body = json.dumps({"tx": raw.hex()}).encode()
+    parts = [body[i:i + 100] for i in range(0, len(body), 100)]
+    chunked = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\nX-Trailer: 1\r\n\r\n"
+    status, resp = _raw(url, b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                             b"Connection: close\r\n\r\n" + chunked)
+    assert (status, resp) == (201, {"id": txm.blake(raw).hex()})
+
+
+def test_the_same_peer_posted_concurrently_is_stored_once_without_error(node):
+    import threading
+
+    url, n = node
+    answers = []
+
+    def post():
+        answers.append(_post(url, "/v1/peers", b'{"url": "http://127.0.0.1:9"}')[0])
+
+    threads = [threading.Thread(target=post) for _ in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert answers == [200] * 16
+    assert _snapshot(n)[1] == ["http://127.0.0.1:9"]
