@@ -123,10 +123,35 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _nesting_ok(data: bytes, limit: int) -> bool:
+    """Whether brackets outside strings nest at most ``limit`` deep, without parsing (C-speed
+    passes): json.loads would recurse once per level, and a raised recursion limit (py-evm sets
+    one) turns 100,000 levels into a crash of the process instead of a RecursionError."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return True
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKET)
+    for _ in range(limit):
+        if not brackets:
+            return True
+        shorter = _PAIR.sub(b"", brackets)
+        if shorter == brackets:  # unbalanced (not JSON): json.loads goes at most len() deep
+            return len(brackets) <= limit
+        brackets = shorter
+    return not brackets
+
+
 def parse_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH):
     """Strict JSON (no NaN/Infinity), nested at most ``max_depth``; BorderError 400 otherwise."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if not _nesting_ok(raw, max_depth):
+        raise BorderError(f"body is not valid JSON here: nested deeper than {max_depth}")
     try:
-        obj = json.loads(data, parse_constant=_no_constant)
+        obj = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BorderError("body is not valid JSON") from None
     if not _depth_ok(obj, max_depth):

@@ -357,6 +357,7 @@ class _Runner:
         self.target = target
         self.stats = stats
         self.failure: FuzzFailure | None = None
+        self.limit = 0  # stop sending once this many requests went out
 
     def fail(self, msg: str, req: Req, resp: Resp | None, case: str) -> None:
         t = self.target
@@ -387,7 +388,7 @@ class _Runner:
         return True
 
     def check(self, kind: str, route: Route, seed: int, blob: bytes, value, text: str) -> None:
-        if self.failure is not None:
+        if self.failure is not None or self.stats.requests >= self.limit:
             return
         rng = random.Random(seed)
         case = f"{kind} {route.method} {route.path}"
@@ -448,6 +449,7 @@ def run(target: Target, requests: int = 20_000, seed: int | None = None, per_exa
     seed = resolve_seed(seed)
     stats = Stats(target.name, seed)
     runner = _Runner(target, stats)
+    runner.limit = requests
     kinds = [k for k, w in KINDS.items() for _ in range(w)]
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

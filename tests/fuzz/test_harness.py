@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from exchange.border import JsonErrorHandler
+from exchange.border import BorderError, JsonErrorHandler, parse_json, read_body
 from exchange.fuzz import FuzzFailure, Req, Route, Target, run
 from exchange.fuzz.wire import send
 
@@ -26,15 +26,19 @@ class _Flawed:
 
     def app(self, environ, start_response):
         req = Request(environ)
-        data = req.get_data()
+        try:
+            data = read_body(req, 4096)
+        except BorderError as exc:
+            return Response(json.dumps({"error": exc.reason}), exc.status, mimetype="application/json")(
+                environ, start_response)
         if self.flaw == "500 on deep JSON" and data.startswith(b"[[[[[[[["):
             return Response('{"error": "boom"}', 500)(environ, start_response)
         if self.flaw == "drops on NUL" and (b"\\u0000" in data or "\x00" in req.full_path):
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)  # hang up without an answer
             return Response("", 200)(environ, start_response)
         try:
-            obj = json.loads(data)
-        except ValueError:
+            obj = parse_json(data)
+        except BorderError:
             if self.flaw == "html 400":
                 return Response("<h1>bad</h1>", 400)(environ, start_response)
             if self.flaw == "changes state when refusing":
