@@ -72,7 +72,7 @@ def revert_data(exc: BaseException) -> bytes | None:
             return bytes(c.args[0])
         if isinstance(c, str):
             m = _HEX.search(c)
-            if m:
+            if m and len(m.group(0)) % 2 == 0:  # odd length: a caller's mangled value quoted back, not data
                 return bytes.fromhex(m.group(0)[2:])
             lit = _BYTES_REPR.search(c)  # eth-tester replays put the data in the text as b'...'
             if lit:

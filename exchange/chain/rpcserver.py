@@ -8,20 +8,43 @@ and ``evm_mine`` are mapped onto eth-tester's time travel so demos can move time
 from __future__ import annotations
 
 import json
+import logging
 import threading
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from exchange.border import BorderError, JsonErrorHandler, parse_json, read_body
 from exchange.chain.connect import Chain
 
+log = logging.getLogger(__name__)
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:  # one line per RPC call would drown the console
-        pass
+
+MAX_BODY = 8 * 1024 * 1024
+MAX_BATCH = 100
+MAX_TIME_JUMP = 100 * 365 * 24 * 3600
+
+
+def _err(rid, code: int, message: str) -> dict:
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}}
+
+
+def _seconds(v) -> int | None:
+    """evm_increaseTime's argument: an int or a hex/decimal string of 0..MAX_TIME_JUMP seconds."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, str) and len(v) <= 20:
+        try:
+            v = int(v, 0)
+        except ValueError:
+            return None
+    return v if isinstance(v, int) and 0 <= v <= MAX_TIME_JUMP else None
 
 
 class EmbeddedRpcServer:
+    """Bad requests get JSON-RPC errors (a body that is not JSON: HTTP 400; a bad call: an
+    ``error`` member), never a 5xx; bodies are size-checked while read (``MAX_BODY``)."""
+
     def __init__(self, chain: Chain, host: str = "127.0.0.1", port: int = 0):
         if chain.kind != "embedded":
             raise ValueError("only an embedded chain can be served")
@@ -33,18 +56,33 @@ class EmbeddedRpcServer:
         # formatters: answers must stay in JSON-RPC wire format.
         self._request = combine_middleware(middleware=tuple(provider._middleware), w3=chain.w3,
                                            provider_request_fn=provider.make_request)
-        self._lock = threading.Lock()
-        self._server = make_server(host, port, self._app, threaded=True, request_handler=_QuietHandler)
+        self.lock = threading.Lock()  # eth-tester is not thread-safe: one call at a time
+        self._server = make_server(host, port, self._app, threaded=True, request_handler=JsonErrorHandler)
         self.url = f"http://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-rpc", daemon=True)
 
-    def _call(self, req: dict) -> dict:
-        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
-        with self._lock:
+    def _call(self, req) -> dict:
+        if not isinstance(req, dict):
+            return _err(None, -32600, "invalid request: a call must be a JSON object")
+        rid = req.get("id")
+        if not (rid is None or isinstance(rid, str | int) and not isinstance(rid, bool)):
+            return _err(None, -32600, "invalid request: id must be a string, a number or null")
+        method, params = req.get("method"), req.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(method, str) or not 0 < len(method) <= 64 or not method.isascii() \
+                or not method.replace("_", "").isalnum():
+            return _err(rid, -32600, "invalid request: method must be a name like eth_blockNumber")
+        if not isinstance(params, list | dict):
+            return _err(rid, -32602, "invalid params: params must be a list")
+        with self.lock:
             if method == "evm_increaseTime":
+                secs = _seconds(params[0]) if isinstance(params, list) and len(params) == 1 else None
+                if secs is None:
+                    return _err(rid, -32602, f"invalid params: evm_increaseTime takes one 0..{MAX_TIME_JUMP} seconds")
                 ts = self.chain.w3.eth.get_block("latest")["timestamp"]
-                self.chain.tester.time_travel(ts + int(params[0], 16) if isinstance(params[0], str) else ts + int(params[0]))
-                return {"jsonrpc": "2.0", "id": rid, "result": hex(int(params[0], 0) if isinstance(params[0], str) else params[0])}
+                self.chain.tester.time_travel(ts + secs)
+                return {"jsonrpc": "2.0", "id": rid, "result": hex(secs)}
             if method == "evm_mine":
                 self.chain.tester.mine_blocks(1)
                 return {"jsonrpc": "2.0", "id": rid, "result": "0x0"}
@@ -52,7 +90,7 @@ class EmbeddedRpcServer:
                 resp = self._request(method, params)
             except Exception as exc:  # noqa: BLE001 - answered as a JSON-RPC error, like a node would
                 data = getattr(exc, "data", None)
-                err = {"code": 3 if data else -32000, "message": f"execution reverted: {exc}"}
+                err = {"code": 3 if data else -32000, "message": f"execution reverted: {exc}"[:2000]}
                 if isinstance(data, str):
                     err["data"] = data
                 elif exc.args and isinstance(exc.args[0], bytes):
@@ -65,19 +103,40 @@ class EmbeddedRpcServer:
                         err["data"] = "0x" + raw.hex()
                 return {"jsonrpc": "2.0", "id": rid, "error": err}
         out = {"jsonrpc": "2.0", "id": rid}
-        out.update({k: v for k, v in resp.items() if k in ("result", "error")})
+        if not isinstance(resp, dict):
+            return _err(rid, -32603, "internal error: no answer")
+        if "error" in resp:
+            e = resp["error"]
+            out["error"] = e if isinstance(e, dict) else {"code": -32601, "message": str(e)[:2000]}
+        else:
+            out["result"] = resp.get("result")
         return out
+
+    def _answer(self, request: Request) -> tuple[object, int]:
+        if request.method != "POST":
+            return _err(None, -32600, "JSON-RPC takes POST"), 405
+        try:
+            body = parse_json(read_body(request, MAX_BODY))
+        except BorderError as exc:
+            return _err(None, -32700 if exc.status == 400 else -32600, exc.reason), exc.status
+        if isinstance(body, list):
+            if not 1 <= len(body) <= MAX_BATCH:
+                return _err(None, -32600, f"invalid request: a batch has 1..{MAX_BATCH} calls"), 400
+            return [self._call(r) for r in body], 200
+        return self._call(body), 200
 
     def _app(self, environ, start_response):
         request = Request(environ)
         try:
-            body = json.loads(request.get_data())
-        except ValueError:
-            return Response(json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}),
-                            400, content_type="application/json")(environ, start_response)
-        result = [self._call(r) for r in body] if isinstance(body, list) else self._call(body)
-        text = json.dumps(result, default=_jsonable)
-        return Response(text, content_type="application/json")(environ, start_response)
+            result, status = self._answer(request)
+            text = json.dumps(result, default=_jsonable)
+        except Exception:  # a fault of this server, never of the request: logged, JSON, 500
+            log.exception("embedded JSON-RPC call failed")
+            text, status = json.dumps(_err(None, -32603, "internal error")), 500
+        resp = Response(text, status, content_type="application/json")
+        if status >= 400:
+            resp.headers["Connection"] = "close"
+        return resp(environ, start_response)
 
     def start(self) -> EmbeddedRpcServer:
         self._thread.start()
@@ -85,6 +144,7 @@ class EmbeddedRpcServer:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
 
 
 def _jsonable(v):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from exchange.border import UINT63, BorderError, check_base_url
 from exchange.errors import ConfigError
 from exchange.tangle import store
 from exchange.tangle import tx as txm
@@ -41,6 +42,8 @@ def dev_key(network: int, role: str):
 
 
 PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
+PEER_HEADER = "X-Tangle-Peer"  # the sending node's own URL: per-peer limits on gossip
+MAX_PEER_ANSWER = 16 * 1024 * 1024
 
 
 @dataclass
@@ -74,6 +77,17 @@ class NodeConfig:
     # one, only peers on this host (loopback) may push or register. Never printed (repr=False).
     peer_secret: str | None = field(default=None, repr=False)
     max_peers: int = 32
+    # a peer that keeps failing (unreachable, errors, garbage answers) is retried after
+    # peer_backoff_s, doubling up to peer_backoff_max_s, and dropped after peer_max_failures in a row
+    peer_backoff_s: float = 1.0
+    peer_backoff_max_s: float = 60.0
+    peer_max_failures: int = 20
+    # transactions from peers whose parents are missing wait at most unsolid_ttl_s, at most
+    # max_unsolid of them in all, and each peer may add peer_unsolid_per_s (burst peer_unsolid_burst)
+    max_unsolid: int = 20_000
+    unsolid_ttl_s: float = 600.0
+    peer_unsolid_per_s: float = 500.0
+    peer_unsolid_burst: int = 5000
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -99,6 +113,13 @@ class NodeConfig:
         return {}
 
 
+def _peer_url(url) -> str:
+    try:
+        return check_base_url(url, "peer url")
+    except BorderError as exc:
+        raise TangleRejected(exc.reason, 400) from None
+
+
 def _is_addr(s) -> bool:
     return isinstance(s, str) and len(s) == 64 and all(c in "0123456789abcdef" for c in s)
 
@@ -122,8 +143,11 @@ class Node:
         # refuse a second transaction with the same signed essence
         self.essences: set[bytes] = set()
         self.peers: dict[str, int] = {}
+        self._peer_fail: dict[str, tuple[int, float]] = {}  # url -> (failures in a row, retry after)
+        self.unsolid: dict[bytes, float] = {}  # stored, parents not all present -> since (monotonic)
+        self._peer_buckets: dict[str, tuple[float, float]] = {}
         self.count = 0
-        self.stats = {"ingested": 0, "rejected": 0, "from_peers": 0}
+        self.stats = {"ingested": 0, "rejected": 0, "from_peers": 0, "unsolid_expired": 0, "peers_dropped": 0}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._outbox: queue.Queue = queue.Queue()
@@ -137,6 +161,8 @@ class Node:
         for a, v in alloc.items():
             if not _is_addr(a) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"tangle genesis: bad entry {a!r}: {v!r}")
+        if sum(alloc.values()) > UINT63[1]:
+            raise ConfigError("tangle genesis: the total supply must fit a signed 64-bit balance")
         ghash = hashlib.blake2b(json.dumps([self.config.network, sorted(alloc.items())]).encode(),
                                 digest_size=16).hexdigest()
         with self.engine.begin() as c:
@@ -154,8 +180,12 @@ class Node:
                 self.accounts[a] = Account(b, s)
             for i, t in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id)):
                 self.milestones[i] = bytes.fromhex(t)
+            bad_peers = []
             for url, cur in c.execute(sa.select(store.PEER.c.url, store.PEER.c.cursor)):
-                self.peers[url] = cur
+                try:
+                    self.peers[_peer_url(url)] = cur
+                except TangleRejected:
+                    bad_peers.append(url)  # stored by an older version that checked only the prefix
             rows = c.execute(sa.select(store.TX.c.raw, store.TX.c.milestone).order_by(store.TX.c.arrival))
             for raw, ms in rows:
                 t = txm.decode(raw)
@@ -166,6 +196,12 @@ class Node:
                     self.confirmed[t.id] = ms
                 else:
                     self._track_unconfirmed(t)
+        if bad_peers:
+            log.warning("tangle: dropping %d stored peer URLs that are not http(s)://host[:port]", len(bad_peers))
+            with self.engine.begin() as c:
+                c.execute(store.PEER.delete().where(store.PEER.c.url.in_(bad_peers)))
+        mono = time.monotonic()
+        self.unsolid = {i: mono for i in self.graph.parents if i not in self.graph.solid}
         for url in self.config.peers:
             self.add_peer(url)
         self._apply_milestones()
@@ -278,6 +314,8 @@ class Node:
             raise TangleRejected("bad signature", 400)
         if t.timestamp > now + cfg.future_ms:
             raise TangleRejected("timestamp too far in the future", 400)
+        if t.kind == VALUE and t.sequence > UINT63[1]:  # never reachable, and beyond the BigInteger column
+            raise TangleRejected(f"sequence {t.sequence} beyond {UINT63[1]}", 400)
         if t.kind == MILESTONE:
             if t.issuer != self.coordinator:
                 raise TangleRejected("milestone not signed by the coordinator", 403)
@@ -313,19 +351,42 @@ class Node:
             raise res
         return res
 
-    def ingest_many(self, raws: list[bytes], source: str = "api") -> list:
+    def _admit_unsolid(self, t: Tx, peer: str | None, batch: set, waiting_in_batch: int) -> None:
+        """A transaction from a peer whose parents are not all here: capped in all and per peer."""
+        if all(p in self.graph.solid or p in batch for p in t.parents):
+            return
+        cfg = self.config
+        if len(self.unsolid) + waiting_in_batch >= cfg.max_unsolid:
+            raise TangleRejected(f"{cfg.max_unsolid} transactions already wait for their parents", 429)
+        if peer is not None and cfg.peer_unsolid_per_s > 0:
+            mono = time.monotonic()
+            tokens, last = self._peer_buckets.get(peer, (float(cfg.peer_unsolid_burst), mono))
+            tokens = min(cfg.peer_unsolid_burst, tokens + (mono - last) * cfg.peer_unsolid_per_s)
+            if tokens < 1:
+                raise TangleRejected("this peer sends too many transactions with unknown parents", 429)
+            if len(self._peer_buckets) > 10_000:
+                self._peer_buckets.clear()
+            self._peer_buckets[peer] = (tokens - 1, mono)
+
+    def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None) -> list:
         """Validate and store a batch in one SQL transaction; per item a Tx or a TangleRejected.
 
         Each transaction is stored whole or not at all; all are acknowledged only after commit.
+        ``peer`` names the sending peer (its per-peer limit on transactions with unknown parents).
         """
         now = txm.now_ms()
         out: list = []
         good: list[Tx] = []
         with self.lock:
             seen: set[bytes] = set()
+            waiting = 0
             for raw in raws:
                 try:
                     t = self._check(raw, source, now, seen)
+                    if source == "peer":
+                        self._admit_unsolid(t, peer, seen, waiting)
+                        if not all(p in self.graph.solid or p in seen for p in t.parents):
+                            waiting += 1
                 except TangleRejected as exc:
                     self.stats["rejected"] += 1
                     out.append(exc)
@@ -342,11 +403,16 @@ class Node:
                      "conflicting": False} for t in good]
             with self.engine.begin() as c:
                 c.execute(store.TX.insert(), rows)
+            mono = time.monotonic()
             for t in good:
                 self.count += 1
                 self.essences.add(t.essence_hash())
                 self._track_unconfirmed(t)
-                self.graph.add(t.id, t.parents, t.timestamp)
+                newly = self.graph.add(t.id, t.parents, t.timestamp)
+                if t.id not in self.graph.solid:
+                    self.unsolid[t.id] = mono
+                for i in newly:
+                    self.unsolid.pop(i, None)
             self.stats["ingested"] += len(good)
             if source == "peer":
                 self.stats["from_peers"] += len(good)
@@ -460,80 +526,182 @@ class Node:
     # ------------------------------------------------------------------ peers, gossip, sync
 
     def add_peer(self, url: str) -> None:
-        url = url.rstrip("/")
-        if not url.startswith(("http://", "https://")) or len(url) > 500:
-            raise TangleRejected("peer url must be http(s)://host:port", 400)
-        if url == self.config.self_url or url in self.peers:
+        url = _peer_url(url)  # only what urllib can use is stored: a bad URL never reaches gossip
+        with self.lock:  # check and insert together: the same URL posted twice at once is one row
+            if url == self.config.self_url or url in self.peers:
+                return
+            if len(self.peers) >= self.config.max_peers:
+                raise TangleRejected(f"this node already has its maximum of {self.config.max_peers} peers", 409)
+            with self.engine.begin() as c:
+                c.execute(store.PEER.insert(), [{"url": url, "cursor": 0}])
+            self.peers[url] = 0
+
+    def remove_peer(self, url: str) -> None:
+        with self.lock:
+            with self.engine.begin() as c:
+                c.execute(store.PEER.delete().where(store.PEER.c.url == url))
+            self.peers.pop(url, None)
+            self._peer_fail.pop(url, None)
+
+    def _peer_usable(self, url: str) -> bool:
+        return self._peer_fail.get(url, (0, 0.0))[1] <= time.monotonic()
+
+    def _peer_ok(self, url: str) -> None:
+        self._peer_fail.pop(url, None)
+
+    def _peer_failed(self, url: str, what: str, exc: BaseException) -> None:
+        """Back a failing peer off (doubling), and drop it after ``peer_max_failures`` in a row."""
+        cfg = self.config
+        n = self._peer_fail.get(url, (0, 0.0))[0] + 1
+        if n >= cfg.peer_max_failures:
+            log.warning("tangle: dropping peer %s after %d failures in a row (last: %s: %s)", url, n, what, exc)
+            self.stats["peers_dropped"] += 1
+            try:
+                self.remove_peer(url)
+            except Exception:  # noqa: BLE001 - the database may be what fails; retry next time
+                log.exception("tangle: could not drop peer %s", url)
             return
-        if len(self.peers) >= self.config.max_peers:
-            raise TangleRejected(f"this node already has its maximum of {self.config.max_peers} peers", 409)
-        with self.engine.begin() as c:
-            c.execute(store.PEER.insert(), [{"url": url, "cursor": 0}])
-        self.peers[url] = 0
+        wait = min(cfg.peer_backoff_max_s, cfg.peer_backoff_s * 2 ** (n - 1))
+        self._peer_fail[url] = (n, time.monotonic() + wait)
+        log.info("%s to %s failed (%s: %s); retry in %.1fs", what, url, type(exc).__name__, exc, wait)
 
     def _http(self, method: str, url: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
         if self.config.peer_secret:
             headers[PEER_SECRET_HEADER] = self.config.peer_secret
+        if self.config.self_url:
+            headers[PEER_HEADER] = self.config.self_url
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=self.config.http_timeout) as r:
-            return json.loads(r.read())
+            text = r.read(MAX_PEER_ANSWER + 1)
+        if len(text) > MAX_PEER_ANSWER:
+            raise ValueError(f"answer larger than {MAX_PEER_ANSWER} bytes")
+        obj = json.loads(text)
+        if not isinstance(obj, dict):
+            raise ValueError("answer is not a JSON object")
+        return obj
 
     def _gossip_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                batch = self._outbox.get(timeout=0.2)
+                self._gossip_once()
+            except Exception:  # noqa: BLE001 - never let one bad batch or peer stop gossip
+                log.exception("tangle: gossip pass failed")
+
+    def _gossip_once(self) -> None:
+        try:
+            batch = self._outbox.get(timeout=0.2)
+        except queue.Empty:
+            return
+        while len(batch) < 500:
+            try:
+                batch += self._outbox.get_nowait()
             except queue.Empty:
-                continue
-            while len(batch) < 500:
-                try:
-                    batch += self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-            body = {"txs": [r.hex() for r in batch]}
-            for url in list(self.peers):
-                try:
-                    self._http("POST", url + "/v1/gossip", body)
-                except (OSError, ValueError) as exc:
-                    log.debug("gossip to %s failed: %s", url, exc)  # the peer catches up by sync
+                break
+        body = {"txs": [r.hex() for r in batch]}
+        for url in list(self.peers):
+            if not self._peer_usable(url):
+                continue  # backed off: it catches up by sync once it answers again
+            try:
+                self._http("POST", url + "/v1/gossip", body)
+                self._peer_ok(url)
+            except Exception as exc:  # noqa: BLE001 - any failure of one peer: back it off, go on
+                self._peer_failed(url, "gossip", exc)
+
+    def _sync_peer(self, url: str) -> int:
+        got = 0
+        cursor = self.peers.get(url, 0)
+        for _ in range(20):
+            r = self._http("GET", f"{url}/v1/sync?since={cursor}&limit=500")
+            txs, new_cursor = r.get("txs"), r.get("cursor", cursor)
+            if not isinstance(txs, list) or not all(isinstance(h, str) for h in txs) or len(txs) > 1000:
+                raise ValueError("sync answer: txs must be a list of at most 1000 hex strings")
+            if not isinstance(new_cursor, int) or isinstance(new_cursor, bool) or not 0 <= new_cursor <= UINT63[1]:
+                raise ValueError("sync answer: cursor must be a non-negative 64-bit integer")
+            raws = [bytes.fromhex(h) for h in txs]
+            if raws:
+                res = self.ingest_many(raws, source="peer", peer=url)
+                got += sum(1 for x in res if isinstance(x, Tx))
+            if new_cursor != cursor and url in self.peers:
+                with self.engine.begin() as c:
+                    c.execute(store.PEER.update().where(store.PEER.c.url == url).values(cursor=new_cursor))
+                cursor = self.peers[url] = new_cursor
+            if len(raws) < 500:
+                break
+        return got
 
     def sync_once(self) -> int:
-        """Pull what peers stored since our cursor, and fetch missing parents; returns txs stored."""
+        """Pull what peers stored since our cursor, and fetch missing parents; returns txs stored.
+
+        A failing peer (unreachable, an error, an answer that is not what a node sends) is backed
+        off and, after ``peer_max_failures`` in a row, dropped; the other peers are still synced."""
         got = 0
-        for url, cursor in list(self.peers.items()):
-            for _ in range(20):
-                try:
-                    r = self._http("GET", f"{url}/v1/sync?since={cursor}&limit=500")
-                except (OSError, ValueError):
-                    break
-                raws = [bytes.fromhex(h) for h in r.get("txs", [])]
-                if raws:
-                    res = self.ingest_many(raws, source="peer")
-                    got += sum(1 for x in res if isinstance(x, Tx))
-                new_cursor = int(r.get("cursor", cursor))
-                if new_cursor != cursor:
-                    with self.engine.begin() as c:
-                        c.execute(store.PEER.update().where(store.PEER.c.url == url).values(cursor=new_cursor))
-                    cursor = self.peers[url] = new_cursor
-                if len(raws) < 500:
-                    break
+        for url in list(self.peers):
+            if not self._peer_usable(url):
+                continue
+            try:
+                got += self._sync_peer(url)
+                self._peer_ok(url)
+            except Exception as exc:  # noqa: BLE001 - one peer never stops the pass
+                self._peer_failed(url, "sync", exc)
         for missing in self.graph.missing()[:100]:
             for url in list(self.peers):
+                if not self._peer_usable(url):
+                    continue
                 try:
                     r = self._http("GET", f"{url}/v1/transactions/{missing.hex()}/raw")
-                    self.ingest_many([bytes.fromhex(r["tx"])], source="peer")
-                    got += 1
+                    raw = r.get("tx")
+                    if not isinstance(raw, str):
+                        raise ValueError("answer has no tx")
+                    res = self.ingest_many([bytes.fromhex(raw)], source="peer", peer=url)
+                    got += sum(1 for x in res if isinstance(x, Tx))
                     break
-                except (OSError, ValueError, KeyError):
-                    continue
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 404:  # not having it is no failure
+                        self._peer_failed(url, "fetch", exc)
+                except Exception as exc:  # noqa: BLE001
+                    self._peer_failed(url, "fetch", exc)
         return got
+
+    def expire_unsolid(self, now: float | None = None) -> int:
+        """Forget transactions that waited longer than ``unsolid_ttl_s`` for their parents
+        (database and memory); returns how many."""
+        now = time.monotonic() if now is None else now
+        cutoff = now - self.config.unsolid_ttl_s
+        with self.lock:
+            old = [i for i, since in self.unsolid.items() if since < cutoff]
+            if not old:
+                return 0
+            ids = [i.hex() for i in old]
+            with self.engine.begin() as c:
+                for k in range(0, len(ids), 500):
+                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500])))
+            senders = set()
+            for i in old:
+                self.unsolid.pop(i, None)
+                t = self.unconfirmed.pop(i, None)
+                self.graph.remove(i)
+                self.count -= 1
+                if t is not None:
+                    self.essences.discard(t.essence_hash())
+                    if t.kind == VALUE:
+                        senders.add(t.sender)
+                    elif t.kind == MILESTONE and self.pending_ms.get(t.index) == i:
+                        del self.pending_ms[t.index]
+            if senders:
+                self._recompute_pending(senders)
+            self.stats["unsolid_expired"] += len(old)
+            log.info("tangle: %d transactions never got their parents within %.0fs: forgotten",
+                     len(old), self.config.unsolid_ttl_s)
+            return len(old)
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.config.sync_interval):
             try:
                 self.sync_once()
-            except Exception:  # keep the loop alive; the error is logged
+                self.expire_unsolid()
+            except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
                 log.exception("sync failed")
 
     def _coordinator_loop(self) -> None:

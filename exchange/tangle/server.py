@@ -10,11 +10,12 @@ import threading
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from exchange.border import BorderError, JsonErrorHandler, check_text, parse_json, read_body
 from exchange.tangle.errors import TangleRejected
-from exchange.tangle.node import PEER_SECRET_HEADER, Node, _is_addr
+from exchange.tangle.node import PEER_HEADER, PEER_SECRET_HEADER, Node, _is_addr
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,7 @@ def _bad(reason: str, status: int = 400):
 
 
 def _body(req: Request) -> dict:
-    if req.content_length is not None and req.content_length > MAX_BODY:
-        _bad("request body too large", 413)
-    data = req.get_data(cache=False)
-    if len(data) > MAX_BODY:
-        _bad("request body too large", 413)
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        _bad("body is not valid JSON")
+    obj = parse_json(read_body(req, MAX_BODY))  # size checked while reading; depth, encoding checked
     if not isinstance(obj, dict):
         _bad("body must be a JSON object")
     return obj
@@ -105,8 +98,10 @@ class App:
         try:
             endpoint, values = _URLS.bind_to_environ(environ).match()
             resp = getattr(self, "on_" + endpoint)(req, **values)
-        except TangleRejected as exc:
+        except (TangleRejected, BorderError) as exc:
             resp = _json({"error": exc.reason}, exc.status)
+            if isinstance(exc, BorderError):  # the rest of a refused body is not read: no keep-alive
+                resp.headers["Connection"] = "close"
         except HTTPException as exc:
             resp = _json({"error": exc.description or exc.name}, exc.code or 400)
         except Exception:  # never an HTML page: log it, answer JSON
@@ -159,8 +154,8 @@ class App:
         address = req.args.get("address") or None
         if address is not None and not _is_addr(address):
             _bad("address must be 64 lowercase hex characters")
-        if tag is not None and len(tag) > 256:
-            _bad("tag too long")
+        if tag is not None:
+            check_text(tag, "tag", 256)  # NUL would be a 500 on PostgreSQL; no stored tag has one
         kind = req.args.get("kind") or None
         kinds = {"value": 1, "data": 2, "stream": 3, "milestone": 4}
         if kind is not None and kind not in kinds:
@@ -206,7 +201,8 @@ class App:
         if not isinstance(txs, list) or len(txs) > 5000:
             _bad("txs must be a list of at most 5000 hex strings")
         raws = [_hex_bytes(h, "tx") for h in txs]
-        res = self.node.ingest_many(raws, source="peer")
+        peer = f"{req.remote_addr} {req.headers.get(PEER_HEADER, '')[:200]}"
+        res = self.node.ingest_many(raws, source="peer", peer=peer)
         return _json({"accepted": sum(1 for r in res if not isinstance(r, TangleRejected))})
 
     def on_sync(self, req):
@@ -214,24 +210,21 @@ class App:
         return _json({"txs": [r.hex() for r in raws], "cursor": cursor})
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # per-request lines would swamp the log at 1000 tx/s
-        pass
-
-
 class NodeServer:
     """A node plus its threaded HTTP server; ``url`` once started."""
 
-    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0, background: bool = True):
         self.node = node
-        self.httpd = make_server(host, port, App(node), threaded=True, request_handler=_QuietHandler)
+        self.background = background  # False: HTTP only, no gossip/sync/coordinator threads (fuzzing)
+        self.httpd = make_server(host, port, App(node), threaded=True, request_handler=JsonErrorHandler)
         self.url = f"http://{host}:{self.httpd.server_port}"
         if node.config.self_url is None:
             node.config.self_url = self.url
         self._thread: threading.Thread | None = None
 
     def start(self) -> NodeServer:
-        self.node.start()
+        if self.background:
+            self.node.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="tangle-http", daemon=True)
         self._thread.start()
         return self

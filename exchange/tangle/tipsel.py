@@ -69,6 +69,27 @@ class Graph:
                 todo.extend(c for c in self.children.get(t, ()) if c not in self.solid)
             return newly
 
+    def remove(self, tx_id: bytes) -> None:
+        """Forget a transaction that never became solid (its children wait for it again)."""
+        with self.lock:
+            if tx_id in self.solid or tx_id not in self.parents:
+                return
+            ps = self.parents.pop(tx_id)
+            self.ts.pop(tx_id, None)
+            kids = self.children.pop(tx_id, [])
+            for p in set(ps):
+                sib = self.children.get(p)
+                if sib is not None and tx_id in sib:
+                    sib.remove(tx_id)
+                w = self.waiting.get(p)
+                if w is not None:
+                    w.discard(tx_id)
+                    if not w:
+                        del self.waiting[p]
+            if kids:
+                self.waiting.setdefault(tx_id, set()).update(kids)
+            self.version += 1
+
     def is_tip(self, t: bytes) -> bool:
         return not any(c in self.solid for c in self.children.get(t, ()))
 
