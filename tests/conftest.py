@@ -47,19 +47,35 @@ def postgres_reachable(host: str = "127.0.0.1", port: int = 5432) -> bool:
 
 
 @pytest.fixture
-def postgres_url():
-    """A URL to an empty PostgreSQL schema for this test; skipped (with the reason) when none runs."""
+def postgres_database():
+    """Factory: ``make(collation)`` -> URL of an empty PostgreSQL database for this test, created
+    with the server's default collation (``None``, C here) or ``"icu"`` (ICU en-US, a linguistic
+    collation as many installations have); skipped (with the reason) when no server runs."""
     if not postgres_reachable():
-        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL variant skipped")
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (install and start PostgreSQL): PostgreSQL variant skipped")
     import uuid
 
     import sqlalchemy
 
-    name = "tb_" + uuid.uuid4().hex[:10]
     admin = sqlalchemy.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    made = []
+
+    def make(collation: str | None = None) -> str:
+        name = "tb_" + uuid.uuid4().hex[:10]
+        extra = {None: "", "icu": " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0"}[collation]
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"{extra}'))
+        made.append(name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+    yield make
     with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in made:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_database):
+    """A URL to an empty PostgreSQL database (default collation) for this test."""
+    return postgres_database()

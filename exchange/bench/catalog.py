@@ -97,6 +97,7 @@ def filter_mix(rng: random.Random) -> list[dict]:
 def run(args):
     from exchange.bench import percentile
     from exchange.catalog import Catalog, CatalogFilter
+    from exchange.catalog.db import analyze
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,9 +105,7 @@ def run(args):
         cat = Catalog(url)
         t = time.perf_counter()
         fill(cat.engine, args.devices, rng)
-        if cat.engine.dialect.name == "sqlite":
-            with cat.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+        analyze(cat.engine)
         fill_s = time.perf_counter() - t
         mix = [CatalogFilter(**f) for f in filter_mix(rng)]
         times = []

@@ -40,6 +40,39 @@ def create_tables(engine: Engine) -> None:
     from sqlmodel import SQLModel
 
     SQLModel.metadata.create_all(engine, tables=CATALOG_TABLES)
+    if engine.dialect.name == "postgresql":
+        _byte_order_columns(engine)
+
+
+def _byte_order_columns(engine: Engine) -> None:
+    """Catalogs created before the prefix-range columns had COLLATE "C" get it now (their indexes
+    are rebuilt by PostgreSQL with the column): one ALTER per column, only when needed."""
+    from sqlalchemy import text
+
+    from exchange.catalog.models import ORDERED_COLUMNS
+
+    with engine.begin() as conn:
+        for table, column, length in ORDERED_COLUMNS:
+            collation = conn.execute(text(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = :t AND column_name = :c"),
+                {"t": table, "c": column}).scalar()
+            if collation != "C":
+                conn.execute(text(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length}) COLLATE "C"'))
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics of the catalog tables. Run after a bulk fill or a
+    rebuild: without it PostgreSQL plans 100k devices as if the tables were empty (p95 715 ms
+    seen, 54 ms after ANALYZE); SQLite's planner reads sqlite_stat1 the same way."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            for table in CATALOG_TABLES:
+                conn.execute(text(f"ANALYZE {table.name}"))
+        else:
+            conn.execute(text("ANALYZE"))
 
 
 def drop_tables(engine: Engine) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from exchange.catalog.db import create_tables, drop_tables, make_engine
+from exchange.catalog.db import analyze, create_tables, drop_tables, make_engine
 from exchange.catalog.models import (
     Affordance,
     Device,
@@ -269,7 +269,9 @@ class SyncResult:
 class Indexer:
     def __init__(self, chain, registry: str, database_url: str = "", engine: Engine | None = None,
                  auction_house: str | None = None, confirmations: int = 0, batch_blocks: int = 2000,
-                 start_block: int = 0):
+                 start_block: int = 0, analyze_after: int = 1000):
+        """``analyze_after``: a sync that applies at least this many events (a bulk fill, a first
+        sync, a rebuild) refreshes the planner's statistics at its end (``db.analyze``)."""
         from exchange.chain.registry import RegistryClient
 
         if confirmations < 0 or batch_blocks < 1:
@@ -283,6 +285,7 @@ class Indexer:
         self.confirmations = confirmations
         self.batch_blocks = batch_blocks
         self.start_block = start_block
+        self.analyze_after = analyze_after
         self.name = f"registry:{chain.chain_id}:{self.registry.address}"
         create_tables(self.engine)
 
@@ -320,6 +323,8 @@ class Indexer:
             if progress:
                 progress(r)
             block = hi + 1
+        if applied >= self.analyze_after:
+            analyze(self.engine)
         return SyncResult(start, max(start - 1, end), read, applied)
 
     def reindex(self, from_block: int, to_block: int) -> SyncResult:
@@ -340,7 +345,9 @@ class Indexer:
         """Drop every catalog table and index again from ``start_block``: the chain is the source of truth."""
         drop_tables(self.engine)
         create_tables(self.engine)
-        return self.sync(to_block)
+        result = self.sync(to_block)
+        analyze(self.engine)  # however few events: the old statistics described the dropped tables
+        return result
 
     def dump(self) -> dict[str, list[tuple]]:
         """Every catalog row, sorted (for comparing two catalogs)."""

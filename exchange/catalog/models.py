@@ -8,8 +8,16 @@ the exact reserve in wei (a uint80, too wide for BIGINT) is kept as a decimal st
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Columns compared by prefix range (geohash cells, words): code-point order on every database.
+# SQLite compares bytes already; PostgreSQL gets COLLATE "C" whatever the database's collation.
+ORDERED_COLUMNS = (("devices", "geohash", 12), ("device_words", "word", 64))
+
+
+def ORDERED_TEXT(length: int):  # noqa: N802 - reads as a column type
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Device(SQLModel, table=True):
@@ -28,7 +36,9 @@ class Device(SQLModel, table=True):
     title: str = ""
     description: str | None = Field(default=None, sa_column=Column(Text))
     types: str = ""  # "|Thing|Refrigerator|" for display; filters use device_types
-    geohash: str | None = Field(default=None, max_length=12)
+    # Byte-order collation on PostgreSQL: prefix ranges ("u33" <= g < "u34") assume code-point order,
+    # which a linguistic collation (ICU en-US, say) breaks ("u33{" sorts before "u33z" there).
+    geohash: str | None = Field(default=None, sa_column=Column(ORDERED_TEXT(12), nullable=True))
     lat: float | None = None
     lon: float | None = None
     reserve_wei: str = "0"
@@ -83,7 +93,7 @@ class DeviceWord(SQLModel, table=True):
 
     __tablename__ = "device_words"
     __table_args__ = (Index("ix_device_words_device", "device_id", "word"),)
-    word: str = Field(primary_key=True, max_length=64)
+    word: str = Field(sa_column=Column(ORDERED_TEXT(64), primary_key=True))  # prefix ranges: see Device.geohash
     device_id: str = Field(primary_key=True, foreign_key="devices.device_id", max_length=66)
 
 
