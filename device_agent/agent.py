@@ -43,7 +43,7 @@ class DeviceAgent:
         self.identity = identity or load_identity(self.data_dir, password)
         self.config = (config or load_config(self.data_dir)).validate()
         self.state = AgentState(self.data_dir)
-        self.base_url = self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+        self.base_url = self._configured_base()
         self.chain: Chain | None = None
         self.registry: RegistryClient | None = None
         self._chain_time = (0.0, 0)
@@ -85,9 +85,17 @@ class DeviceAgent:
     def td(self) -> dict:
         return build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile)
 
+    def _configured_base(self) -> str:
+        if self.config.relay_urls:
+            from device_agent.td import relay_base
+
+            return relay_base(self.config.relay_urls[0], self.identity.device_id_hex)
+        return self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+
     def set_base_url(self, url: str) -> None:
-        """Where the HTTP server listens (known once it is bound); the TD forms point there."""
-        if not self.config.public_url:
+        """Where the HTTP server listens (known once it is bound); the TD forms point there unless
+        a public URL or relays are configured."""
+        if not self.config.public_url and not self.config.relay_urls:
             self.base_url = url.rstrip("/")
 
     def tangle_address(self) -> str:
@@ -122,6 +130,8 @@ class DeviceAgent:
         """Change the profile/prices; the registry is updated on the next sync when enabled."""
         save_config(self.data_dir, config)
         self.config = config.validate()
+        if config.relay_urls or config.public_url:
+            self.base_url = self._configured_base()
         self.source.stop()
         self._plug_source()
 

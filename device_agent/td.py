@@ -21,21 +21,31 @@ def device_urn(device_id_hex: str) -> str:
     return f"urn:thingbid:device:{device_id_hex}"
 
 
+def relay_base(relay_url: str, device_id_hex: str) -> str:
+    """Where a relay serves this device's WoT API (``exchange.relay``)."""
+    return f"{relay_url.rstrip('/')}/devices/{device_id_hex}"
+
+
 def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profile | None = None) -> dict:
-    """The TD for this device; validated by ``exchange.wot.validate_td`` before it is returned."""
+    """The TD for this device; validated by ``exchange.wot.validate_td`` before it is returned.
+
+    With relays configured every form points at each relay in turn (the first is the TD's base;
+    a consumer that cannot reach it may use the next form) and ``base_url`` is not used: the home's
+    own address never goes on chain."""
     prof = prof or profile(config.appliance, config.sell)
-    base = base_url.rstrip("/")
+    bases = [relay_base(r, device_id_hex) for r in config.relay_urls] or [base_url.rstrip("/")]
+    base = bases[0]
     props = {}
     for p in prof.properties:
         # contentType defaults to application/json in TD 1.1, so it is left out (the TD goes on chain).
         aff = {"title": p.title, **p.schema(), "readOnly": True,
-               "forms": [{"href": f"{base}/properties/{p.name}", "op": "readproperty"}]}
+               "forms": [{"href": f"{b}/properties/{p.name}", "op": "readproperty"} for b in bases]}
         props[p.name] = aff
     events = {}
     for e in prof.events:
         events[e.name] = {"title": e.title, "data": e.data,
-                          "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
-                                     "subprotocol": "longpoll"}]}
+                          "forms": [{"href": f"{b}/events/{e.name}", "op": "subscribeevent",
+                                     "subprotocol": "longpoll"} for b in bases]}
     td = {
         "@context": [TD11_CONTEXT, {"tb": NAMESPACE}],
         "@type": ["Thing", prof.device_type],
@@ -53,7 +63,7 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
         "base": base + "/",
         "properties": props,
         "events": events,
-        "forms": [{"href": f"{base}/properties", "op": "readallproperties"}],
+        "forms": [{"href": f"{b}/properties", "op": "readallproperties"} for b in bases],
         "geohash": coarse_location(config.lat, config.lon, config.geohash_precision),
         "tags": list(config.tags),
     }
