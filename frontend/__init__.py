@@ -60,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     app.jinja_env.autoescape = True  # every template, whatever its extension
 
+    from frontend.blueprints.bids import PlanStore
     from frontend.jobs import JobRunner
     from frontend.services import Services
     from frontend.stream_ops import StreamManager
@@ -76,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
                                                             app.config["LOGIN_WINDOW_S"])
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.jobs"] = JobRunner()
+    app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
     from frontend.blueprints import account, auctions, bids, catalog, keys, streams, wallet
