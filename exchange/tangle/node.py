@@ -27,7 +27,7 @@ from exchange.errors import ConfigError
 from exchange.tangle import store
 from exchange.tangle import tx as txm
 from exchange.tangle.errors import TangleRejected
-from exchange.tangle.ledger import Account, apply_cone, cone_order
+from exchange.tangle.ledger import Account, apply_cone, cone_order, genesis_root, mutation_leaves, next_root
 from exchange.tangle.tipsel import Graph, TipSelector
 from exchange.tangle.tx import GENESIS_ID, MILESTONE, VALUE, Tx
 
@@ -41,6 +41,7 @@ def dev_key(network: int, role: str):
     return txm.key_from_seed(f"thingbid-tangle-dev:{network}:{role}".encode())
 
 
+_NEW_MILESTONE = b"\xff" * 32  # stands for the milestone being built while its cone is ordered
 PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
 PEER_HEADER = "X-Tangle-Peer"  # the sending node's own URL: per-peer limits on gossip
 MAX_PEER_ANSWER = 16 * 1024 * 1024
@@ -88,6 +89,10 @@ class NodeConfig:
     unsolid_ttl_s: float = 600.0
     peer_unsolid_per_s: float = 500.0
     peer_unsolid_burst: int = 5000
+    # every new milestone must carry a ledger root (see ``ledger``). False only while a network
+    # upgrades from the pre-commitment format: milestones without one are then accepted and
+    # chained by their id alone (unchecked), as pre-commitment milestones in the database are.
+    require_commitments: bool = True
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -120,6 +125,11 @@ def _peer_url(url) -> str:
         raise TangleRejected(exc.reason, 400) from None
 
 
+def _uncommitted_root(prev: bytes, index: int, ms_id_hex: str) -> bytes:
+    """The chain link of a milestone without a ledger root (pre-commitment format): its id alone."""
+    return next_root(prev, index, [b"uncommitted" + bytes.fromhex(ms_id_hex)])
+
+
 def _is_addr(s) -> bool:
     return isinstance(s, str) and len(s) == 64 and all(c in "0123456789abcdef" for c in s)
 
@@ -136,6 +146,9 @@ class Node:
         self.confirmed: dict[bytes, int] = {}  # tx id -> milestone index
         self.unconfirmed: dict[bytes, Tx] = {}
         self.milestones: dict[int, bytes] = {}  # applied index -> milestone tx id
+        self.ledger_root = b""  # the latest applied milestone's ledger root (genesis root at first)
+        # set when a milestone's ledger root is not what this node computes: it stops confirming
+        self.divergence: dict | None = None
         self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
         self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
         self.buckets: dict[bytes, tuple[float, float]] = {}
@@ -178,8 +191,11 @@ class Node:
             for a, b, s in c.execute(sa.select(store.ACCOUNT.c.address, store.ACCOUNT.c.balance,
                                                store.ACCOUNT.c.next_seq)):
                 self.accounts[a] = Account(b, s)
-            for i, t in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id)):
+            self.ledger_root = genesis_root(self.config.network, alloc)
+            for i, t, root in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id,
+                                                  store.MILESTONE.c.ledger_root).order_by(store.MILESTONE.c.index)):
                 self.milestones[i] = bytes.fromhex(t)
+                self.ledger_root = bytes.fromhex(root) if root else _uncommitted_root(self.ledger_root, i, t)
             bad_peers = []
             for url, cur in c.execute(sa.select(store.PEER.c.url, store.PEER.c.cursor)):
                 try:
@@ -242,8 +258,15 @@ class Node:
         return {"network": self.config.network, "pow_difficulty": self.config.difficulty,
                 "coordinator": self.coordinator.hex(), "tx_count": self.count,
                 "latest_milestone": self.latest_milestone, "dev": self.config.dev,
+                "ledger_root": self.ledger_root.hex(), **self.status(),
                 "solid_count": len(self.graph.solid) - 1, "peers": sorted(self.peers),
                 "tips": len(self.graph.tipset), "stats": dict(self.stats)}
+
+    def status(self) -> dict:
+        """``ok``, or ``diverged`` with where: this node computed another ledger than the coordinator."""
+        if self.divergence:
+            return {"status": "diverged", "divergence": dict(self.divergence)}
+        return {"status": "ok", "divergence": None}
 
     def entry_point(self) -> bytes:
         idx = self.latest_milestone - self.config.walk_depth
@@ -294,7 +317,8 @@ class Node:
         q = sa.select(store.MILESTONE).where(store.MILESTONE.c.index > since).order_by(store.MILESTONE.c.index)
         with self.engine.connect() as c:
             return [{"index": r.index, "id": r.tx_id, "timestamp": r.timestamp,
-                     "confirmed_count": r.confirmed_count} for r in c.execute(q.limit(1000))]
+                     "confirmed_count": r.confirmed_count, "ledger_root": r.ledger_root}
+                    for r in c.execute(q.limit(1000))]
 
     # ------------------------------------------------------------------ ingest
 
@@ -322,6 +346,8 @@ class Node:
             known = self.milestones.get(t.index) or self.pending_ms.get(t.index)
             if t.index <= 0 or (known is not None and known != t.id):
                 raise TangleRejected(f"milestone index {t.index} already taken", 409)
+            if t.ledger_root is None and cfg.require_commitments:
+                raise TangleRejected("milestone carries no ledger root (pre-commitment format)", 400)
         if source == "api":
             if t.timestamp < now - cfg.past_ms:
                 raise TangleRejected("timestamp too old", 400)
@@ -426,18 +452,34 @@ class Node:
 
     def _apply_milestones(self) -> None:
         with self.lock:
-            while True:
+            while not self.divergence:
                 idx = self.latest_milestone + 1
                 ms_id = self.pending_ms.get(idx)
                 if ms_id is None or ms_id not in self.graph.solid:
                     return
                 self._apply_one(idx, ms_id)
 
+    def _cone_effects(self, root: bytes, root_parents: tuple[bytes, ...] | None = None):
+        """The cone ``root`` would confirm, in white-flag order, and what applying it does."""
+        order = cone_order(root, self.graph.parents.__getitem__, self.confirmed.__contains__, root_parents)
+        txs = [self.unconfirmed[i] for i in order if i in self.unconfirmed]
+        return txs, apply_cone(txs, lambda a: self.accounts.get(a) or Account())
+
     def _apply_one(self, idx: int, ms_id: bytes) -> None:
-        order = cone_order(ms_id, self.graph.parents.__getitem__, self.confirmed.__contains__)
-        txs = [self.unconfirmed[i] for i in order]
-        res = apply_cone(txs, lambda a: self.accounts.get(a) or Account())
+        txs, res = self._cone_effects(ms_id)
         ms = self.unconfirmed[ms_id]
+        if ms.ledger_root is None:
+            root = _uncommitted_root(self.ledger_root, idx, ms_id.hex())
+        else:
+            root = next_root(self.ledger_root, idx, mutation_leaves(txs, res))
+            if root != ms.ledger_root:
+                self.divergence = {"milestone": idx, "milestone_id": ms_id.hex(),
+                                   "milestone_ledger_root": ms.ledger_root.hex(), "computed_ledger_root": root.hex(),
+                                   "last_agreed_milestone": self.latest_milestone}
+                log.error("tangle: LEDGER DIVERGED at milestone %d: it commits to ledger root %s, this node "
+                          "computes %s; this node stops confirming (last agreed milestone %d)", idx,
+                          ms.ledger_root.hex(), root.hex(), self.latest_milestone)
+                return
         conflicting = set(res.conflicting)
         with self.engine.begin() as c:
             ids = [i.hex() for i in res.confirmed]
@@ -453,7 +495,7 @@ class Node:
                     c.execute(store.ACCOUNT.insert(), [{"address": addr, "balance": a.balance,
                                                         "next_seq": a.next_seq}])
             c.execute(store.MILESTONE.insert(), [{"index": idx, "tx_id": ms_id.hex(), "timestamp": ms.timestamp,
-                                                  "confirmed_count": len(ids)}])
+                                                  "confirmed_count": len(ids), "ledger_root": root.hex()}])
         # in-memory state follows the commit
         self.accounts.update(res.touched)
         senders = set()
@@ -463,6 +505,7 @@ class Node:
             if t.kind == VALUE:
                 senders.add(t.sender)
         self.milestones[idx] = ms_id
+        self.ledger_root = root
         self.pending_ms.pop(idx, None)
         if senders:
             self._recompute_pending(senders)
@@ -486,7 +529,7 @@ class Node:
         """Coordinator: sign a milestone over the current tips when there is something new."""
         with self.lock:
             last = self.milestones.get(self.latest_milestone, GENESIS_ID)
-            if self.pending_ms:
+            if self.pending_ms or self.divergence:
                 return None  # wait until our previous milestone is applied
             tips = sorted((t for t in self.graph.tipset if t != last and t not in self.confirmed),
                           key=lambda t: (self.graph.ts[t], t))[:7]
@@ -495,7 +538,10 @@ class Node:
             parents = sorted({last, *tips})
             if len(parents) < 2:
                 parents = parents * 2
-            raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(self.latest_milestone + 1),
+            idx = self.latest_milestone + 1
+            txs, res = self._cone_effects(_NEW_MILESTONE, tuple(parents))
+            root = next_root(self.ledger_root, idx, mutation_leaves(txs, res))
+            raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(idx, root),
                             parents, network=self.config.network, difficulty=self.config.difficulty)
             return self.ingest(raw, source="coordinator").hex_id
 

@@ -32,6 +32,7 @@ _URLS = Map([
     Rule("/v1/find", methods=["GET"], endpoint="find"),
     Rule("/v1/milestones", methods=["GET"], endpoint="milestones"),
     Rule("/v1/info", methods=["GET"], endpoint="info"),
+    Rule("/v1/status", methods=["GET"], endpoint="status"),
     Rule("/v1/peers", methods=["GET", "POST"], endpoint="peers"),
     Rule("/v1/faucet", methods=["POST"], endpoint="faucet"),
     Rule("/v1/gossip", methods=["POST"], endpoint="gossip"),
@@ -169,6 +170,10 @@ class App:
 
     def on_info(self, req):
         return _json(self.node.info())
+
+    def on_status(self, req):
+        n = self.node
+        return _json({**n.status(), "latest_milestone": n.latest_milestone, "ledger_root": n.ledger_root.hex()})
 
     def _require_peer(self, req) -> None:
         """Gossip and peer registration come from the network's own nodes only."""
