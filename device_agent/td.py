@@ -32,7 +32,7 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
                "forms": [{"href": f"{base}/properties/{p.name}", "op": "readproperty"}]}
         props[p.name] = aff
     events = {}
-    for e in prof.events:
+    for e in prof.events:  # the data schema describes the longpoll answer; its time is in X-Event-Time
         events[e.name] = {"title": e.title, "data": e.data,
                           "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
                                      "subprotocol": "longpoll"}]}
@@ -42,8 +42,8 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
         "id": device_urn(device_id_hex),
         "title": f"{prof.title} {device_id_hex[:8]}",
         # Every byte goes on chain at check-in: say what a reader needs, once.
-        "description": f"A household {prof.title.lower()}. GET a property for its latest reading, with "
-                       "?from=&to=&step= (unix s) for its history in your key's period.",
+        "description": f"A household {prof.title.lower()}. A property answers its latest value (time in "
+                       "X-Reading-Time); the action history, readings in your key's period.",
         "securityDefinitions": {
             # The Thingbid access key: an Ed25519-signed token (tb1.<claims>.<signature>) bought in an
             # auction and delivered sealed to the winner; sent as "Authorization: Bearer <key>".
@@ -52,13 +52,36 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
         "security": SECURITY_NAME,
         "base": base + "/",
         "properties": props,
+        "actions": {"history": history_action(prof, base)},
         "events": events,
-        "forms": [{"href": f"{base}/properties", "op": "readallproperties"}],
+        # readmultipleproperties: ?names=a,b or a POST of a JSON array of names.
+        "forms": [{"href": f"{base}/properties", "op": ["readallproperties", "readmultipleproperties"]}],
         "geohash": coarse_location(config.lat, config.lon, config.geohash_precision),
         "tags": list(config.tags),
     }
     validate_td(td)
     return td
+
+
+def history_action(prof: Profile, base: str) -> dict:
+    """The ``history`` action: readings of one property in [from, to] (unix s) on a ``step`` grid,
+    clamped to the caller's key period. Its output is what the server answers."""
+    kinds = sorted({"number" if p.schema().get("type") == "integer" else p.schema().get("type") for p in prof.properties})
+    value = {"type": kinds[0]} if len(kinds) == 1 else {"oneOf": [{"type": k} for k in kinds]}
+    unix_s = {"type": "integer", "minimum": 0, "unit": "s"}
+    return {
+        "title": "Readings of a property",
+        "safe": True, "idempotent": True,
+        "input": {"type": "object", "required": ["property"], "properties": {
+            "property": {"type": "string", "enum": [p.name for p in prof.properties]},
+            "from": unix_s, "to": unix_s, "step": {**unix_s, "minimum": 1}}},
+        "output": {"type": "object", "properties": {
+            "property": {"type": "string"}, "unit": {"type": "string"}, "from": unix_s, "to": unix_s,
+            "readings": {"type": "array", "items": {"type": "object", "required": ["t", "value"],
+                                                      "properties": {"t": {"type": "number", "unit": "s"},
+                                                                     "value": value}}}}},
+        "forms": [{"href": f"{base}/actions/history", "op": "invokeaction"}],
+    }
 
 
 def td_bytes_and_hash(td: dict) -> tuple[bytes, bytes]:
