@@ -11,7 +11,7 @@ from __future__ import annotations
 from device_agent.anonymise import coarse_location
 from device_agent.config import AgentConfig
 from device_agent.profiles import Profile, profile
-from exchange.wot import TD11_CONTEXT, canonical_td, td_hash, validate_td
+from exchange.wot import TD10_CONTEXT, TD11_CONTEXT, canonical_td, td_hash, validate_td
 
 NAMESPACE = "https://thingbid.example/ns#"
 SECURITY_NAME = "bearer_sc"
@@ -37,7 +37,9 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
                           "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
                                      "subprotocol": "longpoll"}]}
     td = {
-        "@context": [TD11_CONTEXT, {"tb": NAMESPACE}],
+        # TD 1.0's context first, then TD 1.1's (TD 1.1 §5.3.1.1 allows it): WoT clients built on TD 1.0
+        # schemas (node-wot 0.9) refuse a TD whose first context is not TD 1.0's.
+        "@context": [TD10_CONTEXT, TD11_CONTEXT, {"tb": NAMESPACE}],
         "@type": ["Thing", prof.device_type],
         "id": device_urn(device_id_hex),
         "title": f"{prof.title} {device_id_hex[:8]}",
