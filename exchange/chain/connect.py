@@ -90,6 +90,10 @@ class Chain:
             raise
         return tx_hash.hex()
 
+    def now(self) -> int:
+        """Chain time: the latest block's timestamp, what contracts compare their deadlines with."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
 
