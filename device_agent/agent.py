@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 CHAIN_TIME_TTL_S = 1.0
 
 
-def chain_lock(chain: Chain) -> threading.RLock:
-    """The lock serialising this agent package's use of ``chain`` (kept in ``chain.extra``)."""
-    return chain.extra.setdefault("device_agent_lock", threading.RLock())
-
-
 class DeviceAgent:
     """One device: what it is, what it sells, and its standing in the registry."""
 
@@ -153,7 +148,7 @@ class DeviceAgent:
         self.chain = chain
         # One lock per connection: agents sharing an in-process eth-tester (not thread-safe)
         # take turns; agents with their own RPC connections never wait for each other.
-        self._lock = chain_lock(chain)
+        self._lock = chain.lock
         self.registry = RegistryClient.from_manifest(chain, manifest)
 
     def _require_chain(self) -> RegistryClient:

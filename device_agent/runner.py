@@ -304,9 +304,7 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
 
 def _fund(chain: Chain, agent, wei: int) -> None:
     """Local chains only: make the agent's account usable and give it gas money once."""
-    from device_agent.agent import chain_lock
-
-    with chain_lock(chain):
+    with chain.lock:
         _fund_locked(chain, agent, wei)
 
 
