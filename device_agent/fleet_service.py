@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -75,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _wait_for_relays(runners, timeout_s: float = 60.0) -> None:
     """Listed means reachable: every agent's relay links are up before fleet.json is written."""
-    import time
-
-    from device_agent.errors import AgentError
+    from device_agent.errors import AgentError  # imported late like the rest of this entry point
 
     deadline = time.monotonic() + timeout_s
     for r in runners:

@@ -7,6 +7,7 @@ device's registered Ed25519 key; with the device's registered X25519 key it seal
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,8 +37,6 @@ class DeviceAnswer:
     claims: dict  # the device's signed claims about this answer
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
 
@@ -69,8 +68,6 @@ def read_device(url: str, *, device_id_hex: str, signing_key: bytes, token: str 
     headers = {NONCE_HEADER: nonce, "Accept": "application/json"}
     body_out = b""
     if json_body is not None:
-        import json
-
         method, body_out = "POST", json.dumps(json_body).encode()
         headers["Content-Type"] = "application/json"
     if token:

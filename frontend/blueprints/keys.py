@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 
+from exchange.chain.registry import RegistryClient
 from frontend import auction_ops
 from frontend.device_data import DeviceKeys, DeviceReadError, read_series
 from frontend.errors import NotFound
@@ -26,8 +27,6 @@ def _key(user, auction_id: int):
 def _device_keys(device) -> DeviceKeys | None:
     """The registry's keys of the device (reads through a relay are then sealed and verified);
     None when the catalog has no X25519 key for it."""
-    from exchange.chain.registry import RegistryClient
-
     x25519 = bytes.fromhex((device.x25519_key or "").removeprefix("0x"))
     if len(x25519) != 32:
         return None
