@@ -80,9 +80,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, keys, streams, wallet
+    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, streams, wallet
 
-    for bp in (account.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
+    for bp in (account.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp, directory.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)
