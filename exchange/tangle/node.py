@@ -17,17 +17,20 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.border import UINT63, BorderError, check_base_url
 from exchange.errors import ConfigError
-from exchange.tangle import store
+from exchange.tangle import peerauth, store
 from exchange.tangle import tx as txm
 from exchange.tangle.errors import TangleRejected
 from exchange.tangle.ledger import Account, apply_cone, cone_order, genesis_root, mutation_leaves, next_root
+from exchange.tangle.spam import AdaptivePow
 from exchange.tangle.tipsel import Graph, TipSelector
 from exchange.tangle.tx import GENESIS_ID, MILESTONE, VALUE, Tx
 
@@ -64,6 +67,12 @@ class NodeConfig:
     walk_depth: int = 3  # entry point: this many milestones below the latest
     rate_per_s: float = 200.0  # per issuer, API submissions only
     rate_burst: int = 400
+    # API submissions pay one more PoW bit per doubling of the rate above these (see ``spam``):
+    # in all, and from one sender address (whatever keys it uses); 0 switches the part off
+    pow_free_rate: float = 2000.0
+    pow_free_rate_per_sender: float = 200.0
+    pow_max_extra: int = 8
+    pow_tau_s: float = 5.0
     future_ms: int = 30_000
     past_ms: int = 600_000
     peers: list[str] = field(default_factory=list)
@@ -77,6 +86,12 @@ class NodeConfig:
     # Shared by the nodes of one network: gossip and add-peer requests must carry it. Without
     # one, only peers on this host (loopback) may push or register. Never printed (repr=False).
     peer_secret: str | None = field(default=None, repr=False)
+    # Per-peer identities (replace the shared secret): this node's Ed25519 key (hex 32-byte
+    # seed; without one a key is made for this run) signs its peer requests, and with a
+    # peer_allow list (hex public keys) only those keys may gossip or add peers. With both
+    # peer_allow and peer_secret, the secret still admits peers that do not sign yet (migration).
+    peer_key_seed: str | None = field(default=None, repr=False)
+    peer_allow: list[str] | None = None
     max_peers: int = 32
     # a peer that keeps failing (unreachable, errors, garbage answers) is retried after
     # peer_backoff_s, doubling up to peer_backoff_max_s, and dropped after peer_max_failures in a row
@@ -109,6 +124,25 @@ class NodeConfig:
         if self.dev:
             return dev_key(self.network, "coordinator")
         raise ConfigError("tangle: running the coordinator on a non-dev network needs coordinator_seed")
+
+    def peer_key(self) -> Ed25519PrivateKey:
+        if not self.peer_key_seed:
+            return Ed25519PrivateKey.generate()
+        try:
+            seed = bytes.fromhex(self.peer_key_seed)
+            if len(seed) != 32:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("tangle: peer_key_seed must be 64 hex characters (32 bytes)") from None
+        return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def peer_verifier(self) -> peerauth.PeerVerifier | None:
+        if self.peer_allow is None:
+            return None
+        try:
+            return peerauth.PeerVerifier(peerauth.parse_allow_list(self.peer_allow))
+        except ValueError as exc:
+            raise ConfigError(f"tangle: {exc}") from None
 
     def genesis_alloc(self) -> dict[str, int]:
         if self.genesis is not None:
@@ -152,6 +186,11 @@ class Node:
         self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
         self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
         self.buckets: dict[bytes, tuple[float, float]] = {}
+        self.pow = AdaptivePow(config.difficulty, config.pow_free_rate, config.pow_free_rate_per_sender,
+                               config.pow_max_extra, config.pow_tau_s)
+        self.peer_key = config.peer_key()
+        self.peer_id = txm.public_bytes(self.peer_key).hex()
+        self.peer_verifier = config.peer_verifier()
         # the nonce is outside the signature, so anyone can re-mine a copy under a new id:
         # refuse a second transaction with the same signed essence
         self.essences: set[bytes] = set()
@@ -254,8 +293,10 @@ class Node:
     def supply(self) -> int:
         return sum(a.balance for a in self.accounts.values())
 
-    def info(self) -> dict:
-        return {"network": self.config.network, "pow_difficulty": self.config.difficulty,
+    def info(self, sender: str | None = None) -> dict:
+        """``pow_difficulty`` is what an API submission from ``sender`` (its address) needs now."""
+        return {"network": self.config.network, "pow_difficulty": self.pow.required(sender, time.monotonic()),
+                "pow_base_difficulty": self.config.difficulty, "peer_key": self.peer_id,
                 "coordinator": self.coordinator.hex(), "tx_count": self.count,
                 "latest_milestone": self.latest_milestone, "dev": self.config.dev,
                 "ledger_root": self.ledger_root.hex(), **self.status(),
@@ -322,7 +363,7 @@ class Node:
 
     # ------------------------------------------------------------------ ingest
 
-    def _check(self, raw, source: str, now: int, batch: set) -> Tx:
+    def _check(self, raw, source: str, now: int, batch: set, api_pow: int = 0) -> Tx:
         t = txm.decode(raw)
         cfg = self.config
         if t.network != cfg.network:
@@ -349,6 +390,9 @@ class Node:
             if t.ledger_root is None and cfg.require_commitments:
                 raise TangleRejected("milestone carries no ledger root (pre-commitment format)", 400)
         if source == "api":
+            if api_pow > cfg.difficulty and not txm.pow_ok(t.id, api_pow):
+                raise TangleRejected(f"insufficient proof of work (need {api_pow} leading zero bits at this "
+                                     f"load; GET /v1/info says what it is now)", 400)
             if t.timestamp < now - cfg.past_ms:
                 raise TangleRejected("timestamp too old", 400)
             for p in t.parents:
@@ -394,21 +438,24 @@ class Node:
                 self._peer_buckets.clear()
             self._peer_buckets[peer] = (tokens - 1, mono)
 
-    def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None) -> list:
+    def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None,
+                    sender: str | None = None) -> list:
         """Validate and store a batch in one SQL transaction; per item a Tx or a TangleRejected.
 
         Each transaction is stored whole or not at all; all are acknowledged only after commit.
-        ``peer`` names the sending peer (its per-peer limit on transactions with unknown parents).
+        ``peer`` names the sending peer (its per-peer limit on transactions with unknown parents);
+        ``sender`` the API client's address (the proof of work it owes depends on its rate).
         """
         now = txm.now_ms()
         out: list = []
         good: list[Tx] = []
+        api_pow = self.pow.required(sender, time.monotonic()) if source == "api" else 0
         with self.lock:
             seen: set[bytes] = set()
             waiting = 0
             for raw in raws:
                 try:
-                    t = self._check(raw, source, now, seen)
+                    t = self._check(raw, source, now, seen, api_pow)
                     if source == "peer":
                         self._admit_unsolid(t, peer, seen, waiting)
                         if not all(p in self.graph.solid or p in seen for p in t.parents):
@@ -440,6 +487,8 @@ class Node:
                 for i in newly:
                     self.unsolid.pop(i, None)
             self.stats["ingested"] += len(good)
+            if source == "api":
+                self.pow.record(sender, time.monotonic(), len(good))
             if source == "peer":
                 self.stats["from_peers"] += len(good)
             if any(t.kind == MILESTONE for t in good) or self.pending_ms:
@@ -614,6 +663,10 @@ class Node:
     def _http(self, method: str, url: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
+        if method == "POST":  # peer pushes are signed with this node's identity
+            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            headers.update(peerauth.sign_headers(self.peer_key, self.peer_id, method, path, data or b"",
+                                                 txm.now_ms()))
         if self.config.peer_secret:
             headers[PEER_SECRET_HEADER] = self.config.peer_secret
         if self.config.self_url:
