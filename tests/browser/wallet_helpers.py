@@ -6,12 +6,71 @@ A unique module name: tests/ is not a package.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import urllib.request
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = Path(__file__).resolve().parent / "js" / "test_wallet_provider.js"
+# frontend/js/wallet.js KEY_MESSAGE, restated: the derivation is a format, the same on every machine.
+KEY_MESSAGE = ("Thingbid key-delivery key, version 1.\n\n"
+               "Signing this derives the key that opens the data-access keys devices seal to you. "
+               "It costs nothing and moves no funds; the signature never leaves your browser. "
+               "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.")
+
+
+def delivery_key_of(private_key: str) -> bytes:
+    """The X25519 private key a wallet holding ``private_key`` derives in the browser (HKDF over its signature)."""
+    sig = Account.from_key(private_key).sign_message(encode_defunct(text=KEY_MESSAGE)).signature
+    return HKDF(hashes.SHA256(), 32, salt=b"thingbid/wallet-key/v1", info=b"x25519 key delivery").derive(bytes(sig))
+
+
+class LogKeeper(logging.Handler):
+    """Every log record anyone writes while installed (formatted, arguments included)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[str] = []
+
+    def emit(self, record):
+        try:
+            self.records.append(record.getMessage() + repr(record.__dict__.get("args")))
+        except Exception:  # noqa: BLE001 - a record that does not format still counts as seen
+            self.records.append(repr(record.__dict__))
+
+    def lines(self) -> list[str]:
+        return list(self.records)
+
+
+def secrets_found(secrets: list[str], requests: list[bytes], logs: list[str], directory: Path) -> list[str]:
+    """Where any secret (hex with or without 0x, or text) shows up: request, log line or file under ``directory``."""
+    needles, raw = set(), set()
+    for s in secrets:
+        s = s.lower()
+        needles.add(s)
+        bare = s.removeprefix("0x")
+        needles.add(bare)
+        if len(bare) % 2 == 0 and all(c in "0123456789abcdef" for c in bare):
+            raw.add(bytes.fromhex(bare))  # the same secret stored as bytes
+    found = []
+    for i, r in enumerate(requests):
+        low = r.lower()
+        found += [f"request {i}: {n[:12]}…" for n in needles if n.encode() in low]
+    for i, line in enumerate(logs):
+        low = line.lower()
+        found += [f"log {i}: {n[:12]}…" for n in needles if n in low]
+    for f in directory.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            found += [f"file {f.name}: {n[:12]}…" for n in needles if n.encode() in data.lower()]
+            found += [f"file {f.name}: raw {b[:4].hex()}…" for b in raw if b in data]
+    return found
 
 
 def bundle_provider(out_dir: Path) -> str:
