@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class Chain:
     accounts: list[str]
     anvil: AnvilProcess | None = None
     tester: object | None = None  # the EthereumTester on embedded chains (time travel, snapshots)
-    extra: dict = field(default_factory=dict)
+    # Serialises the users of one connection that send from the same accounts (nonces, receipts):
+    # an agent's seller loop, its stream ledger and the runner's funding share it.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def chain_id(self) -> int:
@@ -86,6 +89,10 @@ class Chain:
                 raise InsufficientFundsError(f"account {sender or self.deployer} cannot send {format_eth(wei)}") from exc
             raise
         return tx_hash.hex()
+
+    def now(self) -> int:
+        """Chain time: the latest block's timestamp, what contracts compare their deadlines with."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
