@@ -63,6 +63,9 @@ GOALS = [
     ("purchase", None, "payment_to_key_p50_ms", "<", 1000),
     ("purchase", None, "messages_per_s", ">=", 2000),
     ("ui", None, "plan_and_place_s", "<", 10),
+    ("ui", "signin", "p50_ms", "<", 1000),
+    ("ui", "browser_1000_bids", "wall_s", "<", 15),
+    ("ui", "browser_1000_bids", "batches", "<=", 10),
 ]
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 

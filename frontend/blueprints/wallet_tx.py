@@ -19,6 +19,7 @@ from frontend.security import require_user
 
 bp = Blueprint("wallet_tx", __name__, url_prefix="/wallet-tx")
 MAX_SETTLE = 200
+MAX_RUNS = 500  # wallet runs kept in memory
 
 
 def _services():
@@ -98,7 +99,10 @@ def start(pid: str):
                                                        meta={"total": p.total, "skipped_in_plan": p.skipped,
                                                              "signer": "wallet"})
     stored.job_id = job.id
-    _runs()[job.id] = wallet_tx.WalletRun(job, p, public, register_key=not _registered(user.address, public))
+    runs = _runs()
+    for jid in [j for j, r in runs.items() if r.job.state != "running" and len(runs) > MAX_RUNS]:
+        del runs[jid]  # finished runs go first; their jobs stay readable on the job page
+    runs[job.id] = wallet_tx.WalletRun(job, p, public, register_key=not _registered(user.address, public))
     return {"job_id": job.id, "job_url": url_for("bids.job", job_id=job.id),
             "progress_url": url_for("bids.job_progress", job_id=job.id),
             "next_url": url_for("wallet_tx.next_tx", job_id=job.id)}

@@ -323,6 +323,63 @@ function bindKeys(buttons) {
   }
 }
 
+// ---- one-transaction forms (deposit, withdraw, settle, reclaim, rate) of a wallet session --------
+// First press: the server prepares the transaction and the form shows its gas and cost; second press:
+// the wallet signs and sends it, and the server checks it on chain. Changing the form starts over.
+function walletFormBody(form) {
+  const fd = new FormData(form);
+  const body = {};
+  if (fd.has("amount")) body.amount = fd.get("amount");
+  const ids = fd.getAll("auction_id").map(Number);
+  if (ids.length) body.auction_ids = ids;
+  if (fd.has("score")) body.score = Number(fd.get("score"));
+  return body;
+}
+
+function bindWalletForms(forms) {
+  for (const form of forms) {
+    const btn = form.querySelector("button[type=submit]");
+    const label = btn.textContent;
+    let out = form.querySelector("output.wallet-cost");
+    if (!out) {
+      out = document.createElement("output");
+      out.className = "wallet-cost";
+      form.append(out);
+    }
+    let step = null;
+    form.addEventListener("input", () => { step = null; btn.textContent = label; out.textContent = ""; });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      btn.disabled = true;
+      out.className = "wallet-cost";
+      try {
+        if (!step) {
+          step = await call("/wallet-tx/single/" + form.dataset.walletAction, walletFormBody(form));
+          out.textContent = step.label + ": " + step.gas.toLocaleString("en") + " gas, fees " + eth(step.fee_wei) +
+            ", total " + eth(step.total_wei) + " — press again to sign in your wallet";
+          btn.textContent = "Sign in your wallet";
+          return;
+        }
+        const client = walletClient();
+        const address = await account(client);
+        const prepared = step;
+        step = null;
+        out.textContent = "waiting for your wallet…";
+        await sendPrepared(client, address, prepared);
+        out.textContent = "done: " + prepared.label;
+        window.location.reload();
+      } catch (e) {
+        step = null;
+        btn.textContent = label;
+        out.textContent = "refused: " + (e.shortMessage || e.message);
+        out.className = "wallet-cost error";
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+}
+
 window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared };
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -332,4 +389,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (plan) bindPlan(plan);
   const keys = document.querySelectorAll("button.open-key");
   if (keys.length) bindKeys(keys);
+  const forms = document.querySelectorAll("form[data-wallet-action]");
+  if (forms.length && document.body.dataset.session === "wallet") bindWalletForms(forms);
 });

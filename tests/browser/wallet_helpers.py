@@ -1,14 +1,12 @@
-"""The injected test wallet (tests/browser/js/test_wallet_provider.js): bundled once, relayed to anvil.
+"""Helpers for the wallet browser tests: the key the browser derives, and where secrets could leak.
 
-A unique module name: tests/ is not a package.
+The injected wallet itself is ``frontend.devwallet`` (the benchmark uses it too). A unique module
+name: tests/ is not a package.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import urllib.request
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -16,8 +14,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = Path(__file__).resolve().parent / "js" / "test_wallet_provider.js"
 # frontend/js/wallet.js KEY_MESSAGE, restated: the derivation is a format, the same on every machine.
 KEY_MESSAGE = ("Thingbid key-delivery key, version 1.\n\n"
                "Signing this derives the key that opens the data-access keys devices seal to you. "
@@ -71,45 +67,6 @@ def secrets_found(secrets: list[str], requests: list[bytes], logs: list[str], di
             found += [f"file {f.name}: {n[:12]}…" for n in needles if n.encode() in data.lower()]
             found += [f"file {f.name}: raw {b[:4].hex()}…" for b in raw if b in data]
     return found
-
-
-def bundle_provider(out_dir: Path) -> str:
-    """The provider as one script (viem bundled by the repo's pinned esbuild)."""
-    out = out_dir / "test_wallet_provider.js"
-    subprocess.run([str(REPO / "node_modules" / ".bin" / "esbuild"), str(SOURCE), "--bundle", "--format=iife",
-                    "--target=chrome120", "--log-level=warning", f"--outfile={out}"], check=True, cwd=REPO)
-    return out.read_text()
-
-
-class RpcRelay:
-    """Forwards the wallet's node calls to the chain's JSON-RPC; remembers every call for the tests."""
-
-    def __init__(self, rpc_url: str):
-        self.url = rpc_url
-        self.calls: list[dict] = []
-        self.asked: list[str] = []  # every method the page asked the wallet, node-bound or not
-
-    def note(self, method: str) -> None:
-        self.asked.append(method)
-
-    def __call__(self, payload: str) -> str:
-        call = json.loads(payload)
-        self.calls.append(call)
-        body = json.dumps({"jsonrpc": "2.0", "id": len(self.calls), "method": call["method"],
-                           "params": call.get("params", [])}).encode()
-        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.read().decode()
-
-
-def install_wallet(context, bundle: str, private_key: str, rpc_url: str, chain_id: int | None = None) -> RpcRelay:
-    """Give every page of ``context`` the test wallet as ``window.ethereum``."""
-    relay = RpcRelay(rpc_url)
-    context.expose_function("__walletRpc", relay)
-    context.expose_function("__walletNote", relay.note)
-    config = {"privateKey": private_key, "chainId": chain_id}
-    context.add_init_script(f"window.__testWallet = {json.dumps(config)};\n{bundle}")
-    return relay
 
 
 class RequestRecorder:

@@ -231,3 +231,12 @@ def test_nonces_are_single_use_and_expire():
     c = [store.issue() for _ in range(4)]  # over the limit: the oldest goes
     assert not store.take(c[0]) and all(store.take(n) for n in c[1:])
     assert not store.take("never-issued")
+
+
+def test_serving_off_loopback_needs_a_public_url(capsys, monkeypatch):
+    from frontend.serve import main
+
+    monkeypatch.delenv("THINGBID_PUBLIC_URL", raising=False)
+    assert main(["--host", "0.0.0.0", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "give --public-url" in err and len(err.strip().splitlines()) == 1

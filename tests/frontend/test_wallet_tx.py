@@ -120,6 +120,17 @@ def test_a_report_that_is_not_the_prepared_transaction_is_refused_and_the_step_s
     assert r.status_code == 404  # used once
 
 
+def test_deposit_then_withdraw_with_the_wallet(auction_world_m, wallet_app):
+    from exchange.chain.auction import AuctionHouseClient
+
+    house = AuctionHouseClient.from_manifest(auction_world_m.chain, auction_world_m.manifest)
+    c = wallet_app.test_client()
+    token = wallet_sign_in(c)
+    single(c, token, auction_world_m.chain, "deposit", {"amount": "0.05"})
+    single(c, token, auction_world_m.chain, "withdraw", {"amount": "0.02"})
+    assert house.balance_of(WALLET.address).free == 3 * 10**16
+
+
 def test_another_wallet_cannot_report_or_run_my_steps(auction_world_m, wallet_app):
     mine, theirs = wallet_app.test_client(), wallet_app.test_client()
     t1, t2 = wallet_sign_in(mine), wallet_sign_in(theirs, OTHER)
