@@ -91,9 +91,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, keys, siwe, streams, wallet, wallet_tx
+    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, siwe, streams, wallet, wallet_tx
 
-    for bp in (account.bp, siwe.bp, wallet_tx.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
+    for bp in (account.bp, siwe.bp, wallet_tx.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp,
+               directory.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)
