@@ -91,7 +91,18 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, siwe, streams, wallet, wallet_tx
+    from frontend.blueprints import (
+        account,
+        auctions,
+        bids,
+        catalog,
+        directory,
+        keys,
+        siwe,
+        streams,
+        wallet,
+        wallet_tx,
+    )
 
     for bp in (account.bp, siwe.bp, wallet_tx.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp,
                directory.bp):
