@@ -113,6 +113,18 @@ def test_malformed_sign_in_bodies_get_a_json_reason(app, body):
     assert r.status_code == 400 and r.get_json()["reason"] == "malformed"
 
 
+def test_failed_wallet_sign_ins_are_throttled_per_client(app):
+    c = app.test_client()
+    for _ in range(3):  # LOGIN_FAILURES_PER_WINDOW in these tests
+        site, token = start(c)
+        msg, sig = _bad(site, "signature")
+        assert post_verify(c, token, msg, sig).get_json()["reason"] == "signature"
+    site, token = start(c)
+    msg = eip4361(**good_fields(site))
+    r = post_verify(c, token, msg, sign(WALLET, msg))  # even a good one waits now
+    assert r.status_code == 429 and r.get_json()["reason"] == "rate"
+
+
 def test_a_nonce_signs_in_once_only(app):
     c = app.test_client()
     site, token = start(c)
