@@ -118,11 +118,15 @@ class NodeConfig:
     require_commitments: bool = True
     # Pruning: confirmed history more than prune_depth milestones below the latest, and older
     # than prune_min_age_s, is forgotten (database and memory) except stream messages younger
-    # than stream_retention_s (what buyers of unexpired spans still read). 0 never prunes.
+    # than stream_retention_s (what buyers of unexpired spans still read) and data messages
+    # younger than data_retention_s (offers, sale answers), which stay in the database only.
     # Transactions older than the pruning horizon are refused from then on (no replays).
-    prune_depth: int = 100
+    # 0 never prunes (the default: who scans by cursor, e.g. a seller watching for payments,
+    # must keep up within the window once it is on).
+    prune_depth: int = 0
     prune_min_age_s: float = 900.0
     stream_retention_s: float = 7 * 86400.0
+    data_retention_s: float = 30 * 86400.0
     # a fresh node (empty database) starts from this peer's snapshot plus its recent cone
     bootstrap_from: str | None = None
 
@@ -674,8 +678,8 @@ class Node:
             self.prune(upto)
 
     def prune(self, upto: int) -> int:
-        """Forget confirmed history up to milestone ``upto`` (kept: stream messages younger than
-        ``stream_retention_s``, in the database only); returns how many transactions left memory."""
+        """Forget confirmed history up to milestone ``upto`` (kept, in the database only: stream
+        and data messages within their retention); returns how many transactions left memory."""
         with self.lock:
             if not self.pruned_index < upto <= self.latest_milestone - max(2, self.config.walk_depth + 1):
                 raise TangleRejected(f"can prune only up to {self.latest_milestone} minus the walk depth", 409)
@@ -690,15 +694,18 @@ class Node:
             self._late = [(i, eh) for i, eh in cands if self.graph.ts.get(i, 0) >= horizon]
             drop = {i for i, _ in gone} | self.entry_points
             entry = self.graph.prune(drop)
-            keep_streams_from = txm.now_ms() - int(self.config.stream_retention_s * 1000)
+            now = txm.now_ms()
+            kept = {txm.STREAM: now - int(self.config.stream_retention_s * 1000),
+                    txm.DATA: now - int(self.config.data_retention_s * 1000)}
+            retained = sa.or_(*(sa.and_(store.TX.c.kind == k, store.TX.c.timestamp >= since)
+                                for k, since in kept.items()))
             ids = [i.hex() for i, _ in gone]
             with self.engine.begin() as c:
                 for k in range(0, len(ids), 500):
-                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500]))
-                              .where(sa.not_(sa.and_(store.TX.c.kind == txm.STREAM,
-                                                     store.TX.c.timestamp >= keep_streams_from))))
-                c.execute(store.TX.delete().where(store.TX.c.milestone <= upto, store.TX.c.kind == txm.STREAM,
-                                                  store.TX.c.timestamp < keep_streams_from))
+                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500])).where(sa.not_(retained)))
+                for kind, since in kept.items():  # messages kept earlier whose retention is over
+                    c.execute(store.TX.delete().where(store.TX.c.milestone <= upto, store.TX.c.kind == kind,
+                                                      store.TX.c.timestamp < min(since, horizon)))
                 c.execute(store.ENTRY.delete())
                 if entry:
                     c.execute(store.ENTRY.insert(), [{"id": i.hex(), "milestone": self.confirmed[i],
