@@ -13,7 +13,8 @@ import os
 import time
 from datetime import timedelta
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, jsonify, redirect, render_template, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from frontend.device_data import DeviceNetworkPolicy
@@ -28,6 +29,7 @@ from frontend.security import (
     current_user,
     set_security_headers,
 )
+from frontend.text import neutralise_bidi, neutralise_tree, shorten
 from frontend.wallet_auth import KeystoreModeRefused, NonceStore
 
 __all__ = ["create_app"]
@@ -59,13 +61,33 @@ DEFAULTS = {
 }
 
 
+class BidiSafeJSONProvider(DefaultJSONProvider):
+    """JSON answers (charts' property names and units, job outcomes) without bidi controls."""
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(neutralise_tree(obj), **kwargs)
+
+
+def device_names(device_ids) -> dict[str, str]:
+    """Catalog titles of these devices, by lower-case 0x id (a template helper: pages name devices)."""
+    from frontend.catalog_adapter import titles_of
+
+    return titles_of(current_app.extensions["thingbid.services"].catalog(), device_ids)
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.json = BidiSafeJSONProvider(app)
     app.config.update(DEFAULTS)
     app.config["SECRET_KEY"] = os.urandom(32)
     if config:
         app.config.update(config)
     app.jinja_env.autoescape = True  # every template, whatever its extension
+    # Every {{ expression }} of every page passes here: bidi controls from TD text (or anything else
+    # a page shows) are dropped once, whichever page, field or source. Cleaning the catalog instead
+    # would miss text that comes by other roads (tangle offers, job records) and alter the stored TD,
+    # whose hash the chain holds.
+    app.jinja_env.finalize = neutralise_bidi
 
     from frontend.blueprints.bids import PlanStore
     from frontend.jobs import JobRunner
@@ -118,6 +140,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.add_template_filter(format_eth, "eth")
     app.add_template_filter(format_number, "num")
+    app.add_template_filter(shorten, "short")
+    app.add_template_global(device_names, "device_names")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:
