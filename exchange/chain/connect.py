@@ -148,16 +148,18 @@ def embedded_chain() -> Chain:
     return Chain(w3, "embedded", list(w3.eth.accounts), tester=tester)
 
 
-def rpc_chain(url: str, keystore: str | os.PathLike | None = None, password: str | None = None, kind: str = "rpc") -> Chain:
-    """Connect to an endpoint; with a keystore, transactions are signed locally by its key."""
+def rpc_chain(url: str, keystore: str | os.PathLike | None = None, password: str | None = None, kind: str = "rpc",
+              account=None) -> Chain:
+    """Connect to an endpoint; with a keystore (or an already decrypted eth-account ``account``),
+    transactions are signed locally by its key."""
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
     try:
         _ = w3.eth.chain_id
     except Exception as exc:  # noqa: BLE001
         raise ChainConnectionError(f"no EVM JSON-RPC endpoint answers at {url}: {type(exc).__name__}") from exc
     accounts: list[str]
-    if keystore:
-        acct = load_keystore(keystore, password)
+    if keystore or account is not None:
+        acct = account if account is not None else load_keystore(keystore, password)
         w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(acct), layer=0)
         w3.eth.default_account = acct.address
         accounts = [acct.address]
