@@ -63,6 +63,8 @@ GOALS = [
     ("purchase", None, "payment_to_key_p50_ms", "<", 1000),
     ("purchase", None, "messages_per_s", ">=", 2000),
     ("ui", None, "plan_and_place_s", "<", 10),
+    ("sdk", "read_100_keys_30d", "wall_s", "<", 30),
+    ("demo", None, "time_to_first_key_s", "<", 180),
 ]
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 

@@ -104,7 +104,8 @@ def with_time_left(world, device_ids, seconds: float = 10.0) -> None:
         now = world.chain.now()
         for did in device_ids:
             mine = [a for a in world.runner_of(did).agent.state.auctions() if a.status == "open"]
-            if not mine or house.auction(mine[-1].auction_id).time - now < seconds:
+            info = house.auction(mine[-1].auction_id) if mine else None
+            if info is None or info.state != "open" or info.time - now < seconds:
                 return False
         return True
 
