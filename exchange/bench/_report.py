@@ -63,6 +63,13 @@ GOALS = [
     ("purchase", None, "payment_to_key_p50_ms", "<", 1000),
     ("purchase", None, "messages_per_s", ">=", 2000),
     ("ui", None, "plan_and_place_s", "<", 10),
+    ("ui", "signin", "p50_ms", "<", 1000),
+    ("ui", "browser_1000_bids", "wall_s", "<", 15),
+    ("ui", "browser_1000_bids", "batches", "<=", 10),
+    ("relay", "added_latency", "p50_ms", "<", 5),
+    ("relay", "devices", "rss_mb", "<", 500),
+    ("relay", "devices", "connected", ">=", 1000),
+    ("relay", "reconnect", "p95_s", "<", 5),
     ("sdk", "read_100_keys_30d", "wall_s", "<", 30),
     ("demo", None, "time_to_first_key_s", "<", 180),
 ]

@@ -18,7 +18,7 @@ def test_windows_cover_the_span_once_each_within_one_answer(start, span, step):
     end = start + span
     ws = windows(start, end, step)
     assert ws[0][0] == start and ws[-1][1] == end
-    for (lo, hi), (nxt, _) in zip(ws, ws[1:], strict=False):
+    for (_lo, hi), (nxt, _) in zip(ws, ws[1:], strict=False):
         assert nxt == hi + 1  # contiguous, no overlap
         assert (hi + 1) % step == 0  # windows end on the step grid: no bucket is split
     for lo, hi in ws:
