@@ -14,6 +14,7 @@ from exchange.market import (  # noqa: F401 - the shared code path; re-exported 
     BATCH_SIZE,
     AuctionBook,
     Opened,
+    Outcome,
     PlannedBid,
     PlanView,
     Skip,
