@@ -118,6 +118,7 @@ class DeviceAgent:
             if fresh or time.monotonic() - fetched > CHAIN_TIME_TTL_S:
                 try:
                     ts = self.chain_time()
+                    now = time.time()  # after the call: a wait for the chain lock must not count as lead
                     self._chain_time = (time.monotonic(), ts)
                     self._chain_lead = max(self._chain_lead, ts - now)
                 except Exception:  # noqa: BLE001 - an unreachable node must not stop serving
