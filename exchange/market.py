@@ -186,13 +186,15 @@ def min_bid(t: Target) -> int:
     return max(t.reserve, t.highest + max(t.increment, 1))
 
 
-def plan_from_targets(targets: list[Target], max_price: int, budget: int, planner=plan_bids) -> PlanView:
-    """Skip targets with a reason, plan the rest with ``planner`` (``exchange.bidding.plan_bids``)."""
+def plan_from_targets(targets: list[Target], max_price: int, budget: int, planner=plan_bids,
+                      batch_size: int = BATCH_SIZE) -> PlanView:
+    """Skip targets with a reason, plan the rest with ``planner`` (``exchange.bidding.plan_bids``)
+    in batches of at most ``batch_size`` bids."""
     skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
     live = [t for t in targets if not t.reason]
     titles = {t.device_id: t.title for t in live}
     plan = planner([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
-                   max_price, budget, batch_size=BATCH_SIZE)
+                   max_price, budget, batch_size=batch_size)
     batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed) for b in batch.bids]
                for batch in plan.batches]
     skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]

@@ -117,7 +117,7 @@ def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str
 # ---- planning -----------------------------------------------------------------------------------
 def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
     """Targets from the chain, then exchange.bidding.plan_bids decides amounts and batches."""
-    return plan_from_targets(targets_for(services, devices, bidder), max_price, budget)
+    return plan_from_targets(targets_for(services, devices, bidder), max_price, budget, batch_size=BATCH_SIZE)
 
 
 # ---- writes (signed by the user's own chain connection) ------------------------------------------
