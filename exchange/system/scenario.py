@@ -10,7 +10,6 @@ failure stops the run.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exchange.errors import ExchangeError
+from exchange.waiting import poll_until
 
 
 class ScenarioFailed(ExchangeError, AssertionError):
@@ -73,14 +73,8 @@ def http_json(url: str, token: str | None = None, timeout: float = 10) -> tuple[
 
 
 def wait_for(what: str, predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return poll_until(predicate, timeout=timeout, interval=interval,
+                      on_timeout=lambda: ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}"))
 
 
 def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
