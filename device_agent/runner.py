@@ -21,6 +21,7 @@ from device_agent.config import AgentConfig, save_config
 from device_agent.errors import AgentError
 from device_agent.identity import create_identity, exists
 from device_agent.server import ServingContext, create_app
+from exchange.border import JsonErrorHandler
 from exchange.chain.connect import Chain
 from exchange.errors import ExchangeError
 
@@ -81,18 +82,21 @@ class AgentRunner:
         self.url = ""
 
     # ------------------------------------------------------------ parts
-    def _serve(self) -> None:
+    def serve(self) -> None:
+        """Start the WoT HTTP server only (``start`` does this first; the fuzz suite only this)."""
         a = self.agent
         ctx = ServingContext(a.identity.device_id_hex, a.identity.ed25519_public, a.data, a.profile, td=a.td,
                              clock=a.clock, revoked=a.state.revoked_ids, rate_per_second=a.config.rate_per_second,
                              rate_burst=a.config.rate_burst)
         try:
-            self.server = make_server(a.config.http_host, a.config.http_port, create_app(ctx), threaded=True)
+            self.server = make_server(a.config.http_host, a.config.http_port, create_app(ctx), threaded=True,
+                                      request_handler=JsonErrorHandler)
         except OSError as exc:  # the remembered port is taken: serve elsewhere (the TD is updated on sync)
             if not a.config.http_port:
                 raise
             log.warning("port %d unavailable (%s); using a free port", a.config.http_port, exc)
-            self.server = make_server(a.config.http_host, 0, create_app(ctx), threaded=True)
+            self.server = make_server(a.config.http_host, 0, create_app(ctx), threaded=True,
+                                      request_handler=JsonErrorHandler)
         self.url = f"http://{a.config.http_host}:{self.server.server_port}"
         a.set_base_url(self.url)
         self._thread("http", self.server.serve_forever)
@@ -131,7 +135,7 @@ class AgentRunner:
 
     def _start(self) -> AgentRunner:
         self.agent.source.start(self.agent.recorder)  # every reading goes through the recorder
-        self._serve()
+        self.serve()
         self._connect_chain()
         if self.agent.registry is not None:
             if self.enable_on_start:

@@ -1,0 +1,125 @@
+"""The device agent's WoT server as a fuzz target (``exchange.fuzz.targets.TARGETS["device-agent"]``).
+
+A real agent (identity, config, state database, recorder) is created under the work dir and
+served by ``AgentRunner.serve`` — the same server ``device-agent run`` starts — on a free
+port. The source's recording loop is not started (it would change the recording on its own
+while fuzzed); its past day is recorded once before, so history and event reads find data.
+Keys: a valid one, one revoked, one expired, one not yet valid, one for another device and
+one signed by another key; every data route is tried with each (the last five must be refused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from device_agent.recorder import RECORDER_FILE
+from device_agent.runner import AgentRunner, fleet_config, init_agent
+from device_agent.state import STATE_FILE, TABLES, AgentToken
+from exchange.crypto import AccessClaims, generate_ed25519, issue_token
+from exchange.fuzz import FuzzFailure, Req, Route, Target
+
+PASSWORD = "fuzz the device agent"
+DATA_DIR = "device-agent"  # under the work dir
+DAY = 86_400
+
+
+def _bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("Authorization", f"Bearer {token}"),)
+
+
+@contextlib.contextmanager
+def wot_server(workdir: Path) -> Iterator[Target]:
+    data_dir = Path(workdir) / DATA_DIR
+    # The fuzzer is one client sending thousands of requests: rate limits far above its pace
+    # (429s would hide every other answer). Limits themselves are tested in tests/agent.
+    init_agent(data_dir, PASSWORD, fleet_config(0, http_port=0, rate_per_second=1e6, rate_burst=10**6,
+                                                stream_ledgers=[]), kdf_n=2**12)
+    runner = AgentRunner(data_dir, PASSWORD, streams=False)
+    agent = runner.agent
+    agent.source.catch_up(agent.recorder)
+    runner.serve()
+    now = agent.clock()
+    device = agent.identity.device_id_hex
+    sk = agent.identity.ed25519_private
+
+    def key(auction_id: int, nbf: int, naf: int, device_id: str = device, signer: bytes = sk) -> str:
+        claims = AccessClaims(device_id=device_id, auction_id=auction_id, buyer="0x" + "ab" * 20,
+                              not_before=nbf, not_after=naf)
+        agent.state.add_token(AgentToken(token_id=claims.token_id, auction_id=auction_id, buyer=claims.buyer,
+                                         not_before=nbf, not_after=naf, delivered=True))
+        return issue_token(signer, claims)
+
+    good = key(1, now - 2 * DAY, now + 30 * DAY)
+    revoked_key = key(2, now - 2 * DAY, now + 30 * DAY)
+    agent.state.mark_token(next(t.token_id for t in agent.state.tokens() if t.auction_id == 2), revoked=True)
+    bad_keys = [revoked_key, key(3, now - 9 * DAY, now - 8 * DAY), key(4, now + 5 * DAY, now + 9 * DAY),
+                key(5, now - DAY, now + DAY, device_id="cd" * 32), key(6, now - DAY, now + DAY,
+                                                                       signer=generate_ed25519()[0])]
+    props = [p.name for p in agent.profile.properties]
+    events = [e.name for e in agent.profile.events] or ["none"]
+
+    def history_path(rng: random.Random, name: str) -> str:
+        t = agent.clock()
+        lo = rng.randint(t - 2 * DAY, t - 60)
+        q = f"from={lo}&to={rng.randint(lo, t)}"
+        return f"/properties/{name}?{q}" + (f"&step={rng.choice([60, 300, 3600])}" if rng.random() < 0.5 else "")
+
+    def data_route(example: str, build) -> Route:
+        def valid(rng):
+            return Req("GET", build(rng), _bearer(good))
+
+        def refused(rng):
+            if rng.random() < 0.2:
+                return Req("GET", build(rng))  # no key at all
+            return Req("GET", build(rng), _bearer(rng.choice(bad_keys)))
+
+        return Route("GET", example, valid, json=False, refused=refused)
+
+    routes = [
+        Route("GET", "/.well-known/wot", lambda rng: Req("GET", "/.well-known/wot"), json=False),
+        data_route("/properties", lambda rng: "/properties"),
+        data_route(f"/properties/{props[0]}", lambda rng: f"/properties/{rng.choice(props)}"),
+        data_route(f"/properties/{props[0]}?from=0&to=1&step=60", lambda rng: history_path(rng, rng.choice(props))),
+        data_route(f"/events/{events[0]}?since=0",
+                   lambda rng: f"/events/{rng.choice(events)}" + (
+                       f"?since={agent.clock() - rng.randint(60, 2 * DAY)}" if rng.random() < 0.7 else "")),
+    ]
+    if not agent.profile.events:
+        routes.pop()
+
+    # SQLite's data_version moves whenever another connection commits to the file: a digest of
+    # both databases (the agent's state and the recording) that costs microseconds per call.
+    watchers = [sqlite3.connect(data_dir / name, check_same_thread=False) for name in (STATE_FILE, RECORDER_FILE)]
+    baseline = content(agent)
+
+    def digest():
+        return tuple(w.execute("PRAGMA data_version").fetchone()[0] for w in watchers)
+
+    host, port = runner.url.removeprefix("http://").split(":")
+    try:
+        yield Target("device-agent", host, int(port), routes, digest, max_body=4096)
+        if content(agent)[0] != baseline[0]:  # reads only record readings: tokens, auctions, consent unchanged
+            raise FuzzFailure(f"fuzz device-agent: the agent's state changed: {baseline[0]} -> {content(agent)[0]}")
+    finally:
+        for w in watchers:
+            w.close()
+        runner.stop()
+
+
+def content(agent) -> tuple[str, tuple]:
+    """(hash of every row of the agent's state, counts and latest times of its recording)."""
+    with agent.state.engine.connect() as c:
+        rows = tuple(tuple(c.execute(sa.select(t.__table__).order_by(*t.__table__.primary_key.columns)))
+                     for t in TABLES)
+    with contextlib.closing(sqlite3.connect(agent.data_dir / RECORDER_FILE)) as db:
+        recording = tuple(db.execute(
+            "SELECT (SELECT count(*) FROM prop), (SELECT count(*) FROM reading), (SELECT max(t) FROM reading),"
+            " (SELECT count(*) FROM event), (SELECT max(t) FROM event)").fetchone())
+    return hashlib.sha256(repr(rows).encode()).hexdigest(), recording
