@@ -48,6 +48,7 @@ class DeviceAgent:
         self.chain: Chain | None = None
         self.registry: RegistryClient | None = None
         self._chain_time = (0.0, 0)
+        self._chain_lead = 0.0  # seconds the chain's clock has been seen ahead of wall time
         self._tangle_address = ""
         self._td: tuple[tuple, dict] | None = None
         self._lock = threading.RLock()
@@ -106,24 +107,36 @@ class DeviceAgent:
         return self._tangle_address
 
     def clock(self, fresh: bool = False) -> int:
-        """Now, for access periods: the later of wall time and the chain's latest block time.
+        """Now, for access periods and readings: wall time plus how far the chain ran ahead of it.
 
         Periods are set in chain time; on a real chain the two agree, and a local chain moved
-        forward (tests, demos) must expire keys too. Taking the later one never extends a key.
-        The HTTP server may use a chain time up to a second old; ``fresh`` (the selling loop) asks now.
+        forward (tests, demos) must expire keys too. The lead is the largest seen of (block time
+        - wall time when it was read), so the clock is never behind the chain yet keeps ticking
+        with wall time while an idle chain stands on a moved block (a frozen clock would serve
+        one reading over and over). The HTTP server may use a chain time up to a second old;
+        ``fresh`` (the selling loop) asks now.
         """
         now = time.time()
         if self.chain is not None:
-            fetched, ts = self._chain_time
+            fetched = self._chain_time[0]
             if fresh or time.monotonic() - fetched > CHAIN_TIME_TTL_S:
                 try:
-                    with self._lock:
-                        ts = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+                    ts = self.chain_time()
                     self._chain_time = (time.monotonic(), ts)
+                    self._chain_lead = max(self._chain_lead, ts - now)
                 except Exception:  # noqa: BLE001 - an unreachable node must not stop serving
                     log.warning("chain time unavailable; using wall time")
-            return max(int(now), ts)
-        return int(now)
+        return int(now + self._chain_lead)
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: what a contract compares its deadlines with."""
+        with self._lock:
+            return self._require_chain_connection().now()
+
+    def _require_chain_connection(self) -> Chain:
+        if self.chain is None:
+            raise NoChainError("no chain attached: connect the agent to a chain first (--rpc)")
+        return self.chain
 
     def save_config(self, config: AgentConfig) -> None:
         """Change the profile/prices; the registry is updated on the next sync when enabled."""

@@ -58,6 +58,14 @@ def init_identity(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: 
     return ident
 
 
+def wot_app(agent: DeviceAgent):
+    """The agent's WoT HTTP app (the same one answers direct and relayed requests)."""
+    ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data, agent.profile,
+                         td=agent.td, clock=agent.clock, revoked=agent.state.revoked_ids,
+                         rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst)
+    return create_app(ctx)
+
+
 class AgentRunner:
     """One agent with its threads. ``chain`` (an existing connection whose accounts include the
     device's) or ``chain_url`` (a connection signing with the device's keystore) may be given;
@@ -85,17 +93,15 @@ class AgentRunner:
     def serve(self) -> None:
         """Start the WoT HTTP server only (``start`` does this first; the fuzz suite only this)."""
         a = self.agent
-        ctx = ServingContext(a.identity.device_id_hex, a.identity.ed25519_public, a.data, a.profile, td=a.td,
-                             clock=a.clock, revoked=a.state.revoked_ids, rate_per_second=a.config.rate_per_second,
-                             rate_burst=a.config.rate_burst)
+        self.app = wot_app(a)
         try:
-            self.server = make_server(a.config.http_host, a.config.http_port, create_app(ctx), threaded=True,
+            self.server = make_server(a.config.http_host, a.config.http_port, self.app, threaded=True,
                                       request_handler=JsonErrorHandler)
         except OSError as exc:  # the remembered port is taken: serve elsewhere (the TD is updated on sync)
             if not a.config.http_port:
                 raise
             log.warning("port %d unavailable (%s); using a free port", a.config.http_port, exc)
-            self.server = make_server(a.config.http_host, 0, create_app(ctx), threaded=True,
+            self.server = make_server(a.config.http_host, 0, self.app, threaded=True,
                                       request_handler=JsonErrorHandler)
         self.url = f"http://{a.config.http_host}:{self.server.server_port}"
         a.set_base_url(self.url)

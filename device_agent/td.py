@@ -11,7 +11,7 @@ from __future__ import annotations
 from device_agent.anonymise import coarse_location
 from device_agent.config import AgentConfig
 from device_agent.profiles import Profile, profile
-from exchange.wot import TD11_CONTEXT, canonical_td, td_hash, validate_td
+from exchange.wot import TD10_CONTEXT, TD11_CONTEXT, canonical_td, td_hash, validate_td
 
 NAMESPACE = "https://thingbid.example/ns#"
 SECURITY_NAME = "bearer_sc"
@@ -32,18 +32,20 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
                "forms": [{"href": f"{base}/properties/{p.name}", "op": "readproperty"}]}
         props[p.name] = aff
     events = {}
-    for e in prof.events:
+    for e in prof.events:  # the data schema describes the longpoll answer; its time is in X-Event-Time
         events[e.name] = {"title": e.title, "data": e.data,
                           "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
                                      "subprotocol": "longpoll"}]}
     td = {
-        "@context": [TD11_CONTEXT, {"tb": NAMESPACE}],
+        # TD 1.0's context first, then TD 1.1's (TD 1.1 §5.3.1.1 allows it): WoT clients built on TD 1.0
+        # schemas (node-wot 0.9) refuse a TD whose first context is not TD 1.0's.
+        "@context": [TD10_CONTEXT, TD11_CONTEXT, {"tb": NAMESPACE}],
         "@type": ["Thing", prof.device_type],
         "id": device_urn(device_id_hex),
         "title": f"{prof.title} {device_id_hex[:8]}",
         # Every byte goes on chain at check-in: say what a reader needs, once.
-        "description": f"A household {prof.title.lower()}. GET a property for its latest reading, with "
-                       "?from=&to=&step= (unix s) for its history in your key's period.",
+        "description": f"A household {prof.title.lower()}. A property answers its latest value (time in "
+                       "X-Reading-Time); the action history, readings in your key's period.",
         "securityDefinitions": {
             # The Thingbid access key: an Ed25519-signed token (tb1.<claims>.<signature>) bought in an
             # auction and delivered sealed to the winner; sent as "Authorization: Bearer <key>".
@@ -52,13 +54,36 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
         "security": SECURITY_NAME,
         "base": base + "/",
         "properties": props,
+        "actions": {"history": history_action(prof, base)},
         "events": events,
-        "forms": [{"href": f"{base}/properties", "op": "readallproperties"}],
+        # readmultipleproperties: ?names=a,b or a POST of a JSON array of names.
+        "forms": [{"href": f"{base}/properties", "op": ["readallproperties", "readmultipleproperties"]}],
         "geohash": coarse_location(config.lat, config.lon, config.geohash_precision),
         "tags": list(config.tags),
     }
     validate_td(td)
     return td
+
+
+def history_action(prof: Profile, base: str) -> dict:
+    """The ``history`` action: readings of one property in [from, to] (unix s) on a ``step`` grid,
+    clamped to the caller's key period. Its output is what the server answers."""
+    kinds = sorted({"number" if p.schema().get("type") == "integer" else p.schema().get("type") for p in prof.properties})
+    value = {"type": kinds[0]} if len(kinds) == 1 else {"oneOf": [{"type": k} for k in kinds]}
+    unix_s = {"type": "integer", "minimum": 0, "unit": "s"}
+    return {
+        "title": "Readings of a property",
+        "safe": True, "idempotent": True,
+        "input": {"type": "object", "required": ["property"], "properties": {
+            "property": {"type": "string", "enum": [p.name for p in prof.properties]},
+            "from": unix_s, "to": unix_s, "step": {**unix_s, "minimum": 1}}},
+        "output": {"type": "object", "properties": {
+            "property": {"type": "string"}, "unit": {"type": "string"}, "from": unix_s, "to": unix_s,
+            "readings": {"type": "array", "items": {"type": "object", "required": ["t", "value"],
+                                                      "properties": {"t": {"type": "number", "unit": "s"},
+                                                                     "value": value}}}}},
+        "forms": [{"href": f"{base}/actions/history", "op": "invokeaction"}],
+    }
 
 
 def td_bytes_and_hash(td: dict) -> tuple[bytes, bytes]:

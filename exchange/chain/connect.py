@@ -87,6 +87,10 @@ class Chain:
             raise
         return tx_hash.hex()
 
+    def now(self) -> int:
+        """Chain time: the latest block's timestamp, what contracts compare their deadlines with."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
 
@@ -120,11 +124,13 @@ class Chain:
             ts = self.w3.eth.get_block("latest")["timestamp"]
             self.tester.time_travel(ts + seconds)
             self.tester.mine_blocks(1)
-        elif self.kind == "anvil":
-            self.w3.provider.make_request("evm_increaseTime", [seconds])
-            self.w3.provider.make_request("evm_mine", [])
         else:
-            raise ChainConnectionError("time travel is only possible on a local chain")
+            # anvil, Hardhat and Ganache all speak these dev methods; a public node refuses them.
+            for method, params in (("evm_increaseTime", [seconds]), ("evm_mine", [])):
+                answer = self.w3.provider.make_request(method, params)
+                if isinstance(answer, dict) and answer.get("error"):
+                    raise ChainConnectionError(
+                        f"time travel is only possible on a local dev chain (anvil, Hardhat): {method} was refused")
 
     def close(self) -> None:
         if self.anvil:
