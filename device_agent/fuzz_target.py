@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import random
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,8 +32,29 @@ DATA_DIR = "device-agent"  # under the work dir
 DAY = 86_400
 
 
+JSON = (("Content-Type", "application/json"),)
+
+
 def _bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("Authorization", f"Bearer {token}"),)
+
+
+def _with_key(build, token: str):
+    if build is None:
+        return None
+    return lambda rng: replace(req := build(rng), headers=(*req.headers, *_bearer(token)))
+
+
+def _as_head(build):
+    return lambda rng: replace(build(rng), method="HEAD")
+
+
+def _without_key(build, bad_keys: list[str]):
+    """The same request with no key (a fifth of them) or a key this device must refuse."""
+    def refused(rng: random.Random) -> Req:
+        req = build(rng)
+        return req if rng.random() < 0.2 else replace(req, headers=(*req.headers, *_bearer(rng.choice(bad_keys))))
+    return refused
 
 
 @contextlib.contextmanager
@@ -44,7 +67,7 @@ def wot_server(workdir: Path) -> Iterator[Target]:
     runner = AgentRunner(data_dir, PASSWORD, streams=False)
     agent = runner.agent
     agent.source.catch_up(agent.recorder)
-    runner.serve()
+    runner.serve(subscribe_wait_s=0.5)  # a subscription without an event answers 204 after this
     now = agent.clock()
     device = agent.identity.device_id_hex
     sk = agent.identity.ed25519_private
@@ -63,36 +86,52 @@ def wot_server(workdir: Path) -> Iterator[Target]:
                 key(5, now - DAY, now + DAY, device_id="cd" * 32), key(6, now - DAY, now + DAY,
                                                                        signer=generate_ed25519()[0])]
     props = [p.name for p in agent.profile.properties]
-    events = [e.name for e in agent.profile.events] or ["none"]
+    events = [e.name for e in agent.profile.events]
 
-    def history_path(rng: random.Random, name: str) -> str:
+    def history(rng: random.Random) -> Req:
         t = agent.clock()
         lo = rng.randint(t - 2 * DAY, t - 60)
-        q = f"from={lo}&to={rng.randint(lo, t)}"
-        return f"/properties/{name}?{q}" + (f"&step={rng.choice([60, 300, 3600])}" if rng.random() < 0.5 else "")
+        ask = {"property": rng.choice(props), "from": lo, "to": rng.randint(lo, t)}
+        if rng.random() < 0.5:
+            ask["step"] = rng.choice([60, 300, 3600])
+        return Req("POST", "/actions/history", JSON, json.dumps(ask).encode())
 
-    def data_route(example: str, build) -> Route:
-        def valid(rng):
-            return Req("GET", build(rng), _bearer(good))
+    def events_poll(rng: random.Random) -> Req:  # since= : recorded events at once (no wait)
+        return Req("GET", f"/events/{rng.choice(events)}?since={agent.clock() - rng.randint(60, 2 * DAY)}")
 
-        def refused(rng):
-            if rng.random() < 0.2:
-                return Req("GET", build(rng))  # no key at all
-            return Req("GET", build(rng), _bearer(rng.choice(bad_keys)))
-
-        return Route("GET", example, valid, json=False, refused=refused)
-
-    routes = [
-        Route("GET", "/.well-known/wot", lambda rng: Req("GET", "/.well-known/wot"), json=False),
-        data_route("/properties", lambda rng: "/properties"),
-        data_route(f"/properties/{props[0]}", lambda rng: f"/properties/{rng.choice(props)}"),
-        data_route(f"/properties/{props[0]}?from=0&to=1&step=60", lambda rng: history_path(rng, rng.choice(props))),
-        data_route(f"/events/{events[0]}?since=0",
-                   lambda rng: f"/events/{rng.choice(events)}" + (
-                       f"?since={agent.clock() - rng.randint(60, 2 * DAY)}" if rng.random() < 0.7 else "")),
-    ]
-    if not agent.profile.events:
-        routes.pop()
+    builders = {  # (endpoint, method) -> a request the server must accept
+        ("thing_description", "GET"): lambda rng: Req("GET", "/.well-known/wot"),
+        ("all_properties", "GET"): lambda rng: Req("GET", rng.choice(
+            ["/properties", "/properties?names=" + ",".join(rng.sample(props, rng.randint(1, len(props))))])),
+        ("all_properties", "POST"): lambda rng: Req("POST", "/properties", JSON, json.dumps(
+            rng.sample(props, rng.randint(1, len(props)))).encode()),
+        ("read_property", "GET"): lambda rng: Req("GET", f"/properties/{rng.choice(props)}"),
+        ("history", "POST"): history,
+        ("read_events", "GET"): events_poll,
+        ("read_events", "HEAD"): lambda rng: Req("HEAD", f"/events/{rng.choice(events)}"),
+    }
+    public = {"thing_description"}
+    samples = {"name": (events or props)[0]}
+    routes = []
+    # Every rule of the app, so a route added later is fuzzed too (with hostile variants of its
+    # path at least, until it gets a valid-request builder here).
+    for rule in runner.app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.build({k: samples.get(k, "x") for k in rule.arguments}, append_unknown=False)[1]
+        if rule.endpoint == "read_property":
+            path = f"/properties/{props[0]}"
+        for method in sorted(rule.methods - {"OPTIONS"}):
+            build = builders.get((rule.endpoint, method))
+            if build is None and method == "HEAD" and (rule.endpoint, "GET") in builders:
+                build = _as_head(builders[(rule.endpoint, "GET")])
+            if rule.endpoint == "read_events" and not events:
+                build = None
+            if rule.endpoint in public:
+                routes.append(Route(method, path, build, json=method == "POST"))
+                continue
+            routes.append(Route(method, path, _with_key(build, good), json=method == "POST",
+                                refused=_without_key(build or (lambda rng, m=method, p=path: Req(m, p)), bad_keys)))
 
     # SQLite's data_version moves whenever another connection commits to the file: a digest of
     # both databases (the agent's state and the recording) that costs microseconds per call.

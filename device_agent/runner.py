@@ -58,11 +58,13 @@ def init_identity(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: 
     return ident
 
 
-def wot_app(agent: DeviceAgent):
-    """The agent's WoT HTTP app (the same one answers direct and relayed requests)."""
+def wot_app(agent: DeviceAgent, **serving):
+    """The agent's WoT HTTP app (the same one answers direct and relayed requests); ``serving``
+    overrides ``ServingContext`` fields (the fuzz suite shortens the event subscription wait)."""
     ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data, agent.profile,
                          td=agent.td, clock=agent.clock, revoked=agent.state.revoked_ids,
-                         rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst)
+                         rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst,
+                         **serving)
     return create_app(ctx)
 
 
@@ -90,10 +92,10 @@ class AgentRunner:
         self.url = ""
 
     # ------------------------------------------------------------ parts
-    def serve(self) -> None:
+    def serve(self, **serving) -> None:
         """Start the WoT HTTP server only (``start`` does this first; the fuzz suite only this)."""
         a = self.agent
-        self.app = wot_app(a)
+        self.app = wot_app(a, **serving)
         try:
             self.server = make_server(a.config.http_host, a.config.http_port, self.app, threaded=True,
                                       request_handler=JsonErrorHandler)

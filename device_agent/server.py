@@ -37,11 +37,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from device_agent.profiles import Profile
+from exchange.border import BorderError, parse_json, read_body
 from exchange.crypto import TokenError, TokenFailure, verify_token
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
+MAX_BODY = 4096  # bodies are small: an action input, a list of names
 MAX_LONGPOLL_S = 25.0
 MAX_LONGPOLLS_PER_TOKEN = 2  # each waiting poll holds a server thread for up to MAX_LONGPOLL_S
 MAX_SUBSCRIBE_WAIT_S = 300.0  # a longpoll subscription answers 204 after this without an event
@@ -139,7 +142,7 @@ def _error(status: int, reason: str, detail: str = "", headers: dict | None = No
 
 def create_app(ctx: ServingContext) -> Flask:
     app = Flask("device_agent")
-    app.config["MAX_CONTENT_LENGTH"] = 4096  # bodies are small: an action input, a list of names
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
     waiting: dict[str, int] = {}  # token id -> long polls now waiting
     waiting_lock = threading.Lock()
@@ -186,6 +189,18 @@ def create_app(ctx: ServingContext) -> Flask:
             raise _BadRequest(f"query parameter {name} is out of range")
         return v
 
+    def json_body():
+        """The JSON body (None without a JSON content type); nesting beyond the recursion limit
+        is a 400 here, not a RecursionError out of the view (what ``request.get_json`` raised)."""
+        if not request.is_json:
+            return None
+        try:
+            return parse_json(read_body(request, MAX_BODY))
+        except BorderError as exc:
+            if exc.status == 413:
+                raise RequestEntityTooLarge() from None
+            raise _BadRequest(f"the body is not JSON this device can take: {exc.reason}") from None
+
     @app.errorhandler(_BadRequest)
     def bad_request(exc):
         return _error(400, "bad_request", str(exc))
@@ -223,7 +238,7 @@ def create_app(ctx: ServingContext) -> Flask:
             return refused
         names = list(props)
         if request.method == "POST":
-            asked = request.get_json(silent=True)
+            asked = json_body()
             if not isinstance(asked, list) or not asked or not all(isinstance(n, str) for n in asked):
                 raise _BadRequest("readmultipleproperties takes a non-empty JSON array of property names")
             names = asked
@@ -256,7 +271,7 @@ def create_app(ctx: ServingContext) -> Flask:
         claims, refused = authorise()
         if refused:
             return refused
-        ask = request.get_json(silent=True)
+        ask = json_body()
         if not isinstance(ask, dict):
             raise _BadRequest("the history action takes a JSON object {property, from, to, step}")
         extra = sorted(set(ask) - {"property", "from", "to", "step"})

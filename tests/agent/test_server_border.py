@@ -83,3 +83,18 @@ def test_a_key_revoked_through_another_connection_is_refused_at_once(served, wor
     finally:
         with sqlite3.connect(state_db) as db:
             db.execute("UPDATE agent_token SET revoked = 0 WHERE token_id = ?", token_ids)
+
+
+@pytest.mark.parametrize("path", ["/properties", "/actions/history"])
+@pytest.mark.parametrize("body", [b"[" * 2040 + b"]" * 2040, b'{"property":' + b"[" * 2000 + b"]" * 2000 + b"}"],
+                         ids=["array-2040-deep", "arrays-2000-deep-in-an-object"])
+def test_json_nested_deeper_than_the_recursion_limit_within_4_kib_gets_400_not_500(served, path, body):
+    """request.get_json raised RecursionError out of the view: 500 internal_error."""
+    import random
+
+    auth = next(r for r in served.routes if r.path == path and r.method == "POST").valid(random.Random(1)).headers
+    before = served.digest()
+    resp = send(served.host, served.port, Req("POST", path, auth, body))
+    assert resp.status == 400, (resp.status, resp.body[:200])
+    assert "JSON" in json.loads(resp.body)["detail"]
+    assert served.digest() == before
