@@ -30,11 +30,6 @@ log = logging.getLogger(__name__)
 CHAIN_TIME_TTL_S = 1.0
 
 
-def chain_lock(chain: Chain) -> threading.RLock:
-    """The lock serialising this agent package's use of ``chain`` (kept in ``chain.extra``)."""
-    return chain.extra.setdefault("device_agent_lock", threading.RLock())
-
-
 class DeviceAgent:
     """One device: what it is, what it sells, and its standing in the registry."""
 
@@ -44,7 +39,7 @@ class DeviceAgent:
         self.identity = identity or load_identity(self.data_dir, password)
         self.config = (config or load_config(self.data_dir)).validate()
         self.state = AgentState(self.data_dir)
-        self.base_url = self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+        self.base_url = self._configured_base()
         self.chain: Chain | None = None
         self.registry: RegistryClient | None = None
         self._chain_time = (0.0, 0)
@@ -93,9 +88,17 @@ class DeviceAgent:
             self._td = (key, build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile))
         return copy.deepcopy(self._td[1])
 
+    def _configured_base(self) -> str:
+        if self.config.relay_urls:
+            from device_agent.td import relay_base
+
+            return relay_base(self.config.relay_urls[0], self.identity.device_id_hex)
+        return self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+
     def set_base_url(self, url: str) -> None:
-        """Where the HTTP server listens (known once it is bound); the TD forms point there."""
-        if not self.config.public_url:
+        """Where the HTTP server listens (known once it is bound); the TD forms point there unless
+        a public URL or relays are configured."""
+        if not self.config.public_url and not self.config.relay_urls:
             self.base_url = url.rstrip("/")
 
     def tangle_address(self) -> str:
@@ -142,6 +145,8 @@ class DeviceAgent:
         """Change the profile/prices; the registry is updated on the next sync when enabled."""
         save_config(self.data_dir, config)
         self.config = config.validate()
+        if config.relay_urls or config.public_url:
+            self.base_url = self._configured_base()
         self.source.stop()
         self._plug_source()
 
@@ -150,7 +155,7 @@ class DeviceAgent:
         self.chain = chain
         # One lock per connection: agents sharing an in-process eth-tester (not thread-safe)
         # take turns; agents with their own RPC connections never wait for each other.
-        self._lock = chain_lock(chain)
+        self._lock = chain.lock
         self.registry = RegistryClient.from_manifest(chain, manifest)
 
     def _require_chain(self) -> RegistryClient:

@@ -64,6 +64,7 @@ def wot_app(agent: DeviceAgent, **serving):
     ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data, agent.profile,
                          td=agent.td, clock=agent.clock, revoked=agent.state.revoked_ids,
                          rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst,
+                         ed25519_private=agent.identity.ed25519_private, x25519_private=agent.identity.x25519_private,
                          **serving)
     return create_app(ctx)
 
@@ -90,6 +91,7 @@ class AgentRunner:
         self.publisher = None
         self.publishers: dict = {}  # ledger kind -> StreamPublisher
         self.url = ""
+        self.relay_connector = None  # dials the configured relays (device_agent.relay_link)
 
     # ------------------------------------------------------------ parts
     def serve(self, **serving) -> None:
@@ -165,11 +167,23 @@ class AgentRunner:
                 self._thread("sell", self.seller.run, self.stop_event, self.sell_interval)
         elif self.enable_on_start:
             self.agent.record_consent()  # no chain: the opt-in still gates stream sales
+        if self.agent.config.relay_urls:
+            self._dial_relays()
         if self.streams:
             self._start_streams()
         log.info("agent %s (%s) serving at %s", self.agent.identity.device_id_hex[:12], self.agent.config.appliance,
                  self.url)
         return self
+
+    def _dial_relays(self) -> None:
+        """Keep a connection to every configured relay; requests over it reach the same WoT app."""
+        from device_agent.relay_link import RelayConnector, call_wsgi
+
+        a, app = self.agent, self.app
+        self.relay_connector = RelayConnector().start()
+        for url in a.config.relay_urls:
+            self.relay_connector.add(url, a.device_id, a.identity.ed25519_private,
+                                     lambda m, t, h, c, b: call_wsgi(app, m, t, h, c, b))
 
     def _start_streams(self) -> None:
         """One publisher per configured stream ledger that can be reached (tangle: a node URL;
@@ -196,6 +210,9 @@ class AgentRunner:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.relay_connector is not None:
+            self.relay_connector.stop()
+            self.relay_connector = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -293,9 +310,7 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
 
 def _fund(chain: Chain, agent, wei: int) -> None:
     """Local chains only: make the agent's account usable and give it gas money once."""
-    from device_agent.agent import chain_lock
-
-    with chain_lock(chain):
+    with chain.lock:
         _fund_locked(chain, agent, wei)
 
 

@@ -13,6 +13,8 @@
   as ``{event, until, events}`` (long poll up to 25 s), at most 31 days of them per answer; ask again
   with ``since=<until>`` for the next page. A key may have two waiting polls open at once (each
   holds a server thread); a third is 429 ``too_many_waiting``.
+- ``POST /sealed``: a request sealed to the device's X25519 key (``exchange.relay.e2e``), answered
+  sealed with the reply key inside it: what a relay in between can neither read nor forge.
 
 Every data request needs ``Authorization: Bearer <access token>``. The token must be signed
 by this device's Ed25519 key, name this device, be within [not_before, not_after) on the
@@ -22,6 +24,8 @@ the readings of its period, nothing before and nothing after. Refusals are JSON
 malformed, unsigned or forged token), 403 when an authentic token does not grant this
 (wrong device, revoked, not yet valid, expired), 429 when rate limited (per client: an IPv4
 address or an IPv6 /64; and per token), 500 ``internal_error`` without details otherwise.
+Every answer carries ``Thingbid-Signature`` (the device's Ed25519 signature over the request's
+target, the client's ``Thingbid-Nonce``, status and body) when the context holds the private key.
 """
 
 from __future__ import annotations
@@ -33,15 +37,25 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from device_agent.profiles import Profile
 from exchange.border import BorderError, parse_json, read_body
 from exchange.crypto import TokenError, TokenFailure, verify_token
+from exchange.relay.e2e import (
+    NONCE_HEADER,
+    SEALED_ANSWER_TYPE,
+    SEALED_PATH,
+    SIGNATURE_HEADER,
+    AnswerError,
+    open_request,
+    seal_answer,
+    sign_answer,
+)
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
 MAX_BODY = 4096  # bodies are small: an action input, a list of names
@@ -82,6 +96,10 @@ class ServingContext:
     rate_burst: int = 40
     wall: Callable[[], float] = time.time  # when readings and events happen (a chain clock may run ahead)
     subscribe_wait_s: float = MAX_SUBSCRIBE_WAIT_S
+    # Given, every answer is signed (Thingbid-Signature) and POST /sealed opens requests sealed to
+    # the device (exchange.relay.e2e): what a relay between buyer and device can neither forge nor read.
+    ed25519_private: bytes = field(default=b"", repr=False)
+    x25519_private: bytes = field(default=b"", repr=False)
 
 
 class RateLimiter:
@@ -156,9 +174,13 @@ def create_app(ctx: ServingContext) -> Flask:
                           {"Retry-After": str(max(1, math.ceil(wait)))})
         return None
 
+    def limited_client():
+        # A sealed request was counted against its client when it arrived (POST /sealed).
+        return None if request.environ.get("thingbid.sealed") else limited(client_key(request.remote_addr))
+
     def authorise():
         """(claims, None) or (None, error response)."""
-        refused = limited(client_key(request.remote_addr))
+        refused = limited_client()
         if refused:
             return None, refused
         header = request.headers.get("Authorization", "")
@@ -222,9 +244,37 @@ def create_app(ctx: ServingContext) -> Flask:
         # Flask has logged the traceback; the client learns nothing about the agent's internals.
         return _error(500, "internal_error", "the device could not answer; try again later")
 
+    @app.after_request
+    def signed(resp):
+        if ctx.ed25519_private and not resp.is_streamed:
+            target = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or request.path
+            resp.headers[SIGNATURE_HEADER] = sign_answer(
+                ctx.ed25519_private, ctx.device_id_hex, request.method, target,
+                request.headers.get(NONCE_HEADER, ""), resp.status_code, resp.headers.get("Content-Type", ""),
+                resp.get_data(), int(time.time()))
+        return resp
+
+    @app.post(SEALED_PATH)
+    def sealed():
+        refused = limited(client_key(request.remote_addr))
+        if refused:
+            return refused
+        if not ctx.x25519_private:
+            return _error(404, "not_found", "this device takes no sealed requests")
+        try:
+            method, target, headers, reply_key = open_request(ctx.x25519_private, ctx.device_id_hex, request.get_data())
+        except AnswerError as exc:
+            return _error(400, "bad_sealed_request", str(exc))
+        if target.split("?", 1)[0] == SEALED_PATH:
+            return _error(400, "bad_sealed_request", "a sealed request cannot hold another")
+        inner = app.test_client().open(target, method=method, headers=headers, environ_base={
+            "REMOTE_ADDR": request.remote_addr or "", "thingbid.sealed": True, "REQUEST_URI": target})
+        box = seal_answer(reply_key, ctx.device_id_hex, inner.status_code, list(inner.headers.items()), inner.get_data())
+        return Response(box, 200, content_type=SEALED_ANSWER_TYPE)
+
     @app.get("/.well-known/wot")
     def thing_description():
-        refused = limited(client_key(request.remote_addr))
+        refused = limited_client()
         if refused:
             return refused
         resp = jsonify(ctx.td())

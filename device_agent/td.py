@@ -21,21 +21,31 @@ def device_urn(device_id_hex: str) -> str:
     return f"urn:thingbid:device:{device_id_hex}"
 
 
+def relay_base(relay_url: str, device_id_hex: str) -> str:
+    """Where a relay serves this device's WoT API (``exchange.relay``)."""
+    return f"{relay_url.rstrip('/')}/devices/{device_id_hex}"
+
+
 def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profile | None = None) -> dict:
-    """The TD for this device; validated by ``exchange.wot.validate_td`` before it is returned."""
+    """The TD for this device; validated by ``exchange.wot.validate_td`` before it is returned.
+
+    With relays configured every form points at each relay in turn (the first is the TD's base;
+    a consumer that cannot reach it may use the next form) and ``base_url`` is not used: the home's
+    own address never goes on chain."""
     prof = prof or profile(config.appliance, config.sell)
-    base = base_url.rstrip("/")
+    bases = [relay_base(r, device_id_hex) for r in config.relay_urls] or [base_url.rstrip("/")]
+    base = bases[0]
     props = {}
     for p in prof.properties:
         # contentType defaults to application/json in TD 1.1, so it is left out (the TD goes on chain).
         aff = {"title": p.title, **p.schema(), "readOnly": True,
-               "forms": [{"href": f"{base}/properties/{p.name}", "op": "readproperty"}]}
+               "forms": [{"href": f"{b}/properties/{p.name}", "op": "readproperty"} for b in bases]}
         props[p.name] = aff
     events = {}
     for e in prof.events:  # the data schema describes the longpoll answer; its time is in X-Event-Time
         events[e.name] = {"title": e.title, "data": e.data,
-                          "forms": [{"href": f"{base}/events/{e.name}", "op": "subscribeevent",
-                                     "subprotocol": "longpoll"}]}
+                          "forms": [{"href": f"{b}/events/{e.name}", "op": "subscribeevent",
+                                     "subprotocol": "longpoll"} for b in bases]}
     td = {
         # TD 1.0's context first, then TD 1.1's (TD 1.1 §5.3.1.1 allows it): WoT clients built on TD 1.0
         # schemas (node-wot 0.9) refuse a TD whose first context is not TD 1.0's.
@@ -54,10 +64,10 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
         "security": SECURITY_NAME,
         "base": base + "/",
         "properties": props,
-        "actions": {"history": history_action(prof, base)},
+        "actions": {"history": history_action(prof, bases)},
         "events": events,
         # readmultipleproperties: ?names=a,b or a POST of a JSON array of names.
-        "forms": [{"href": f"{base}/properties", "op": ["readallproperties", "readmultipleproperties"]}],
+        "forms": [{"href": f"{b}/properties", "op": ["readallproperties", "readmultipleproperties"]} for b in bases],
         "geohash": coarse_location(config.lat, config.lon, config.geohash_precision),
         "tags": list(config.tags),
     }
@@ -65,7 +75,7 @@ def build_td(config: AgentConfig, device_id_hex: str, base_url: str, prof: Profi
     return td
 
 
-def history_action(prof: Profile, base: str) -> dict:
+def history_action(prof: Profile, bases: list[str] | str) -> dict:
     """The ``history`` action: readings of one property in [from, to] (unix s) on a ``step`` grid,
     clamped to the caller's key period. Its output is what the server answers."""
     kinds = sorted({"number" if p.schema().get("type") == "integer" else p.schema().get("type") for p in prof.properties})
@@ -82,7 +92,8 @@ def history_action(prof: Profile, base: str) -> dict:
             "readings": {"type": "array", "items": {"type": "object", "required": ["t", "value"],
                                                       "properties": {"t": {"type": "number", "unit": "s"},
                                                                      "value": value}}}}},
-        "forms": [{"href": f"{base}/actions/history", "op": "invokeaction"}],
+        "forms": [{"href": f"{b}/actions/history", "op": "invokeaction"}
+                  for b in ([bases] if isinstance(bases, str) else bases)],
     }
 
 

@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class Chain:
     accounts: list[str]
     anvil: AnvilProcess | None = None
     tester: object | None = None  # the EthereumTester on embedded chains (time travel, snapshots)
-    extra: dict = field(default_factory=dict)
+    # Serialises the users of one connection that send from the same accounts (nonces, receipts):
+    # an agent's seller loop, its stream ledger and the runner's funding share it.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def chain_id(self) -> int:

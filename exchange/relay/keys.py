@@ -35,6 +35,7 @@ class RegistryKeys:
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: dict, **kwargs) -> RegistryKeys:
+        kwargs.setdefault("chain_lock", chain.lock)
         return cls(RegistryClient.from_manifest(chain, manifest), **kwargs)
 
     def lookup(self, device_id: bytes) -> bytes | None:

@@ -29,11 +29,10 @@ def checked_in(make_agent, deployed):  # noqa: F811
 
 @pytest.fixture
 def relay_keys(deployed):  # noqa: F811
-    from device_agent.agent import chain_lock
     from exchange.relay.keys import RegistryKeys
 
     chain, manifest = deployed
-    return RegistryKeys.from_manifest(chain, manifest, chain_lock=chain_lock(chain))
+    return RegistryKeys.from_manifest(chain, manifest)
 
 
 @pytest.fixture
