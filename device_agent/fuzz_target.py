@@ -26,6 +26,8 @@ from device_agent.runner import AgentRunner, fleet_config, init_agent
 from device_agent.state import STATE_FILE, TABLES, AgentToken
 from exchange.crypto import AccessClaims, generate_ed25519, issue_token
 from exchange.fuzz import FuzzFailure, Req, Route, Target
+from exchange.fuzz.harness import NASTY_TEXT
+from exchange.relay.e2e import SEALED_PATH, SEALED_TYPE, seal_request
 
 PASSWORD = "fuzz the device agent"
 DATA_DIR = "device-agent"  # under the work dir
@@ -110,7 +112,21 @@ def wot_server(workdir: Path) -> Iterator[Target]:
         ("read_events", "GET"): events_poll,
         ("read_events", "HEAD"): lambda rng: Req("HEAD", f"/events/{rng.choice(events)}"),
     }
-    public = {"thing_description"}
+    x25519_public = agent.identity.x25519_public
+
+    def sealed(rng: random.Random) -> Req:
+        """What a relay forwards: one of the requests above (with the key, or a nasty header)
+        sealed to the device's public key; the device answers 200 with the sealed inner answer."""
+        inner_route = rng.choice([k for k in builders if k[0] != "sealed"])
+        inner = builders[inner_route](rng)
+        headers = {**dict(inner.headers), "Authorization": f"Bearer {good}"}
+        if rng.random() < 0.3:
+            headers[rng.choice(["Authorization", "X-Thing", "Content-Type"])] = rng.choice(NASTY_TEXT)
+        box, _ = seal_request(x25519_public, device, inner.method, inner.path, headers)
+        return Req("POST", SEALED_PATH, (("Content-Type", SEALED_TYPE),), box)
+
+    builders[("sealed", "POST")] = sealed
+    public = {"thing_description", "sealed"}  # a sealed request carries its key inside
     samples = {"name": (events or props)[0]}
     routes = []
     # Every rule of the app, so a route added later is fuzzed too (with hostile variants of its
@@ -128,7 +144,7 @@ def wot_server(workdir: Path) -> Iterator[Target]:
             if rule.endpoint == "read_events" and not events:
                 build = None
             if rule.endpoint in public:
-                routes.append(Route(method, path, build, json=method == "POST"))
+                routes.append(Route(method, path, build, json=method == "POST" and rule.endpoint != "sealed"))
                 continue
             routes.append(Route(method, path, _with_key(build, good), json=method == "POST",
                                 refused=_without_key(build or (lambda rng, m=method, p=path: Req(m, p)), bad_keys)))

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from device_agent.profiles import Profile
 from exchange.border import BorderError, parse_json, read_body
@@ -239,6 +239,11 @@ def create_app(ctx: ServingContext) -> Flask:
     def too_large(_exc):
         return _error(413, "too_large", "request body too large")
 
+    @app.errorhandler(HTTPException)
+    def http_error(exc):  # any other werkzeug refusal (a malformed request): JSON like the rest
+        code = exc.code or 400
+        return _error(code, exc.name.lower().replace(" ", "_"), exc.description or "")
+
     @app.errorhandler(500)
     def internal(_exc):
         # Flask has logged the traceback; the client learns nothing about the agent's internals.
@@ -262,7 +267,11 @@ def create_app(ctx: ServingContext) -> Flask:
         if not ctx.x25519_private:
             return _error(404, "not_found", "this device takes no sealed requests")
         try:
-            method, target, headers, reply_key = open_request(ctx.x25519_private, ctx.device_id_hex, request.get_data())
+            box = read_body(request, MAX_BODY)
+        except BorderError as exc:  # request.get_data() raised werkzeug's HTML BadRequest on bad chunking
+            return _error(exc.status, "too_large" if exc.status == 413 else "bad_request", exc.reason)
+        try:
+            method, target, headers, reply_key = open_request(ctx.x25519_private, ctx.device_id_hex, box)
         except AnswerError as exc:
             return _error(400, "bad_sealed_request", str(exc))
         if target.split("?", 1)[0] == SEALED_PATH:

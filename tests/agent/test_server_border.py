@@ -98,3 +98,41 @@ def test_json_nested_deeper_than_the_recursion_limit_within_4_kib_gets_400_not_5
     assert resp.status == 400, (resp.status, resp.body[:200])
     assert "JSON" in json.loads(resp.body)["detail"]
     assert served.digest() == before
+
+
+@pytest.mark.parametrize("chunks", [b"-5\r\n{}\r\n0\r\n\r\n", b"zz\r\nab\r\n0\r\n\r\n", b"5\r\nab"],
+                         ids=["negative-size", "size-not-hex", "cut-short"])
+def test_a_sealed_request_with_a_malformed_chunked_body_gets_a_json_400(served, chunks):
+    """request.get_data() raised werkzeug's BadRequest: an HTML 400 page."""
+    before = served.digest()
+    resp = _raw(served, b"POST /sealed HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.thingbid.sealed\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    assert resp.status == 400, (resp.status, resp.body[:200])
+    assert json.loads(resp.body)["error"], resp.body[:200]
+    assert served.digest() == before
+
+
+def _device_public(workdir) -> tuple[bytes, str]:
+    from device_agent.fuzz_target import PASSWORD
+    from device_agent.identity import load_identity
+
+    ident = load_identity(workdir / DATA_DIR, PASSWORD)
+    return ident.x25519_public, ident.device_id_hex
+
+
+@pytest.mark.parametrize("inner", [b"[" * 1500 + b"]" * 1500, b'{"m":' + b"[" * 1500 + b"]" * 1500 + b"}"],
+                         ids=["array", "in-an-object"])
+def test_a_sealed_request_whose_plaintext_nests_past_the_recursion_limit_gets_400(served, workdir, inner):
+    """Anyone can seal to the device's public key (it is in the registry): json.loads of the opened
+    box raised RecursionError, which open_request did not catch: 500 internal_error."""
+    from exchange.crypto import seal
+    from exchange.relay.e2e import _REQUEST_CONTEXT
+
+    public, device = _device_public(workdir)
+    box = seal(public, inner, _REQUEST_CONTEXT + bytes.fromhex(device))
+    before = served.digest()
+    resp = send(served.host, served.port, Req("POST", "/sealed",
+                                              (("Content-Type", "application/vnd.thingbid.sealed"),), box))
+    assert resp.status == 400, (resp.status, resp.body[:200])
+    assert json.loads(resp.body)["error"] == "bad_sealed_request"
+    assert served.digest() == before
