@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from exchange.geo import BASE32
 from exchange.wot.validate import TD11_CONTEXT
 
 APPLIANCES = {
@@ -18,7 +19,6 @@ APPLIANCES = {
     "SmartMeter": [("energy", "number", "kilowatt hour"), ("powerDraw", "number", "watt"),
                    ("voltage", "number", "volt"), ("current", "number", "ampere")],
 }
-_B32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 
 
 def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: str = "urn:dev:thingbid:0001",
@@ -52,4 +52,4 @@ def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: 
 
 
 def random_geohash(rng: random.Random, precision: int = 5, prefix: str = "") -> str:
-    return prefix + "".join(rng.choice(_B32) for _ in range(precision - len(prefix)))
+    return prefix + "".join(rng.choice(BASE32) for _ in range(precision - len(prefix)))
