@@ -136,3 +136,28 @@ def test_a_sealed_request_whose_plaintext_nests_past_the_recursion_limit_gets_40
     assert resp.status == 400, (resp.status, resp.body[:200])
     assert json.loads(resp.body)["error"] == "bad_sealed_request"
     assert served.digest() == before
+
+
+@pytest.mark.parametrize(("method", "target", "headers"), [
+    ("GET", "/properties", {"Authorization": "\r\n"}),
+    ("GET", "/properties", {"X-Thing": "a\nb"}),
+    ("GET", "/properties", {"X-Thing": "a\x00b"}),
+    ("GET", "/properties", {"X\r\nInjected": "1"}),
+    ("GET", "/properties?names=\ud800", {}),
+    ("GET", "/properties/\u00e9 x", {}),
+    ("G\nET", "/properties", {}),
+], ids=["crlf-value", "lf-value", "nul-value", "crlf-name", "lone-surrogate-target", "non-ascii-target",
+        "newline-method"])
+def test_a_sealed_request_whose_inner_request_could_not_go_on_the_wire_gets_400(served, workdir, method, target,
+                                                                               headers):
+    """The inner request went to the app's test client as it was: a newline in a header raised
+    ValueError, a lone surrogate in the target UnicodeEncodeError: 500 internal_error."""
+    from exchange.relay.e2e import SEALED_TYPE, seal_request
+
+    public, device = _device_public(workdir)
+    box, _ = seal_request(public, device, method, target, headers)
+    before = served.digest()
+    resp = send(served.host, served.port, Req("POST", "/sealed", (("Content-Type", SEALED_TYPE),), box))
+    assert resp.status == 400, (resp.status, resp.body[:200])
+    assert json.loads(resp.body)["error"] == "bad_sealed_request"
+    assert served.digest() == before
