@@ -114,16 +114,22 @@ def wot_server(workdir: Path) -> Iterator[Target]:
     }
     x25519_public = agent.identity.x25519_public
 
-    def sealed(rng: random.Random) -> Req:
-        """What a relay forwards: one of the requests above (with the key, or a nasty header)
+    wire_safe = [t for t in NASTY_TEXT if all(c == "\t" or " " <= c <= "~" or "\x80" <= c <= "\xff" for c in t)]
+    wire_unsafe = [t for t in NASTY_TEXT if t not in wire_safe]
+
+    def sealed(rng: random.Random, nasty: list[str] = wire_safe) -> Req:
+        """What a relay forwards: one of the requests above (with the key, or an odd header)
         sealed to the device's public key; the device answers 200 with the sealed inner answer."""
         inner_route = rng.choice([k for k in builders if k[0] != "sealed"])
         inner = builders[inner_route](rng)
         headers = {**dict(inner.headers), "Authorization": f"Bearer {good}"}
-        if rng.random() < 0.3:
-            headers[rng.choice(["Authorization", "X-Thing", "Content-Type"])] = rng.choice(NASTY_TEXT)
+        if nasty is wire_unsafe or rng.random() < 0.3:
+            headers[rng.choice(["Authorization", "X-Thing", "Content-Type"])] = rng.choice(nasty)
         box, _ = seal_request(x25519_public, device, inner.method, inner.path, headers)
         return Req("POST", SEALED_PATH, (("Content-Type", SEALED_TYPE),), box)
+
+    def sealed_unsendable(rng: random.Random) -> Req:  # a header no HTTP request could carry: 400
+        return sealed(rng, wire_unsafe)
 
     builders[("sealed", "POST")] = sealed
     public = {"thing_description", "sealed"}  # a sealed request carries its key inside
@@ -143,8 +149,11 @@ def wot_server(workdir: Path) -> Iterator[Target]:
                 build = _as_head(builders[(rule.endpoint, "GET")])
             if rule.endpoint == "read_events" and not events:
                 build = None
+            if rule.endpoint == "sealed":
+                routes.append(Route(method, path, build, json=False, refused=sealed_unsendable))
+                continue
             if rule.endpoint in public:
-                routes.append(Route(method, path, build, json=method == "POST" and rule.endpoint != "sealed"))
+                routes.append(Route(method, path, build, json=method == "POST"))
                 continue
             routes.append(Route(method, path, _with_key(build, good), json=method == "POST",
                                 refused=_without_key(build or (lambda rng, m=method, p=path: Req(m, p)), bad_keys)))
