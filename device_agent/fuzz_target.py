@@ -125,7 +125,7 @@ def wot_server(workdir: Path) -> Iterator[Target]:
         headers = {**dict(inner.headers), "Authorization": f"Bearer {good}"}
         if nasty is wire_unsafe or rng.random() < 0.3:
             headers[rng.choice(["Authorization", "X-Thing", "Content-Type"])] = rng.choice(nasty)
-        box, _ = seal_request(x25519_public, device, inner.method, inner.path, headers)
+        box, _ = seal_request(x25519_public, device, inner.method, inner.path, headers, inner.body)
         return Req("POST", SEALED_PATH, (("Content-Type", SEALED_TYPE),), box)
 
     def sealed_unsendable(rng: random.Random) -> Req:  # a header no HTTP request could carry: 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from exchange.geo import BASE32
-from exchange.wot.validate import TD11_CONTEXT
+from exchange.wot.validate import TD10_CONTEXT, TD11_CONTEXT
 
 APPLIANCES = {
     "Refrigerator": [("temperature", "number", "degree Celsius"), ("doorOpen", "boolean", None),
@@ -35,7 +35,7 @@ def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: 
             p["maximum"] = 5000
         props[name] = p
     return {
-        "@context": [TD11_CONTEXT, {"tb": "https://thingbid.example/ns#"}],
+        "@context": [TD10_CONTEXT, TD11_CONTEXT, {"tb": "https://thingbid.example/ns#"}],
         "@type": ["Thing", kind],
         "id": device_id,
         "title": f"{kind} {device_id[-4:]}",
