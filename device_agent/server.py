@@ -40,8 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from device_agent.profiles import Profile
 from exchange.border import BorderError, parse_json, read_body
@@ -211,16 +211,26 @@ def create_app(ctx: ServingContext) -> Flask:
             raise _BadRequest(f"query parameter {name} is out of range")
         return v
 
+    @app.before_request
+    def read_the_body_once():
+        """Every body is read here, bounded and strictly (a bad chunked encoding is a JSON 400, not
+        werkzeug's HTML one or an error out of ``request.get_data``); views and the answer's
+        signature use this one copy."""
+        g.body = b""
+        try:
+            g.body = read_body(request, MAX_BODY)
+        except BorderError as exc:
+            return _error(exc.status, "too_large" if exc.status == 413 else "bad_request", exc.reason)
+        return None
+
     def json_body():
         """The JSON body (None without a JSON content type); nesting beyond the recursion limit
         is a 400 here, not a RecursionError out of the view (what ``request.get_json`` raised)."""
         if not request.is_json:
             return None
         try:
-            return parse_json(read_body(request, MAX_BODY))
+            return parse_json(g.body)
         except BorderError as exc:
-            if exc.status == 413:
-                raise RequestEntityTooLarge() from None
             raise _BadRequest(f"the body is not JSON this device can take: {exc.reason}") from None
 
     @app.errorhandler(_BadRequest)
@@ -256,7 +266,7 @@ def create_app(ctx: ServingContext) -> Flask:
             resp.headers[SIGNATURE_HEADER] = sign_answer(
                 ctx.ed25519_private, ctx.device_id_hex, request.method, target,
                 request.headers.get(NONCE_HEADER, ""), resp.status_code, resp.headers.get("Content-Type", ""),
-                resp.get_data(), int(time.time()), request.get_data(cache=True))
+                resp.get_data(), int(time.time()), g.get("body", b""))
         return resp
 
     @app.post(SEALED_PATH)
@@ -267,11 +277,7 @@ def create_app(ctx: ServingContext) -> Flask:
         if not ctx.x25519_private:
             return _error(404, "not_found", "this device takes no sealed requests")
         try:
-            box = read_body(request, MAX_BODY)
-        except BorderError as exc:  # request.get_data() raised werkzeug's HTML BadRequest on bad chunking
-            return _error(exc.status, "too_large" if exc.status == 413 else "bad_request", exc.reason)
-        try:
-            method, target, headers, reply_key, body = open_request(ctx.x25519_private, ctx.device_id_hex, box)
+            method, target, headers, reply_key, body = open_request(ctx.x25519_private, ctx.device_id_hex, g.body)
         except AnswerError as exc:
             return _error(400, "bad_sealed_request", str(exc))
         if target.split("?", 1)[0] == SEALED_PATH:
