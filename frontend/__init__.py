@@ -71,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
     from frontend.jobs import JobRunner
     from frontend.services import Services
     from frontend.stream_ops import StreamManager
+    from frontend.wallet_tx import PendingStore
 
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
@@ -84,13 +85,27 @@ def create_app(config: dict | None = None) -> Flask:
                                                             app.config["LOGIN_WINDOW_S"])
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.siwe_nonces"] = NonceStore()
+    app.extensions["thingbid.wallet_pending"] = PendingStore()
+    app.extensions["thingbid.wallet_runs"] = {}  # job id -> WalletRun (a plan the browser wallet is placing)
     app.extensions["thingbid.jobs"] = JobRunner()
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, siwe, streams, wallet
+    from frontend.blueprints import (
+        account,
+        auctions,
+        bids,
+        catalog,
+        directory,
+        keys,
+        siwe,
+        streams,
+        wallet,
+        wallet_tx,
+    )
 
-    for bp in (account.bp, siwe.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp, directory.bp):
+    for bp in (account.bp, siwe.bp, wallet_tx.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp,
+               directory.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)

@@ -433,6 +433,7 @@ class KeyView:
     not_before: int
     not_after: int
     error: str = ""
+    sealed_hex: str = ""  # a wallet session's key, still sealed: the browser opens it
 
 
 def my_keys(services, user) -> list[KeyView]:
@@ -447,7 +448,7 @@ def my_keys(services, user) -> list[KeyView]:
         o = bk.opened.get(aid)
         did = o.device_id if o else ""
         if user.x25519_private is None:  # a wallet session: the key opens in the browser only
-            out.append(KeyView(aid, did, "", 0, until, "opens in your browser with your wallet"))
+            out.append(KeyView(aid, did, "", 0, until, "opens in your browser with your wallet", bytes(box).hex()))
             continue
         try:
             token = open_sealed(user.x25519_private, box, key_context(aid)).decode("ascii")
