@@ -208,6 +208,7 @@ class PlannedBid:
     auction_id: int
     amount: int
     sealed: bool = False
+    deposit: int = 0  # wei locked when placed (sealed: the bid rounded up to a 1-2-5 step, public)
 
 
 @dataclass
@@ -228,7 +229,8 @@ class PlanView:
 
     @property
     def total(self) -> int:
-        return sum(p.amount for b in self.batches for p in b)
+        """Wei locked when every bid is placed (sealed bids lock their deposit)."""
+        return sum(p.deposit or p.amount for b in self.batches for p in b)
 
 
 def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
@@ -254,7 +256,7 @@ def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget
     titles = {t.device_id: t.title for t in live}
     plan = plan_bids([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
                      max_price, budget, batch_size=BATCH_SIZE)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed) for b in batch.bids]
+    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, b.deposit) for b in batch.bids]
                for batch in plan.batches]
     skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
     return PlanView([b for b in batches if b], skipped)
@@ -321,8 +323,9 @@ def _place_plan(services, user, plan: PlanView, job: Job, top_up: bool) -> None:
         try:
             with services.chain_guard():
                 if sealed:
-                    # Secrets first: a commitment whose salt is lost cannot be revealed.
-                    bids = client.seal_bids(user.address, ids, amounts)
+                    # Secrets first: a commitment whose salt is lost cannot be revealed. The
+                    # deposits are the plan's 1-2-5 steps: public, so never the bid itself.
+                    bids = client.seal_bids(user.address, ids, amounts, [b.deposit or b.amount for b in batch])
                     sealed_store(services, user).add(bids)
                     receipt, skipped = client.commit_batch(bids, sender=user.address)
                 else:
@@ -358,6 +361,7 @@ class MyAuction:
     sealed: bool = False
     can_reveal: bool = False
     revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
+    deposit: int = 0  # sealed only: the deposit the commitment locked (what others see before the reveal)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -374,7 +378,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
         settled = info.state not in ("open", "none")
         closes = info.time + (info.window if info.sealed_bids else 0)  # sealed: after the reveal window
         out.append(MyAuction(
-            aid, _hex(info.device_id), info.state, mine.get(aid, commits.get(aid, 0)), info.first_amount,
+            aid, _hex(info.device_id), info.state, mine.get(aid, 0), info.first_amount,
             info.first, won and settled,
             can_settle=info.state == "open" and closes <= now,
             can_reclaim=won and info.state == "awaiting_key" and info.time <= now,  # the house allows now >= deadline
@@ -382,7 +386,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
                         and info.time <= now < info.time + info.window),
-            revealed=info.sealed_bids and aid in mine))
+            revealed=info.sealed_bids and aid in mine, deposit=commits.get(aid, 0)))
     return out
 
 
@@ -396,7 +400,7 @@ def standing(a: MyAuction, address: str) -> str:
 
 def my_bids(services, address: str) -> list:
     return [dict(auction_id=a.auction_id, device_id=a.device_id, amount=a.my_bid, state=a.state,
-                 standing=standing(a, address))
+                 standing=standing(a, address), deposit=a.deposit, revealed=a.revealed, sealed=a.sealed)
             for a in my_auctions(services, address)]
 
 
