@@ -20,6 +20,7 @@ from exchange.fuzz.wire import Req
 TARGETS: dict[str, str] = {
     "tangle": "exchange.fuzz.targets:tangle_node",
     "jsonrpc": "exchange.fuzz.targets:embedded_jsonrpc",
+    "device-agent": "device_agent.fuzz_target:wot_server",
     "relay": "exchange.fuzz.targets:relay",
 }
 
