@@ -150,7 +150,9 @@ class Seller:
                     continue
                 self._waiting_for_block.discard(a.auction_id)
                 if info.sealed:
-                    # Unrevealed commitments forfeit their deposits to the seller (house rule).
+                    # Unrevealed commitments forfeit their deposits to the protocol fee account
+                    # (house rule: never the seller, or its shills would bid for free); forfeiting
+                    # them here leaves no deposit locked once the auction is over.
                     late = self.port.unrevealed(a.auction_id)
                     if late:
                         self.port.forfeit(a.auction_id, late)

@@ -156,6 +156,7 @@ class PlannedBid:
     auction_id: int
     amount: int
     sealed: bool = False
+    deposit: int = 0  # wei locked when placed (sealed: the bid rounded up to a 1-2-5 step, public)
 
 
 @dataclass
@@ -176,7 +177,8 @@ class PlanView:
 
     @property
     def total(self) -> int:
-        return sum(p.amount for b in self.batches for p in b)
+        """Wei locked when every bid is placed (sealed bids lock their deposit)."""
+        return sum(p.deposit or p.amount for b in self.batches for p in b)
 
 
 def min_bid(t: Target) -> int:
@@ -195,7 +197,7 @@ def plan_from_targets(targets: list[Target], max_price: int, budget: int, planne
     titles = {t.device_id: t.title for t in live}
     plan = planner([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
                    max_price, budget, batch_size=batch_size)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed) for b in batch.bids]
+    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, b.deposit) for b in batch.bids]
                for batch in plan.batches]
     skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
     return PlanView([b for b in batches if b], skipped)
@@ -232,7 +234,8 @@ def estimate_plan(client, sender: str, plan: PlanView) -> tuple[int, int]:
     for batch in plan.batches:
         ids, amounts = [b.auction_id for b in batch], [b.amount for b in batch]
         sealed = batch[0].sealed
-        fn = (client.commit_batch_fn(client.seal_bids(sender, ids, amounts), sender) if sealed
+        deposits = [b.deposit or b.amount for b in batch]
+        fn = (client.commit_batch_fn(client.seal_bids(sender, ids, amounts, deposits), sender) if sealed
               else client.bid_batch_fn(ids, amounts))
         try:
             g, w = client.chain.estimate_cost(fn, sender=sender)
@@ -263,7 +266,8 @@ def send_plan(client, sender: str, plan: PlanView, progress: Progress,
                 if sealed:
                     if keep_sealed is None:
                         raise ContractRevert("SealedBidsNotKept", (), "no store for sealed-bid secrets")
-                    bids = client.seal_bids(sender, ids, amounts)
+                    # The deposits are the plan's 1-2-5 steps: public, so never the bid itself.
+                    bids = client.seal_bids(sender, ids, amounts, [b.deposit or b.amount for b in batch])
                     keep_sealed(bids)
                     receipt, skipped = client.commit_batch(bids, sender=sender)
                 else:

@@ -194,6 +194,7 @@ class MyAuction:
     sealed: bool = False
     can_reveal: bool = False
     revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
+    deposit: int = 0  # sealed only: the deposit the commitment locked (what others see before the reveal)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -210,7 +211,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
         settled = info.state not in ("open", "none")
         closes = info.time + (info.window if info.sealed_bids else 0)  # sealed: after the reveal window
         out.append(MyAuction(
-            aid, _hex(info.device_id), info.state, mine.get(aid, commits.get(aid, 0)), info.first_amount,
+            aid, _hex(info.device_id), info.state, mine.get(aid, 0), info.first_amount,
             info.first, won and settled,
             can_settle=info.state == "open" and closes <= now,
             can_reclaim=won and info.state == "awaiting_key" and info.time <= now,  # the house allows now >= deadline
@@ -218,7 +219,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
                         and info.time <= now < info.time + info.window),
-            revealed=info.sealed_bids and aid in mine))
+            revealed=info.sealed_bids and aid in mine, deposit=commits.get(aid, 0)))
     return out
 
 
@@ -232,7 +233,7 @@ def standing(a: MyAuction, address: str) -> str:
 
 def my_bids(services, address: str) -> list:
     return [dict(auction_id=a.auction_id, device_id=a.device_id, amount=a.my_bid, state=a.state,
-                 standing=standing(a, address))
+                 standing=standing(a, address), deposit=a.deposit, revealed=a.revealed, sealed=a.sealed)
             for a in my_auctions(services, address)]
 
 
