@@ -281,7 +281,7 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
     # reached by URL: each agent signs with its own keystore over its own connection.
     shared = chain if chain is not None and chain.kind == "embedded" else None
     if chain is not None and shared is None and not chain_url:
-        chain_url = chain.w3.provider.endpoint_uri
+        chain_url = chain.url
     plan = [(f"device-{i:02d}", i, None) for i in range(n)]
     plan += [(f"source-{j:02d}", n + j, src) for j, src in enumerate(sources)]
     try:
@@ -315,8 +315,5 @@ def _fund(chain: Chain, agent, wei: int) -> None:
 
 
 def _fund_locked(chain: Chain, agent, wei: int) -> None:
-    if chain.kind == "embedded" and agent.address not in chain.w3.eth.accounts:
-        chain.tester.add_account("0x" + agent.identity.eth_private_key().hex())
-    if chain.w3.eth.get_balance(agent.address) < wei // 2:
-        tx = chain.w3.eth.send_transaction({"from": chain.deployer, "to": agent.address, "value": wei})
-        chain.w3.eth.wait_for_transaction_receipt(tx)
+    chain.add_dev_account(agent.identity.eth_private_key())
+    chain.dev_fund(agent.address, wei)

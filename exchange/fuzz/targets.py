@@ -145,7 +145,7 @@ def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
 
     chain = embedded_chain()
     srv = EmbeddedRpcServer(chain).start()
-    accounts = list(chain.w3.eth.accounts)
+    accounts = list(chain.accounts)
     ids = iter(range(1, 10**9))
 
     def call(method, params):
