@@ -88,18 +88,19 @@ class Seller:
         self._refused = ""  # the last refusal logged (logged once, not every tick)
         self._waiting_for_block: set[int] = set()  # auctions ended by the clock, not yet by the chain
         self._failing: dict[int, tuple[int, float]] = {}  # auction id -> (failures in a row, retry after)
+        self.monotonic = time.monotonic  # the backoff's clock
 
     # ----------------------------------------------------------- one item at a time
     def _due(self, auction_id: int) -> bool:
         """Whether an auction that failed before may be tried again (backed off)."""
         _, retry_after = self._failing.get(auction_id, (0, 0.0))
-        return time.monotonic() >= retry_after
+        return self.monotonic() >= retry_after
 
     def _failed(self, auction_id: int, step: str, exc: Exception) -> None:
         """One auction's failure is logged and backed off (1 s doubling to 5 min); the pass goes on
         with the others, so one item the node cannot answer for never starves the rest."""
         n = self._failing.get(auction_id, (0, 0.0))[0] + 1
-        self._failing[auction_id] = (n, time.monotonic() + min(2.0 ** (n - 1), MAX_ITEM_BACKOFF_S))
+        self._failing[auction_id] = (n, self.monotonic() + min(2.0 ** (n - 1), MAX_ITEM_BACKOFF_S))
         log.warning("auction %d: %s failed (%d in a row; retried later): %s", auction_id, step, n, exc)
 
     def _ok(self, auction_id: int) -> None:

@@ -195,10 +195,22 @@ def test_one_auction_that_keeps_failing_does_not_stop_the_others_being_delivered
         return real_info(auction_id)
 
     monkeypatch.setattr(seller.port, "info", info)
+    clock = [1000.0]
+    seller.monotonic = lambda: clock[0]
     first = seller.tick()
     assert first["settled"] == [aid] and first["delivered"] == [aid]
     assert len(bidder.delivered_keys(aid)) == 1
     for _ in range(3):  # the failing item is backed off, not retried on every pass
         seller.tick()
     assert len(calls) == 1
+    clock[0] += 1.5  # past the first backoff (1 s): retried once, then backed off 2 s
+    seller.tick()
+    seller.tick()
+    assert len(calls) == 2
+    clock[0] += 1.5  # 1.5 s of the 2 s
+    seller.tick()
+    assert len(calls) == 2
+    clock[0] += 1.0
+    seller.tick()
+    assert len(calls) == 3
     assert agent.state.auction(stale).status == "settled"  # kept, retried later
