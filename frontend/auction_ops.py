@@ -59,7 +59,7 @@ class AuctionBook:
 
     def refresh(self, client) -> AuctionBook:
         with self.lock:
-            head = client.chain.w3.eth.block_number
+            head = client.chain.block_number()
             if head < self.next_block:
                 return self
             for e in client.events(self.next_block, head):
@@ -110,7 +110,7 @@ def book(services) -> AuctionBook:
 
 def chain_now(services) -> int:
     with services.chain_guard():
-        return int(services.base_chain().w3.eth.get_block("latest")["timestamp"])
+        return services.base_chain().now()
 
 
 # ---- reads -------------------------------------------------------------------------------------

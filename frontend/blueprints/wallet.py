@@ -98,7 +98,7 @@ def deposit():
     amount = parse_eth("amount", request.form.get("amount"))
     services = _services()
     with services.chain_guard():
-        balance = services.base_chain().w3.eth.get_balance(user.address)
+        balance = services.base_chain().balance(user.address)
     if amount > balance:
         raise FormError("amount", f"is more than your Ether balance ({format_eth(balance)} ETH)")
     return _do(lambda: auction_ops.deposit(services, user, amount), f"Deposited {format_eth(amount)} ETH.")
