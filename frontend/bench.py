@@ -10,8 +10,8 @@ form (plan) through "sign and place" until the job reports every batch done.
 
 With Debian chromium present, two more rows come from a real browser and the development wallet
 (``frontend.devwallet``: a test key signing in the page, the node calls relayed to the same anvil):
-``signin`` (click "Sign in with your wallet" to the signed-in page: nonce, EIP-4361 message,
-signature, server check; p50 over fresh browser contexts) and ``browser_1000_bids`` (click "Sign and
+``signin`` (click "Sign in with your wallet" to the server's answer: nonce, EIP-4361 message, the
+wallet's signature, the server's check; p50 over fresh browser contexts, no dev faucet) and ``browser_1000_bids`` (click "Sign and
 place" to the job's outcome page: every batch prepared and estimated by the server, signed and sent
 by the wallet, checked on chain by the server).
 """
@@ -91,6 +91,7 @@ def _browser_rows(devices: int) -> list[dict]:
     import time
     from pathlib import Path
 
+    from eth_account import Account
     from werkzeug.serving import make_server
 
     from exchange.chain.anvil import start_anvil
@@ -115,8 +116,9 @@ def _browser_rows(devices: int) -> list[dict]:
         world = World(chain, manifest, sqlite_url(tmp), devs)
         open_auctions_for(world, devs, duration_s=3600)
         index(chain, manifest, world.database_url)
+        # No dev faucet: a sign-in is then exactly what a public frontend does; the bidder is funded below.
         app = create_app({"THINGBID_SERVICES": Services(rpc_chain(proc.url), manifest, world.database_url,
-                                                        "http://127.0.0.1:9", tmp / "keystores", dev_faucet=True),
+                                                        "http://127.0.0.1:9", tmp / "keystores"),
                           "BIND_HOST": "127.0.0.1"})
         srv = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -128,17 +130,22 @@ def _browser_rows(devices: int) -> list[dict]:
             signin_ms = []
             for i in range(SIGNINS + 1):  # the first warms the server and the browser: not counted
                 ctx = browser.new_context()
-                devwallet.install(ctx, script, f"0x{0xbe7c0000 + i:064x}", proc.url)
+                key = f"0x{0xbe7c0000 + i:064x}"
+                devwallet.install(ctx, script, key, proc.url)
                 page = ctx.new_page()
                 page.set_default_timeout(60_000)
                 page.goto(f"{url}/account/signin?next=/catalog/%3Fq%3Dwalletbench")
                 t0 = time.perf_counter()
-                page.click("#wallet-signin")
-                page.wait_for_url(re.compile(r"/catalog/\?q=walletbench$"))
+                with page.expect_response(lambda r: r.url.endswith("/siwe/verify")) as answer:
+                    page.click("#wallet-signin")
+                if not answer.value.ok:
+                    raise RuntimeError(f"wallet sign-in refused: {answer.value.text()}")
                 if i:
                     signin_ms.append((time.perf_counter() - t0) * 1000)
+                page.wait_for_url(re.compile(r"/catalog/\?q=walletbench$"))
                 if i < SIGNINS:
                     ctx.close()
+            chain.send_value(Account.from_key(key).address, 100 * 10**18)  # the bidder's ether, from the node's first account
             page.fill("input[name=max_price]", "0.01")
             page.fill("input[name=budget]", "100")
             page.click("#plan-bids")

@@ -57,6 +57,8 @@ GOALS = [
     ("gas", "withdraw", "gas", "<=", 30_000),
     ("gas", "settle_batch100_per_auction", "gas", "<=", 40_000),
     ("catalog", None, "p95_ms", "<", 50),
+    ("directory", "list", "p95_ms", "<", 50),
+    ("directory", "jsonpath", "p95_ms", "<", 250),
     ("fuzz", None, "status_5xx", "<=", 0),
     ("indexer", None, "events_per_s", ">=", 2000),
     ("tangle", None, "ingest_tps", ">=", 1000),
@@ -73,6 +75,8 @@ GOALS = [
     ("relay", "devices", "rss_mb", "<", 500),
     ("relay", "devices", "connected", ">=", 1000),
     ("relay", "reconnect", "p95_s", "<", 5),
+    ("sdk", "read_100_keys_30d", "wall_s", "<", 30),
+    ("demo", None, "time_to_first_key_s", "<", 180),
 ]
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 
