@@ -43,10 +43,10 @@ def rows(reads: int = 300):
         for i, kind in enumerate(SIMULATORS):
             agent = _agent(root, chain, manifest, kind, i)
             agent.state.set_enabled(True)
-            before = chain.w3.eth.block_number
+            before = chain.block_number()
             out = agent.sync_registration()
-            gas = chain.w3.eth.get_transaction_receipt("0x" + out["tx"].removeprefix("0x"))["gasUsed"]
-            assert chain.w3.eth.block_number == before + 1
+            gas = chain.gas_used(out["tx"])
+            assert chain.block_number() == before + 1
             yield {"op": "checkin", "appliance": kind, "td_bytes": out["td_bytes"], "gas": gas}
             agent.close()
 
@@ -65,7 +65,7 @@ def rows(reads: int = 300):
         seller.tick()
         tx = agent.state.auction(aid).delivered_tx
         yield {"op": "settle_and_deliver", "seconds": round(time.perf_counter() - t0, 3),
-               "deliver_gas": chain.w3.eth.get_transaction_receipt("0x" + tx.removeprefix("0x"))["gasUsed"]}
+               "deliver_gas": chain.gas_used(tx)}
 
         # HTTP reads through the real app: token verification + the recorded data, in process.
         from exchange.crypto import AccessClaims, issue_token
@@ -110,9 +110,9 @@ def stream_rows(purchases: int = 10):
             manifest, _ = deploy_all(chain, root / "deployments", fresh=True)
             cfg = AgentConfig(appliance="fridge", stream_ledgers=["ethereum"], publish_every_seconds=1.0)
             device = init_agent(root / "agent", PASSWORD, cfg, kdf_n=2**8)
-            runner = AgentRunner(root / "agent", PASSWORD, chain_url=chain.w3.provider.endpoint_uri,
+            runner = AgentRunner(root / "agent", PASSWORD, chain_url=chain.url,
                                  manifest=manifest, enable=True, sell=False, kdf_n=2**8)
-            chain.w3.eth.send_transaction({"from": chain.deployer, "to": runner.agent.address, "value": 10**19})
+            chain.send_value(runner.agent.address, 10**19)
             with runner:
                 buyer = StreamBuyer(EthereumLedger.connect(chain, manifest["contracts"]["MessageBoard"]["address"],
                                                            chain.accounts[3]),

@@ -7,14 +7,25 @@ request. What a user sees is always filtered by their own address.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from exchange.crypto.delivery import key_context  # noqa: F401 - re-exported for tests and pages
+from exchange.market import (  # noqa: F401 - the shared code path; re-exported for the pages and tests
+    BATCH_SIZE,
+    AuctionBook,
+    Opened,
+    Outcome,
+    PlannedBid,
+    PlanView,
+    Skip,
+    Target,
+    min_bid,
+    plan_from_targets,
+    send_plan,
+)
+from exchange.market import targets as book_targets
 from frontend.errors import FrontendError
-from frontend.jobs import Job, Outcome
-
-BATCH_SIZE = 100  # bids per transaction (stays far below the block gas limit)
+from frontend.jobs import Job
 
 
 def _hex(b) -> str:
@@ -31,71 +42,6 @@ class AuctionView:
     winner: str | None
 
 
-@dataclass
-class Opened:
-    auction_id: int
-    device_id: str
-    seller: str
-    bidding_end: int
-    mechanism: str = ""
-    reserve: int = 0
-    increment: int = 0
-    highest: int = 0
-    leader: str | None = None
-    closed: bool = False  # settled or unsold: no more bids
-
-
-@dataclass
-class AuctionBook:
-    """Everything the house's events say, folded by auction id (kept up to date on demand)."""
-
-    next_block: int = 0
-    opened: dict[int, Opened] = field(default_factory=dict)
-    by_device: dict[str, list[int]] = field(default_factory=dict)
-    bids: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> auction -> latest amount
-    commits: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> sealed auction -> deposit
-    delivered: dict[int, tuple[str, bytes, int]] = field(default_factory=dict)  # winner, sealed key, access until
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def refresh(self, client) -> AuctionBook:
-        with self.lock:
-            head = client.chain.w3.eth.block_number
-            if head < self.next_block:
-                return self
-            for e in client.events(self.next_block, head):
-                a = e.args
-                if e.name == "AuctionOpened":
-                    aid = int(a["auctionId"])
-                    did = _hex(a["deviceId"])
-                    p = a["params"]
-                    self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
-                                              int(p[2]), int(p[3]))
-                    self.by_device.setdefault(did, []).append(aid)
-                elif e.name == "BidPlaced":
-                    aid, amount = int(a["auctionId"]), int(a["amount"])
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[aid] = amount
-                    o = self.opened.get(aid)
-                    if o and amount >= o.highest:  # open auctions only accept a new highest bid
-                        o.highest, o.leader = amount, str(a["bidder"])
-                elif e.name == "BidCommitted":
-                    self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
-                elif e.name == "BidRevealed":
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
-                elif e.name in ("AuctionSettled", "AuctionUnsold"):
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.closed = True
-                elif e.name == "BiddingExtended":
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.bidding_end = int(a["biddingEnd"])
-                elif e.name == "KeyDelivered":
-                    self.delivered[int(a["auctionId"])] = (str(a["winner"]).lower(), bytes(a["sealedKey"]),
-                                                           int(a["accessUntil"]))
-            self.next_block = head + 1
-            return self
-
-
 def _client(services, chain=None):
     from exchange.chain.auction import AuctionHouseClient
 
@@ -110,7 +56,7 @@ def book(services) -> AuctionBook:
 
 def chain_now(services) -> int:
     with services.chain_guard():
-        return int(services.base_chain().w3.eth.get_block("latest")["timestamp"])
+        return services.base_chain().now()
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -139,22 +85,6 @@ def device_auctions(services, device_id: str) -> list[AuctionView]:
     return out
 
 
-@dataclass
-class Target:
-    """One matching device and the auction a bid would go to (None: nothing open)."""
-
-    device_id: str
-    title: str
-    auction_id: int | None
-    reserve: int
-    increment: int
-    highest: int
-    leader: str | None
-    bidding_end: int
-    sealed: bool = False
-    reason: str = ""
-
-
 def targets_for(services, devices, bidder: str) -> list[Target]:
     """The newest open auction of each device, from the event book (no per-auction calls).
 
@@ -163,25 +93,8 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     bk = book(services)
     now = chain_now(services)
-    sealed_mech = (_client(services).mechanisms.get("sealed-second-price") or "").lower()
-    out = []
-    for d in devices:
-        ids = [i for i in bk.by_device.get(d.id.lower(), []) if not bk.opened[i].closed]
-        if not ids:
-            out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
-            continue
-        o = bk.opened[ids[-1]]
-        sealed = o.mechanism == sealed_mech
-        reason = ""
-        if o.bidding_end <= now:
-            reason = "bidding has ended"
-        elif sealed and o.auction_id in bk.commits.get(bidder.lower(), {}):
-            reason = "you already committed a sealed bid"
-        elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
-            reason = "you already lead"
-        out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
-                          sealed, reason))
-    return out
+    sealed_mech = _client(services).mechanisms.get("sealed-second-price") or ""
+    return book_targets(bk, devices, bidder, now, sealed_mech)
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
@@ -202,64 +115,9 @@ def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str
 
 
 # ---- planning -----------------------------------------------------------------------------------
-@dataclass
-class PlannedBid:
-    device_id: str
-    auction_id: int
-    amount: int
-    sealed: bool = False
-    deposit: int = 0  # wei locked when placed (sealed: the bid rounded up to a 1-2-5 step, public)
-
-
-@dataclass
-class Skip:
-    device_id: str
-    title: str
-    reason: str
-
-
-@dataclass
-class PlanView:
-    batches: list[list[PlannedBid]]
-    skipped: list[Skip]
-
-    @property
-    def count(self) -> int:
-        return sum(len(b) for b in self.batches)
-
-    @property
-    def total(self) -> int:
-        """Wei locked when every bid is placed (sealed bids lock their deposit)."""
-        return sum(p.deposit or p.amount for b in self.batches for p in b)
-
-
 def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
     """Targets from the chain, then exchange.bidding.plan_bids decides amounts and batches."""
-    from exchange.bidding import plan_bids
-
-    targets = targets_for(services, devices, bidder)
-    return plan_from_targets(targets, bidder, max_price, budget, plan_bids)
-
-
-def min_bid(t: Target) -> int:
-    """The least bid an open auction accepts now: the reserve, or the leader's bid plus the increment."""
-    if t.highest <= 0 or t.sealed:  # a sealed auction shows no standing bid
-        return max(t.reserve, 1)
-    return max(t.reserve, t.highest + max(t.increment, 1))
-
-
-def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget: int, plan_bids) -> PlanView:
-    from exchange.bidding import DeviceOffer
-
-    skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
-    live = [t for t in targets if not t.reason]
-    titles = {t.device_id: t.title for t in live}
-    plan = plan_bids([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
-                     max_price, budget, batch_size=BATCH_SIZE)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, b.deposit) for b in batch.bids]
-               for batch in plan.batches]
-    skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
-    return PlanView([b for b in batches if b], skipped)
+    return plan_from_targets(targets_for(services, devices, bidder), max_price, budget, batch_size=BATCH_SIZE)
 
 
 # ---- writes (signed by the user's own chain connection) ------------------------------------------
@@ -315,33 +173,8 @@ def _place_plan(services, user, plan: PlanView, job: Job, top_up: bool) -> None:
             free = client.balance_of(user.address).free
             if plan.total > free:
                 client.deposit(plan.total - free, sender=user.address)
-    for i, batch in enumerate(plan.batches, 1):
-        job.stage = f"sending transaction {i} of {len(plan.batches)} ({len(batch)} bids)"
-        ids = [b.auction_id for b in batch]
-        amounts = [b.amount for b in batch]
-        sealed = batch[0].sealed
-        try:
-            with services.chain_guard():
-                if sealed:
-                    # Secrets first: a commitment whose salt is lost cannot be revealed. The
-                    # deposits are the plan's 1-2-5 steps: public, so never the bid itself.
-                    bids = client.seal_bids(user.address, ids, amounts, [b.deposit or b.amount for b in batch])
-                    sealed_store(services, user).add(bids)
-                    receipt, skipped = client.commit_batch(bids, sender=user.address)
-                else:
-                    receipt, skipped = client.bid_batch(ids, amounts, sender=user.address)
-        except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: say so per device
-            from exchange.errors import ContractRevert
-
-            reason = f"{exc.error}{exc.error_args}" if isinstance(exc, ContractRevert) else type(exc).__name__
-            job.record([Outcome(b.device_id, b.auction_id, "failed", reason, b.amount) for b in batch])
-            continue
-        placed_note = "sealed bid committed: reveal it after bidding ends" if sealed else ""
-        job.stage = f"transaction {i} of {len(plan.batches)} mined"
-        job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
-                            skipped.get(b.auction_id, "").replace("_", " ") or placed_note, b.amount)
-                    for b in batch],
-                   "0x" + bytes(receipt["transactionHash"]).hex())
+    send_plan(client, user.address, plan, job, keep_sealed=lambda bids: sealed_store(services, user).add(bids),
+              guard=services.chain_guard)
 
 
 @dataclass

@@ -12,14 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-@dataclass
-class Outcome:
-    device_id: str
-    auction_id: int | None
-    status: str  # "placed" | "skipped" | "failed"
-    reason: str = ""
-    amount: int = 0
+from exchange.market import Outcome  # noqa: F401 - one outcome type for the app and the client
 
 
 @dataclass

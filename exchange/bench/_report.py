@@ -75,6 +75,8 @@ GOALS = [
     ("relay", "devices", "rss_mb", "<", 500),
     ("relay", "devices", "connected", ">=", 1000),
     ("relay", "reconnect", "p95_s", "<", 5),
+    ("sdk", "read_100_keys_30d", "wall_s", "<", 30),
+    ("demo", None, "time_to_first_key_s", "<", 180),
 ]
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 

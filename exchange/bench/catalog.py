@@ -105,6 +105,18 @@ def filter_mix(rng: random.Random) -> list[dict]:
         ]
     return mix
 
+def database_label(engine) -> str:
+    """``sqlite``, or ``postgresql`` with the database's collation (the catalog must be fast with any)."""
+    if engine.dialect.name != "postgresql":
+        return engine.dialect.name
+    import sqlalchemy as sa
+
+    with engine.connect() as c:
+        provider, collate, icu = c.execute(sa.text(
+            "SELECT datlocprovider, datcollate, daticulocale FROM pg_database WHERE datname = current_database()")).one()
+    return f"postgresql (icu {icu})" if provider == "i" else f"postgresql (collation {collate})"
+
+
 def run(args):
     from exchange.bench import percentile
     from exchange.catalog import Catalog, CatalogFilter
@@ -114,6 +126,7 @@ def run(args):
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'catalog.db'}"
         cat = Catalog(url)
+        database = database_label(cat.engine)
         t = time.perf_counter()
         fill(cat.engine, args.devices, rng)
         analyze(cat.engine)
@@ -126,5 +139,5 @@ def run(args):
             cat.search(f)
             times.append((time.perf_counter() - t) * 1000)
         cat.close()
-    yield {"devices": args.devices, "queries": args.queries, "p50_ms": round(percentile(times, 50), 2),
+    yield {"database": database, "devices": args.devices, "queries": args.queries, "p50_ms": round(percentile(times, 50), 2),
            "p95_ms": round(percentile(times, 95), 2), "max_ms": round(max(times), 2), "fill_s": round(fill_s, 1)}

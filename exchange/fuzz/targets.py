@@ -20,6 +20,7 @@ from exchange.fuzz.wire import Req
 TARGETS: dict[str, str] = {
     "tangle": "exchange.fuzz.targets:tangle_node",
     "jsonrpc": "exchange.fuzz.targets:embedded_jsonrpc",
+    "device-agent": "device_agent.fuzz_target:wot_server",
     "relay": "exchange.fuzz.targets:relay",
 }
 
@@ -144,7 +145,7 @@ def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
 
     chain = embedded_chain()
     srv = EmbeddedRpcServer(chain).start()
-    accounts = list(chain.w3.eth.accounts)
+    accounts = list(chain.accounts)
     ids = iter(range(1, 10**9))
 
     def call(method, params):

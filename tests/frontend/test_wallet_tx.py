@@ -131,6 +131,16 @@ def test_deposit_then_withdraw_with_the_wallet(auction_world_m, wallet_app):
     assert house.balance_of(WALLET.address).free == 3 * 10**16
 
 
+def test_the_wallet_page_of_a_wallet_session_offers_wallet_signed_forms(wallet_app):
+    c = wallet_app.test_client()
+    wallet_sign_in(c)
+    r = c.get("/wallet/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'data-session="wallet"' in html and "dist/wallet.js" in html
+    assert 'data-wallet-action="deposit"' in html and 'data-wallet-action="withdraw"' in html
+    assert "not offered to browser-wallet sessions yet" in html and "tangle node unavailable" not in html
+
+
 def test_another_wallet_cannot_report_or_run_my_steps(auction_world_m, wallet_app):
     mine, theirs = wallet_app.test_client(), wallet_app.test_client()
     t1, t2 = wallet_sign_in(mine), wallet_sign_in(theirs, OTHER)
