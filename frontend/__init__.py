@@ -17,13 +17,13 @@ from flask import Flask, current_app, jsonify, redirect, render_template, reques
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from exchange.ratelimit import RateLimiter
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
 from frontend.forms import Kept, format_eth, format_number
 from frontend.security import (
     CsrfError,
     KeyVault,
-    RateLimiter,
     check_csrf,
     csrf_token,
     current_user,
@@ -45,6 +45,7 @@ DEFAULTS = {
     "LOGIN_FAILURES_PER_USER_WINDOW": 50,  # per user over all clients
     "LOGIN_WINDOW_S": 60.0,
     "ACCOUNT_CREATIONS_PER_WINDOW": 20,
+    "RATE_LIMIT_MAX_KEYS": 10_000,  # per throttle: bounded memory whatever names and addresses are tried
     "SESSION_IDLE_S": 3600.0,
     "TEMPLATES_AUTO_RELOAD": False,
     # Networks besides the public internet the data viewer may fetch device data from (CIDRs);
@@ -98,13 +99,16 @@ def create_app(config: dict | None = None) -> Flask:
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
     app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"])
-    app.extensions["thingbid.login_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_WINDOW"],
-                                                           app.config["LOGIN_WINDOW_S"])
-    app.extensions["thingbid.login_user_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_USER_WINDOW"],
-                                                                app.config["LOGIN_WINDOW_S"])
+    # Failures per client (and per user, per user and client) and account creations per client:
+    # each limit at once, then refilled over LOGIN_WINDOW_S; at most RATE_LIMIT_MAX_KEYS keys each.
+    window, max_keys = app.config["LOGIN_WINDOW_S"], app.config["RATE_LIMIT_MAX_KEYS"]
+    app.extensions["thingbid.login_limiter"] = RateLimiter.per_window(app.config["LOGIN_FAILURES_PER_WINDOW"],
+                                                                      window, max_keys=max_keys)
+    app.extensions["thingbid.login_user_limiter"] = RateLimiter.per_window(
+        app.config["LOGIN_FAILURES_PER_USER_WINDOW"], window, max_keys=max_keys)
     # Every account creation costs a scrypt run: bound them per client address.
-    app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
-                                                            app.config["LOGIN_WINDOW_S"])
+    app.extensions["thingbid.create_limiter"] = RateLimiter.per_window(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
+                                                                       window, max_keys=max_keys)
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.siwe_nonces"] = NonceStore()
     app.extensions["thingbid.wallet_pending"] = PendingStore()
