@@ -6,6 +6,12 @@ import re
 
 PASSWORD = "correct horse battery"
 
+RLO = "\u202e"
+SPOOFED_TITLE = f"Invoice {RLO}gnp.exe"  # reads "Invoice exe.png" in a browser
+SHOWN_TITLE = "Invoice gnp.exe"
+LONG_TITLE = "W" * 10_000  # one unbroken word
+NAMED_TITLE = "Cellar fridge of Ada"
+
 
 def csrf_of(client, path="/account/signin") -> str:
     html = client.get(path).get_data(as_text=True)
@@ -58,3 +64,28 @@ def input_attrs(html: str, name: str, form_id: str | None = None) -> dict[str, s
     if not tag:
         return None
     return {k: htmlmod.unescape(v) for k, v in re.findall(r'([a-z-]+)="([^"]*)"', tag.group(0))}
+
+
+def build_text_world(chain, tmp):
+    """Three devices with open English auctions: a spoofed title (and bidi controls in its description,
+    tags, property titles and units), a 10 KB title, and a plain name."""
+    from exchange.chain.deploy import deploy_all
+    from frontend.auction_ops import open_auctions_for
+    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+
+    manifest, _ = deploy_all(chain, tmp / "deployments")
+    devices = make_devices(3, chain.accounts[1:3], seed=17)
+    spoofed, long, named = devices
+    spoofed.td["title"] = SPOOFED_TITLE
+    spoofed.td["description"] = "\u202aleft\u202c \u2067isolated\u2069 \u200emarks\u200f \u061carabic"
+    spoofed.td["tags"] = [*spoofed.td["tags"], f"tag{RLO}gat"]
+    prop = next(iter(spoofed.td["properties"].values()))
+    prop["title"] = f"Prop{RLO}title"
+    prop["unit"] = f"\u202dunit{RLO}"
+    long.td["title"] = LONG_TITLE
+    named.td["title"] = NAMED_TITLE
+    check_in(chain, manifest, devices)
+    world = World(chain, manifest, sqlite_url(tmp), devices)
+    open_auctions_for(world, devices, 3600)
+    index(chain, manifest, world.database_url)
+    return world

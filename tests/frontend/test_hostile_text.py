@@ -10,40 +10,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from frontend.text import BIDI_CONTROLS, neutralise_bidi, shorten
-from tests.frontend.fe_helpers import create_user, csrf_of, deliver_key
-
-RLO = "\u202e"
-SPOOFED_TITLE = f"Invoice {RLO}gnp.exe"  # reads "Invoice exe.png" in a browser
-SHOWN_TITLE = "Invoice gnp.exe"
-LONG_TITLE = "W" * 10_000  # one unbroken word
-NAMED_TITLE = "Cellar fridge of Ada"
+from tests.frontend.fe_helpers import (
+    LONG_TITLE,
+    NAMED_TITLE,
+    RLO,
+    SHOWN_TITLE,
+    SPOOFED_TITLE,
+    build_text_world,
+    create_user,
+    csrf_of,
+    deliver_key,
+)
 
 
 @pytest.fixture(scope="module")
 def text_world_m(module_chain, tmp_path_factory):
-    """Three devices with open English auctions: a spoofed title (and bidi controls in its description,
-    tags, property titles and units), a 10 KB title, and a plain name."""
-    from exchange.chain.deploy import deploy_all
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
-
-    tmp = tmp_path_factory.mktemp("text")
-    manifest, _ = deploy_all(module_chain, tmp / "deployments")
-    devices = make_devices(3, module_chain.accounts[1:3], seed=17)
-    spoofed, long, named = devices
-    spoofed.td["title"] = SPOOFED_TITLE
-    spoofed.td["description"] = "\u202aleft\u202c \u2067isolated\u2069 \u200emarks\u200f \u061carabic"
-    spoofed.td["tags"] = [*spoofed.td["tags"], f"tag{RLO}gat"]
-    prop = next(iter(spoofed.td["properties"].values()))
-    prop["title"] = f"Prop{RLO}title"
-    prop["unit"] = f"\u202dunit{RLO}"
-    long.td["title"] = LONG_TITLE
-    named.td["title"] = NAMED_TITLE
-    check_in(module_chain, manifest, devices)
-    world = World(module_chain, manifest, sqlite_url(tmp), devices)
-    open_auctions_for(world, devices, 3600)
-    index(module_chain, manifest, world.database_url)
-    return world
+    return build_text_world(module_chain, tmp_path_factory.mktemp("text"))
 
 
 @pytest.fixture
