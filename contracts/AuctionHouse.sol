@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IAuctionMechanism} from "./IAuctionMechanism.sol";
-import {IDeviceRegistry} from "./IDeviceRegistry.sol";
+import {IDeviceRegistry, IDeviceHooks} from "./IDeviceRegistry.sol";
 
 /// @title AuctionHouse
 /// @notice Escrow and bookkeeping for auctions of month-long access keys to device data.
@@ -15,7 +15,10 @@ import {IDeviceRegistry} from "./IDeviceRegistry.sol";
 ///      delivery while `now < deliveryDeadline`; reclaim from `deliveryDeadline` on.
 ///      Sealed bids: an unrevealed commitment forfeits its whole deposit to the seller
 ///      (`forfeitUnrevealed`, callable by anyone after the reveal window).
-contract AuctionHouse {
+///      Consent and ownership (issue 12): the registry calls `onCheckOut`, which cancels every
+///      running auction of the device with full refunds, and `onTransfer`, which refuses a
+///      transfer while an auction of the device runs (see docs/auction.md).
+contract AuctionHouse is IDeviceHooks {
     // ---- auction states ----
     uint8 private constant NONE = 0;
     uint8 private constant OPEN = 1;
@@ -24,6 +27,7 @@ contract AuctionHouse {
     uint8 private constant RECLAIMED = 4;
     uint8 private constant UNSOLD = 5;
     uint8 private constant RATED = 6;
+    uint8 private constant CANCELLED = 7;
 
     // ---- skip reasons (BidSkipped / BidRejected) ----
     uint8 private constant R_NOT_OPEN = 1;
@@ -129,6 +133,10 @@ contract AuctionHouse {
     mapping(uint256 => mapping(address => bytes32)) private _commitHash;
     mapping(uint256 => mapping(address => uint256)) private _commitDeposit;
     mapping(bytes32 => Rating) private _ratings;
+    // Every auction of a device in opening order, and the index before which all are over: the
+    // hooks visit each auction at most once after it ended.
+    mapping(bytes32 => uint256[]) private _deviceAuctions;
+    mapping(bytes32 => uint256) private _liveFrom;
 
     // ---- events ----
     /// @notice `account` deposited `amount` into its free balance.
@@ -169,6 +177,12 @@ contract AuctionHouse {
     event KeyDelivered(uint256 indexed auctionId, address indexed winner, bytes sealedKey, uint256 accessUntil);
     /// @notice The key was not delivered in time and the winner took its payment back.
     event PaymentReclaimed(uint256 indexed auctionId, address indexed winner, uint256 amount);
+    /// @notice The device was checked out while the auction ran: bids and payment were refunded.
+    event AuctionCancelled(uint256 indexed auctionId, bytes32 indexed deviceId);
+    /// @notice A cancelled auction's winner got its payment back (consent ended before delivery).
+    event PaymentRefunded(uint256 indexed auctionId, address indexed winner, uint256 amount);
+    /// @notice A cancelled sealed auction returned `bidder`'s commitment deposit.
+    event CommitmentReleased(uint256 indexed auctionId, address indexed bidder, uint256 deposit);
     /// @notice The winner rated the device.
     event DeviceRated(bytes32 indexed deviceId, uint256 indexed auctionId, address indexed rater, uint8 score);
 
@@ -201,6 +215,15 @@ contract AuctionHouse {
     error DeliveryWindowOpen(uint256 auctionId, uint256 deadline);
     error BadSealedKey(uint256 length);
     error BadScore(uint8 score);
+    /// @notice Only the device registry calls the consent and ownership hooks.
+    /// @param caller who called instead
+    error NotRegistry(address caller);
+    /// @notice The device cannot change hands while one of its auctions runs (open, or settled
+    ///         and before its delivery deadline): settle and deliver it, or check the device out.
+    /// @param deviceId the device
+    /// @param auctionId the running auction
+    /// @param state its state (1 open, 2 awaiting the key)
+    error AuctionRunning(bytes32 deviceId, uint256 auctionId, uint8 state);
 
     modifier onlyGovernance() {
         if (msg.sender != _governance) revert NotGovernance(msg.sender);
@@ -366,6 +389,7 @@ contract AuctionHouse {
         if (flags & F_TRACK_SECOND != 0) _second[id].primed = 1;
         _seller[id] = msg.sender;
         _device[id] = p.deviceId;
+        _deviceAuctions[p.deviceId].push(id);
         emit AuctionOpened(id, p.deviceId, msg.sender, p, end);
     }
 
@@ -468,7 +492,8 @@ contract AuctionHouse {
     function forfeitUnrevealed(uint256 auctionId, address[] calldata bidders) external {
         Config memory c = _config[auctionId];
         if (c.state == NONE) revert UnknownAuction(auctionId);
-        if (c.flags & F_SEALED == 0) revert WrongState(auctionId, c.state);
+        // A cancelled auction's deposits go back to their bidders (releaseCommitments), never to the seller.
+        if (c.flags & F_SEALED == 0 || c.state == CANCELLED) revert WrongState(auctionId, c.state);
         if (c.state == OPEN && block.timestamp < uint256(c.time) + c.window) {
             revert RevealWindowOpen(auctionId, uint256(c.time) + c.window);
         }
@@ -480,6 +505,26 @@ contract AuctionHouse {
             _accounts[bidders[i]].locked -= uint128(dep);
             _accounts[seller].free += uint128(dep);
             emit CommitmentForfeited(auctionId, bidders[i], dep);
+        }
+    }
+
+    /// @notice Return the commitment deposits of a cancelled sealed auction to their bidders
+    ///         (anyone may call; bidders without a deposit are ignored).
+    /// @param auctionId a cancelled sealed auction
+    /// @param bidders bidders whose deposits to return
+    function releaseCommitments(uint256 auctionId, address[] calldata bidders) external {
+        uint8 state = _config[auctionId].state;
+        if (state == NONE) revert UnknownAuction(auctionId);
+        if (state != CANCELLED) revert WrongState(auctionId, state);
+        for (uint256 i = 0; i < bidders.length; ++i) {
+            uint256 dep = _commitDeposit[auctionId][bidders[i]];
+            if (dep == 0) continue;
+            _commitDeposit[auctionId][bidders[i]] = 0;
+            Account memory a = _accounts[bidders[i]];
+            a.locked -= uint128(dep);
+            a.free += uint128(dep);
+            _accounts[bidders[i]] = a;
+            emit CommitmentReleased(auctionId, bidders[i], dep);
         }
     }
 
@@ -746,6 +791,69 @@ contract AuctionHouse {
         r.count += 1;
         _ratings[device] = r;
         emit DeviceRated(device, auctionId, msg.sender, score);
+    }
+
+    // =====================================================================
+    // consent and ownership (called by the registry)
+    // =====================================================================
+
+    /// @notice The device was checked out: cancel each of its running auctions. Open ones release
+    ///         every bond; a settled one refunds the winner's payment in full. Sealed deposits
+    ///         return through `releaseCommitments`.
+    /// @param deviceId the device checked out
+    function onCheckOut(bytes32 deviceId) external {
+        if (msg.sender != address(_registry)) revert NotRegistry(msg.sender);
+        uint256[] storage ids = _deviceAuctions[deviceId];
+        uint256 n = ids.length;
+        for (uint256 i = _liveFrom[deviceId]; i < n; ++i) {
+            _cancel(ids[i], deviceId);
+        }
+        _liveFrom[deviceId] = n;
+    }
+
+    /// @notice Refuse the transfer of `deviceId` while one of its auctions runs (the buyer bid
+    ///         on this seller's terms; see docs/auction.md). A settled auction whose delivery
+    ///         deadline passed does not block: only its winner's reclaim remains.
+    /// @param deviceId the device changing hands
+    function onTransfer(bytes32 deviceId, address, address) external {
+        if (msg.sender != address(_registry)) revert NotRegistry(msg.sender);
+        uint256[] storage ids = _deviceAuctions[deviceId];
+        uint256 n = ids.length;
+        uint256 from = _liveFrom[deviceId];
+        uint256 i = from;
+        while (i < n && _isOver(_config[ids[i]].state)) ++i;
+        if (i != from) _liveFrom[deviceId] = i;
+        for (; i < n; ++i) {
+            Config memory c = _config[ids[i]];
+            if (c.state == OPEN || (c.state == AWAITING_KEY && block.timestamp < c.time)) {
+                revert AuctionRunning(deviceId, ids[i], c.state);
+            }
+        }
+    }
+
+    function _isOver(uint8 state) private pure returns (bool) {
+        return state != OPEN && state != AWAITING_KEY;
+    }
+
+    function _cancel(uint256 id, bytes32 deviceId) private {
+        Config memory c = _config[id];
+        if (c.state == OPEN) {
+            IAuctionMechanism.Standing memory f = _first[id];
+            if (!_isNone(f)) _releaseStored(f, c.bondBps);
+            // With partial bonds the runner-up holds its bond too (see _rank).
+            if (c.bondBps < BPS) {
+                IAuctionMechanism.Standing memory s = _second[id];
+                if (!_isNone(s)) _releaseStored(s, c.bondBps);
+            }
+        } else if (c.state == AWAITING_KEY) {
+            IAuctionMechanism.Standing memory w = _first[id];
+            _accounts[w.bidder].free += w.amount;
+            emit PaymentRefunded(id, w.bidder, w.amount);
+        } else {
+            return;
+        }
+        _config[id].state = CANCELLED;
+        emit AuctionCancelled(id, deviceId);
     }
 
     // =====================================================================

@@ -13,7 +13,7 @@ from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.connect import Chain
 
 PHASES = {"awaiting_key": "settled", "delivered": "delivered", "rated": "delivered", "reclaimed": "reclaimed",
-          "unsold": "no_sale"}
+          "unsold": "no_sale", "cancelled": "cancelled"}
 
 
 class HousePort:
@@ -63,6 +63,9 @@ class HousePort:
 
     def forfeit(self, auction_id: int, bidders: list[str]) -> None:
         self.client.forfeit_unrevealed(auction_id, bidders, sender=self.sender)
+
+    def release(self, auction_id: int, bidders: list[str]) -> None:
+        self.client.release_commitments(auction_id, bidders, sender=self.sender)
 
     def settle(self, auction_ids: list[int]) -> None:
         self.client.settle_batch(auction_ids, sender=self.sender)

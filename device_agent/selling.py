@@ -62,6 +62,8 @@ class AuctionPort(Protocol):
 
     def forfeit(self, auction_id: int, bidders: list[str]) -> None: ...
 
+    def release(self, auction_id: int, bidders: list[str]) -> None: ...
+
     def buyer_key(self, buyer: str) -> bytes: ...
 
     def deliver(self, auction_id: int, sealed_key: bytes) -> str: ...
@@ -186,6 +188,23 @@ class Seller:
             log.info("auction %d: key delivered to %s (tx %s)", a.auction_id, tok.buyer, tx)
         return delivered
 
+    def release_cancelled(self) -> list[int]:
+        """Auctions that check-out cancelled: record them, and hand back the sealed deposits the
+        house still holds (the house refunded every open bond and payment itself)."""
+        released = []
+        for a in [*self.state.auctions("open"), *self.state.auctions("settled")]:
+            info = self.port.info(a.auction_id)
+            if info.phase != "cancelled":
+                continue
+            if info.sealed:
+                held = self.port.unrevealed(a.auction_id)
+                if held:
+                    self.port.release(a.auction_id, held)
+            self.state.save_auction(a.auction_id, status="cancelled")
+            released.append(a.auction_id)
+            log.info("auction %d was cancelled by the check-out; every bidder was refunded", a.auction_id)
+        return released
+
     def withdraw_due(self, now: int) -> int:
         last = self.state.cursor("last_withdraw")
         if now - last < self.agent.config.withdraw_every_seconds:
@@ -218,6 +237,7 @@ class Seller:
                 self._refused = ""
                 out["settled"] = self.settle_due(now)
                 out["delivered"] = self.deliver_due(now)
+            out["cancelled"] = self.release_cancelled()
             out["withdrawn"] = self.withdraw_due(now)
             if not problem and self.agent.enabled():
                 out["opened"] = self.maybe_open(now)

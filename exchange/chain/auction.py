@@ -28,7 +28,7 @@ from exchange.errors import ContractRevert, ExchangeError
 MAX_AMOUNT = 2**88 - 1
 EMBEDDED_GAS = 25_000_000
 BPS = 10_000
-STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated"}
+STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated", 7: "cancelled"}
 SKIP_REASONS = {1: "not_open", 2: "closed", 3: "below_reserve", 4: "below_price", 5: "insufficient_funds",
                 6: "wrong_kind", 7: "bad_amount", 8: "bad_commit", 9: "bad_reveal"}
 MECHANISM_STEPS = {"english": "EnglishAuction", "sealed-second-price": "SealedSecondPrice"}
@@ -333,6 +333,11 @@ class AuctionHouseClient:
 
     def forfeit_unrevealed(self, auction_id: int, bidders: Sequence[str], sender: str | None = None):
         return self._tx(self.contract.functions.forfeitUnrevealed(
+            _ids([auction_id])[0], [to_checksum_address(b) for b in bidders]), sender)
+
+    def release_commitments(self, auction_id: int, bidders: Sequence[str], sender: str | None = None):
+        """Return the commitment deposits of a cancelled sealed auction to their bidders."""
+        return self._tx(self.contract.functions.releaseCommitments(
             _ids([auction_id])[0], [to_checksum_address(b) for b in bidders]), sender)
 
     # ---- settlement and after ----

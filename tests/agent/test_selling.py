@@ -170,3 +170,37 @@ def test_sealed_second_price_auction_settles_after_the_reveal_window(market):
     forfeited = [e for e in bidder.house.events(names={"CommitmentForfeited"}) if e.args["auctionId"] == aid]
     assert [(e.args["bidder"], e.args["deposit"]) for e in forfeited] == [(silent.account, 9 * 10**15)]
     assert out["withdrawn"] == 3 * 10**15 + 9 * 10**15  # the price plus the forfeited deposit
+
+
+def test_disable_cancels_the_running_auction_with_a_full_refund_and_nothing_is_delivered(market):
+    """Issue 12 case 6: after ``disable`` the auction stops taking bids and the bidder is whole."""
+    chain, manifest, agent, bidder = market
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    before = bidder.house.balance_of(bidder.account)
+    bidder.bid(aid, 3 * 10**15)
+    assert agent.disable()["action"] == "checked_out"
+    assert bidder.house.auction(aid).state == "cancelled"
+    assert bidder.house.balance_of(bidder.account) == before  # nothing locked
+    chain.time_travel(BIDDING + 5)
+    done = seller.tick()
+    assert done["settled"] == [] and done["delivered"] == [] and done["opened"] is None
+    assert bidder.delivered_keys(aid) == []
+
+
+def test_disable_of_a_sealed_auction_hands_every_deposit_back(market):
+    chain, manifest, agent, bidder = market
+    cfg = agent.config
+    cfg.mechanism = "sealed-second-price"
+    agent.save_config(cfg)
+    agent.sync_registration()
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    before = bidder.house.balance_of(bidder.account)
+    bidder.house.commit_batch(bidder.house.seal_bids(bidder.account, [aid], [5 * 10**15]), sender=bidder.account,
+                              strict=True)
+    agent.disable()
+    out = seller.tick()
+    assert out["cancelled"] == [aid] and out["settled"] == [] and out["delivered"] == []
+    assert bidder.house.balance_of(bidder.account) == before
+    assert agent.state.auction(aid).status == "cancelled"
