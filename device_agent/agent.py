@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 CHAIN_TIME_TTL_S = 1.0
 
 
-def chain_lock(chain: Chain) -> threading.RLock:
-    """The lock serialising this agent package's use of ``chain`` (kept in ``chain.extra``)."""
-    return chain.extra.setdefault("device_agent_lock", threading.RLock())
-
-
 class DeviceAgent:
     """One device: what it is, what it sells, and its standing in the registry."""
 
@@ -43,10 +38,11 @@ class DeviceAgent:
         self.identity = identity or load_identity(self.data_dir, password)
         self.config = (config or load_config(self.data_dir)).validate()
         self.state = AgentState(self.data_dir)
-        self.base_url = self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+        self.base_url = self._configured_base()
         self.chain: Chain | None = None
         self.registry: RegistryClient | None = None
         self._chain_time = (0.0, 0)
+        self._chain_lead = 0.0  # seconds the chain's clock has been seen ahead of wall time
         self._tangle_address = ""
         self._lock = threading.RLock()
         self.recorder = Recorder(self.data_dir / RECORDER_FILE, retention_days=self.config.retention_days,
@@ -85,9 +81,17 @@ class DeviceAgent:
     def td(self) -> dict:
         return build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile)
 
+    def _configured_base(self) -> str:
+        if self.config.relay_urls:
+            from device_agent.td import relay_base
+
+            return relay_base(self.config.relay_urls[0], self.identity.device_id_hex)
+        return self.config.public_url or f"http://{self.config.http_host}:{self.config.http_port}"
+
     def set_base_url(self, url: str) -> None:
-        """Where the HTTP server listens (known once it is bound); the TD forms point there."""
-        if not self.config.public_url:
+        """Where the HTTP server listens (known once it is bound); the TD forms point there unless
+        a public URL or relays are configured."""
+        if not self.config.public_url and not self.config.relay_urls:
             self.base_url = url.rstrip("/")
 
     def tangle_address(self) -> str:
@@ -99,29 +103,43 @@ class DeviceAgent:
         return self._tangle_address
 
     def clock(self, fresh: bool = False) -> int:
-        """Now, for access periods: the later of wall time and the chain's latest block time.
+        """Now, for access periods and readings: wall time plus how far the chain ran ahead of it.
 
         Periods are set in chain time; on a real chain the two agree, and a local chain moved
-        forward (tests, demos) must expire keys too. Taking the later one never extends a key.
-        The HTTP server may use a chain time up to a second old; ``fresh`` (the selling loop) asks now.
+        forward (tests, demos) must expire keys too. The lead is the largest seen of (block time
+        - wall time when it was read), so the clock is never behind the chain yet keeps ticking
+        with wall time while an idle chain stands on a moved block (a frozen clock would serve
+        one reading over and over). The HTTP server may use a chain time up to a second old;
+        ``fresh`` (the selling loop) asks now.
         """
         now = time.time()
         if self.chain is not None:
-            fetched, ts = self._chain_time
+            fetched = self._chain_time[0]
             if fresh or time.monotonic() - fetched > CHAIN_TIME_TTL_S:
                 try:
-                    with self._lock:
-                        ts = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+                    ts = self.chain_time()
                     self._chain_time = (time.monotonic(), ts)
+                    self._chain_lead = max(self._chain_lead, ts - now)
                 except Exception:  # noqa: BLE001 - an unreachable node must not stop serving
                     log.warning("chain time unavailable; using wall time")
-            return max(int(now), ts)
-        return int(now)
+        return int(now + self._chain_lead)
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: what a contract compares its deadlines with."""
+        with self._lock:
+            return self._require_chain_connection().now()
+
+    def _require_chain_connection(self) -> Chain:
+        if self.chain is None:
+            raise NoChainError("no chain attached: connect the agent to a chain first (--rpc)")
+        return self.chain
 
     def save_config(self, config: AgentConfig) -> None:
         """Change the profile/prices; the registry is updated on the next sync when enabled."""
         save_config(self.data_dir, config)
         self.config = config.validate()
+        if config.relay_urls or config.public_url:
+            self.base_url = self._configured_base()
         self.source.stop()
         self._plug_source()
 
@@ -130,7 +148,7 @@ class DeviceAgent:
         self.chain = chain
         # One lock per connection: agents sharing an in-process eth-tester (not thread-safe)
         # take turns; agents with their own RPC connections never wait for each other.
-        self._lock = chain_lock(chain)
+        self._lock = chain.lock
         self.registry = RegistryClient.from_manifest(chain, manifest)
 
     def _require_chain(self) -> RegistryClient:

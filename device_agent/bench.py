@@ -76,12 +76,13 @@ def rows(reads: int = 300):
                              agent.profile, agent.td, lambda: now, frozenset, 10**6, 10**6)
         client = create_app(ctx).test_client()
         headers = {"Authorization": f"Bearer {token}"}
-        for path, name in (("/properties/temperature", "http_read_latest"),
-                           (f"/properties/temperature?from={now - 86_400 + 20}&to={now}", "http_read_day_history")):
+        day = {"property": "temperature", "from": now - 86_400 + 20, "to": now}
+        for name, read in (("http_read_latest", lambda: client.get("/properties/temperature", headers=headers)),
+                           ("http_read_day_history", lambda: client.post("/actions/history", json=day, headers=headers))):
             times = []
             for _ in range(reads):
                 t0 = time.perf_counter()
-                r = client.get(path, headers=headers)
+                r = read()
                 times.append(time.perf_counter() - t0)
                 assert r.status_code == 200
             times.sort()

@@ -110,11 +110,11 @@ def cmd_init(args) -> int:
     source, creds = _source_from_args(args)
     sell = [s for s in args.sell.split(",") if s] if args.sell else None
     # The port goes into the TD on chain: fixed now, so restarts never change (or zero) the hrefs.
-    port = args.port if args.port is not None else (0 if args.public_url else free_port())
+    port = args.port if args.port is not None else (0 if args.public_url or args.relay else free_port())
     cfg = AgentConfig(appliance=args.appliance, seed=args.seed, lat=args.lat, lon=args.lon,
                       geohash_precision=args.precision, sell=sell, reserve_price_wei=args.reserve,
                       mechanism=args.mechanism, http_port=port, http_host=args.host,
-                      public_url=args.public_url, tags=[t for t in args.tags.split(",") if t],
+                      public_url=args.public_url, relay_urls=list(args.relay or []), tags=[t for t in args.tags.split(",") if t],
                       stream_ledgers=[x for x in args.stream_ledgers.split(",") if x], source=source,
                       **({"stream_price_per_message": args.stream_price} if args.stream_price is not None else {}))
     cfg.validate()
@@ -123,6 +123,7 @@ def cmd_init(args) -> int:
     print(json.dumps({"data_dir": str(args.data_dir), "device_id": ident.device_id_hex, "address": ident.address,
                       "source": source.get("kind", "simulator"), "appliance": cfg.appliance,
                       "public_url": cfg.public_url or f"http://{cfg.http_host}:{cfg.http_port}",
+                      "relays": cfg.relay_urls,
                       "enabled": False,
                       "fund": f"send ETH for gas to {ident.address} (a check-in costs about 130,000 gas; on a "
                               f"local chain: `thingbid fund {ident.address}`)",
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None,
                    help="HTTP port, fixed in the TD on chain (default: a free port chosen now)")
     s.add_argument("--public-url", default="", help="base URL buyers reach the agent at (goes into the TD)")
+    s.add_argument("--relay", action="append", metavar="URL",
+                   help="a relay (`thingbid relay`) to dial out to, for a device behind NAT; the TD then points "
+                        "at the relay(s), never at this host (repeatable: several relays)")
     s.add_argument("--stream-price", type=int, default=None,
                    help="price per live stream message in the ledger's smallest unit (default 1; at least 1)")
     s.add_argument("--source", default="",

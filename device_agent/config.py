@@ -23,17 +23,21 @@ MECHANISMS = ("english", "sealed-second-price")  # codes 0, 1 in the registry an
 STREAM_LEDGERS = ("tangle", "ethereum")  # where stream spans are sold (the selectable Ledger)
 
 
-def _check_public_url(url: str) -> None:
+def _check_public_url(url: str, what: str = "public_url") -> None:
     """The URL goes into the TD, which is published on chain: scheme and host (and a path) only."""
     if not url.startswith(("http://", "https://")):
-        raise AgentConfigError(f"public_url {url!r} must start with http:// or https://")
-    parts = urlsplit(url)
+        raise AgentConfigError(f"{what} {url!r} must start with http:// or https://")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise AgentConfigError(f"{what} {url!r} has a bad port") from None
     if "@" in parts.netloc:  # never echo it: it may hold a password
-        raise AgentConfigError("public_url must not contain user info (user:password@): the TD is published")
+        raise AgentConfigError(f"{what} must not contain user info (user:password@): the TD is published")
     if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise AgentConfigError(f"public_url {url!r} must have no query or fragment: the TD's hrefs are built on it")
+        raise AgentConfigError(f"{what} {url!r} must have no query or fragment: the TD's hrefs are built on it")
     if not parts.hostname:
-        raise AgentConfigError(f"public_url {url!r} names no host")
+        raise AgentConfigError(f"{what} {url!r} names no host")
 
 
 def require_publishable_url(base_url: str) -> None:
@@ -83,6 +87,9 @@ class AgentConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0: a free port at start
     public_url: str = ""  # base URL put in the TD forms; default http://host:port
+    # Relays (``thingbid relay``) the agent dials out to; when given, the TD's forms point at
+    # RELAY/devices/<device id> on each of them (the first is the TD's base), never at this host.
+    relay_urls: list[str] = field(default_factory=list)
     rate_per_second: float = 20.0
     rate_burst: int = 40
     oem_key_file: str = ""  # optional OEM keystore used to attest the device at check-in
@@ -136,11 +143,20 @@ class AgentConfig:
             raise AgentConfigError(f"http_host {self.http_host!r} listens everywhere: set public_url for the TD forms")
         if self.public_url:
             _check_public_url(self.public_url)
+        if not isinstance(self.relay_urls, list) or not all(isinstance(u, str) for u in self.relay_urls):
+            raise AgentConfigError(f"relay_urls must be a list of URLs, got {self.relay_urls!r}")
+        self.relay_urls = [u.rstrip("/") for u in self.relay_urls]
+        for url in self.relay_urls:
+            _check_public_url(url, "relay URL")
+        if len(set(self.relay_urls)) != len(self.relay_urls):
+            raise AgentConfigError(f"relay_urls lists a relay twice: {self.relay_urls!r}")
         self.tags = scrub_tags(self.tags)
         return self
 
     def require_publishable(self) -> None:
         """This config's own base URL may go on chain (see ``require_publishable_url``)."""
+        if self.relay_urls:
+            return  # the TD names the relays; this host's port is never published
         require_publishable_url(self.public_url or f"http://{self.http_host}:{self.http_port}")
 
     def to_json(self) -> str:

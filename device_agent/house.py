@@ -46,6 +46,9 @@ class HousePort:
         return AuctionInfo(auction_id, a.device_id, phase, 0, a.first or "", a.first_amount, a.access_period,
                            a.time if phase == "delivered" else 0, a.time if phase == "settled" else 0, a.sealed_bids)
 
+    def chain_time(self) -> int:
+        return self.client.chain.now()
+
     def auctions_of(self, device_id: bytes) -> list[int]:
         reader = self.client.reader()
         head = reader.head()

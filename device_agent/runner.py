@@ -57,6 +57,15 @@ def init_identity(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: 
     return ident
 
 
+def wot_app(agent: DeviceAgent):
+    """The agent's WoT HTTP app (the same one answers direct and relayed requests)."""
+    ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data, agent.profile,
+                         td=agent.td, clock=agent.clock, revoked=agent.state.revoked_ids,
+                         rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst,
+                         ed25519_private=agent.identity.ed25519_private, x25519_private=agent.identity.x25519_private)
+    return create_app(ctx)
+
+
 class AgentRunner:
     """One agent with its threads. ``chain`` (an existing connection whose accounts include the
     device's) or ``chain_url`` (a connection signing with the device's keystore) may be given;
@@ -79,20 +88,19 @@ class AgentRunner:
         self.publisher = None
         self.publishers: dict = {}  # ledger kind -> StreamPublisher
         self.url = ""
+        self.relay_connector = None  # dials the configured relays (device_agent.relay_link)
 
     # ------------------------------------------------------------ parts
     def _serve(self) -> None:
         a = self.agent
-        ctx = ServingContext(a.identity.device_id_hex, a.identity.ed25519_public, a.data, a.profile, td=a.td,
-                             clock=a.clock, revoked=a.state.revoked_ids, rate_per_second=a.config.rate_per_second,
-                             rate_burst=a.config.rate_burst)
+        self.app = wot_app(a)
         try:
-            self.server = make_server(a.config.http_host, a.config.http_port, create_app(ctx), threaded=True)
+            self.server = make_server(a.config.http_host, a.config.http_port, self.app, threaded=True)
         except OSError as exc:  # the remembered port is taken: serve elsewhere (the TD is updated on sync)
             if not a.config.http_port:
                 raise
             log.warning("port %d unavailable (%s); using a free port", a.config.http_port, exc)
-            self.server = make_server(a.config.http_host, 0, create_app(ctx), threaded=True)
+            self.server = make_server(a.config.http_host, 0, self.app, threaded=True)
         self.url = f"http://{a.config.http_host}:{self.server.server_port}"
         a.set_base_url(self.url)
         self._thread("http", self.server.serve_forever)
@@ -153,11 +161,23 @@ class AgentRunner:
                 self._thread("sell", self.seller.run, self.stop_event, self.sell_interval)
         elif self.enable_on_start:
             self.agent.record_consent()  # no chain: the opt-in still gates stream sales
+        if self.agent.config.relay_urls:
+            self._dial_relays()
         if self.streams:
             self._start_streams()
         log.info("agent %s (%s) serving at %s", self.agent.identity.device_id_hex[:12], self.agent.config.appliance,
                  self.url)
         return self
+
+    def _dial_relays(self) -> None:
+        """Keep a connection to every configured relay; requests over it reach the same WoT app."""
+        from device_agent.relay_link import RelayConnector, call_wsgi
+
+        a, app = self.agent, self.app
+        self.relay_connector = RelayConnector().start()
+        for url in a.config.relay_urls:
+            self.relay_connector.add(url, a.device_id, a.identity.ed25519_private,
+                                     lambda m, t, h, c, b: call_wsgi(app, m, t, h, c, b))
 
     def _start_streams(self) -> None:
         """One publisher per configured stream ledger that can be reached (tangle: a node URL;
@@ -184,6 +204,9 @@ class AgentRunner:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.relay_connector is not None:
+            self.relay_connector.stop()
+            self.relay_connector = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -281,9 +304,7 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
 
 def _fund(chain: Chain, agent, wei: int) -> None:
     """Local chains only: make the agent's account usable and give it gas money once."""
-    from device_agent.agent import chain_lock
-
-    with chain_lock(chain):
+    with chain.lock:
         _fund_locked(chain, agent, wei)
 
 

@@ -54,6 +54,8 @@ class AuctionPort(Protocol):
 
     def info(self, auction_id: int) -> AuctionInfo: ...
 
+    def chain_time(self) -> int: ...
+
     def auctions_of(self, device_id: bytes) -> list[int]: ...
 
     def settle(self, auction_ids: list[int]) -> None: ...
@@ -84,6 +86,7 @@ class Seller:
         self.state = agent.state
         self._lock = threading.Lock()
         self._refused = ""  # the last refusal logged (logged once, not every tick)
+        self._waiting_for_block: set[int] = set()  # auctions ended by the clock, not yet by the chain
 
     # ----------------------------------------------------------- steps
     def adopt_chain_auctions(self) -> int:
@@ -127,13 +130,27 @@ class Seller:
         return aid
 
     def settle_due(self, now: int) -> list[int]:
-        """Settle this device's auctions whose bidding ended (anyone may; the seller does not wait)."""
+        """Settle this device's auctions whose bidding ended (anyone may; the seller does not wait).
+
+        The house compares the end with the block's time, so an auction is settled from the first
+        block past its end, not when the agent's clock passes it: a chain that mines only on
+        transactions would otherwise refuse the settlement (SettlementTooEarly) on every tick.
+        Local chains started by ``thingbid up`` mine on an interval, so that block comes."""
         due = []
+        chain_now = None
         for a in self.state.auctions("open"):
             info = self.port.info(a.auction_id)
             if info.phase == "open" and now < info.bidding_end:
                 continue
             if info.phase in ("open", "ended"):
+                chain_now = self.port.chain_time() if chain_now is None else chain_now
+                if chain_now < info.bidding_end:
+                    if a.auction_id not in self._waiting_for_block:
+                        self._waiting_for_block.add(a.auction_id)
+                        log.info("auction %d: bidding over by the clock; settling from the first block past "
+                                 "%d (the chain's latest block is at %d)", a.auction_id, info.bidding_end, chain_now)
+                    continue
+                self._waiting_for_block.discard(a.auction_id)
                 if info.sealed:
                     # Unrevealed commitments forfeit their deposits to the seller (house rule).
                     late = self.port.unrevealed(a.auction_id)

@@ -1,11 +1,20 @@
-"""The device's WoT HTTP server (Flask app factory).
+"""The device's WoT HTTP server (Flask app factory): exactly what its TD says (TD 1.1 + HTTP binding).
 
 - ``GET /.well-known/wot``: the TD (public: it is in the registry anyway).
-- ``GET /properties``: all properties for sale, latest readings (readallproperties).
-- ``GET /properties/<name>``: the latest reading; ``?from=&to=&step=`` its history.
-- ``GET /events/<name>?since=&timeout=``: events after ``since`` (long poll up to 25 s), at most
-  31 days of them per answer; ask again with ``since=<until>`` for the next page. A key may
-  have two waiting polls open at once (each holds a server thread); a third is 429 ``too_many_waiting``.
+- ``GET /properties`` (readallproperties): ``{name: value}`` of every property for sale;
+  ``?names=a,b`` or ``POST`` of a JSON array of names (readmultipleproperties): those only.
+- ``GET /properties/<name>`` (readproperty): the latest value, bare, valid against the property's
+  data schema; its time in ``X-Reading-Time`` (unix s) and ``Last-Modified``; its unit is in the TD.
+- ``POST /actions/history`` (invokeaction): input ``{property, from?, to?, step?}`` (unix s),
+  output ``{property, unit, from, to, readings: [{t, value}]}`` within the key's period.
+- ``GET /events/<name>`` (subscribeevent, subprotocol ``longpoll``): waits for the next event and
+  answers its data, bare; its time in ``X-Event-Time``; 204 when none came within the wait. ``HEAD``
+  answers at once (node-wot's handshake). ``?since=&timeout=``: the recorded events after ``since``
+  as ``{event, until, events}`` (long poll up to 25 s), at most 31 days of them per answer; ask again
+  with ``since=<until>`` for the next page. A key may have two waiting polls open at once (each
+  holds a server thread); a third is 429 ``too_many_waiting``.
+- ``POST /sealed``: a request sealed to the device's X25519 key (``exchange.relay.e2e``), answered
+  sealed with the reply key inside it: what a relay in between can neither read nor forge.
 
 Every data request needs ``Authorization: Bearer <access token>``. The token must be signed
 by this device's Ed25519 key, name this device, be within [not_before, not_after) on the
@@ -15,27 +24,43 @@ the readings of its period, nothing before and nothing after. Refusals are JSON
 malformed, unsigned or forged token), 403 when an authentic token does not grant this
 (wrong device, revoked, not yet valid, expired), 429 when rate limited (per client: an IPv4
 address or an IPv6 /64; and per token), 500 ``internal_error`` without details otherwise.
+Every answer carries ``Thingbid-Signature`` (the device's Ed25519 signature over the request's
+target, the client's ``Thingbid-Nonce``, status and body) when the context holds the private key.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import math
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from device_agent.profiles import Profile
 from exchange.crypto import TokenError, TokenFailure, verify_token
+from exchange.relay.e2e import (
+    NONCE_HEADER,
+    SEALED_ANSWER_TYPE,
+    SEALED_PATH,
+    SIGNATURE_HEADER,
+    AnswerError,
+    open_request,
+    seal_answer,
+    sign_answer,
+)
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
 MAX_LONGPOLL_S = 25.0
 MAX_LONGPOLLS_PER_TOKEN = 2  # each waiting poll holds a server thread for up to MAX_LONGPOLL_S
+MAX_SUBSCRIBE_WAIT_S = 300.0  # a longpoll subscription answers 204 after this without an event
+EVENT_CHECK_S = 0.5
+MAX_HISTORY_TIME = 2**40
 MAX_EVENTS_SPAN_S = 31 * 86_400  # one answer lists at most this much; "until" pages on (simulator cap: 92 days)
 _DIGITS = re.compile(r"[0-9]{1,20}\Z")  # ASCII only: int() would also take " 1", "+1", "1_0", "١"
 
@@ -66,6 +91,12 @@ class ServingContext:
     revoked: Callable[[], frozenset]
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    wall: Callable[[], float] = time.time  # when readings and events happen (a chain clock may run ahead)
+    subscribe_wait_s: float = MAX_SUBSCRIBE_WAIT_S
+    # Given, every answer is signed (Thingbid-Signature) and POST /sealed opens requests sealed to
+    # the device (exchange.relay.e2e): what a relay between buyer and device can neither forge nor read.
+    ed25519_private: bytes = field(default=b"", repr=False)
+    x25519_private: bytes = field(default=b"", repr=False)
 
 
 class RateLimiter:
@@ -104,6 +135,18 @@ def client_key(addr: str | None) -> str:
     return "ip:" + str(ip)
 
 
+def http_date(t: float) -> str:
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def _value(value, headers: dict):
+    """A bare JSON value (``jsonify`` of a scalar) with the headers that say when it was taken."""
+    resp = jsonify(value)
+    for k, v in headers.items():
+        resp.headers[k] = v
+    return resp
+
+
 def _error(status: int, reason: str, detail: str = "", headers: dict | None = None):
     resp = jsonify({"error": reason, "detail": detail})
     resp.status_code = status
@@ -114,7 +157,7 @@ def _error(status: int, reason: str, detail: str = "", headers: dict | None = No
 
 def create_app(ctx: ServingContext) -> Flask:
     app = Flask("device_agent")
-    app.config["MAX_CONTENT_LENGTH"] = 4096  # the API takes no bodies
+    app.config["MAX_CONTENT_LENGTH"] = 4096  # bodies are small: an action input, a list of names
     limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
     waiting: dict[str, int] = {}  # token id -> long polls now waiting
     waiting_lock = threading.Lock()
@@ -128,9 +171,13 @@ def create_app(ctx: ServingContext) -> Flask:
                           {"Retry-After": str(max(1, math.ceil(wait)))})
         return None
 
+    def limited_client():
+        # A sealed request was counted against its client when it arrived (POST /sealed).
+        return None if request.environ.get("thingbid.sealed") else limited(client_key(request.remote_addr))
+
     def authorise():
         """(claims, None) or (None, error response)."""
-        refused = limited(client_key(request.remote_addr))
+        refused = limited_client()
         if refused:
             return None, refused
         header = request.headers.get("Authorization", "")
@@ -171,7 +218,7 @@ def create_app(ctx: ServingContext) -> Flask:
 
     @app.errorhandler(405)
     def not_allowed(_exc):
-        return _error(405, "method_not_allowed", "this server is read-only: use GET")
+        return _error(405, "method_not_allowed", "this device is read-only: see its TD for each operation's method")
 
     @app.errorhandler(413)
     def too_large(_exc):
@@ -182,56 +229,128 @@ def create_app(ctx: ServingContext) -> Flask:
         # Flask has logged the traceback; the client learns nothing about the agent's internals.
         return _error(500, "internal_error", "the device could not answer; try again later")
 
+    @app.after_request
+    def signed(resp):
+        if ctx.ed25519_private and not resp.is_streamed:
+            target = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or request.path
+            resp.headers[SIGNATURE_HEADER] = sign_answer(
+                ctx.ed25519_private, ctx.device_id_hex, request.method, target,
+                request.headers.get(NONCE_HEADER, ""), resp.status_code, resp.headers.get("Content-Type", ""),
+                resp.get_data(), int(time.time()))
+        return resp
+
+    @app.post(SEALED_PATH)
+    def sealed():
+        refused = limited(client_key(request.remote_addr))
+        if refused:
+            return refused
+        if not ctx.x25519_private:
+            return _error(404, "not_found", "this device takes no sealed requests")
+        try:
+            method, target, headers, reply_key = open_request(ctx.x25519_private, ctx.device_id_hex, request.get_data())
+        except AnswerError as exc:
+            return _error(400, "bad_sealed_request", str(exc))
+        if target.split("?", 1)[0] == SEALED_PATH:
+            return _error(400, "bad_sealed_request", "a sealed request cannot hold another")
+        inner = app.test_client().open(target, method=method, headers=headers, environ_base={
+            "REMOTE_ADDR": request.remote_addr or "", "thingbid.sealed": True, "REQUEST_URI": target})
+        box = seal_answer(reply_key, ctx.device_id_hex, inner.status_code, list(inner.headers.items()), inner.get_data())
+        return Response(box, 200, content_type=SEALED_ANSWER_TYPE)
+
     @app.get("/.well-known/wot")
     def thing_description():
-        refused = limited(client_key(request.remote_addr))
+        refused = limited_client()
         if refused:
             return refused
         resp = jsonify(ctx.td())
         resp.headers["Content-Type"] = "application/td+json"
         return resp
 
-    @app.get("/properties")
+    @app.route("/properties", methods=["GET", "POST"])
     def all_properties():
-        claims, refused = authorise()
+        _claims, refused = authorise()
         if refused:
             return refused
+        names = list(props)
+        if request.method == "POST":
+            asked = request.get_json(silent=True)
+            if not isinstance(asked, list) or not asked or not all(isinstance(n, str) for n in asked):
+                raise _BadRequest("readmultipleproperties takes a non-empty JSON array of property names")
+            names = asked
+        elif request.args.get("names") is not None:
+            names = [n for n in request.args["names"].split(",") if n]
+            if not names:
+                raise _BadRequest("query parameter names must list property names, comma separated")
+        unknown = [n for n in names if n not in props]
+        if unknown:
+            return _error(404, "unknown_property", f"this device sells no property {unknown[0][:100]!r} "
+                                                   f"(sells: {', '.join(props)})")
         now = ctx.clock()
-        return jsonify({"t": now, "values": {n: ctx.data.latest(n, now)["value"] for n in props},
-                        "period": [claims.not_before, claims.not_after]})
+        return jsonify({n: ctx.data.latest(n, now)["value"] for n in dict.fromkeys(names)})
 
     @app.get("/properties/<name>")
     def read_property(name):
-        claims, refused = authorise()
+        _claims, refused = authorise()
         if refused:
             return refused
         if name not in props:
             return _error(404, "unknown_property", f"this device sells no property {name!r} (sells: {', '.join(props)})")
+        if any(k in request.args for k in ("from", "to", "step")):
+            raise _BadRequest("a property answers its latest value; invoke the action 'history' "
+                              "(POST /actions/history with {property, from, to, step}) for its history")
+        latest = ctx.data.latest(name, ctx.clock())
+        return _value(latest["value"], {"X-Reading-Time": str(latest["t"]), "Last-Modified": http_date(latest["t"])})
+
+    @app.post("/actions/history")
+    def history():
+        claims, refused = authorise()
+        if refused:
+            return refused
+        ask = request.get_json(silent=True)
+        if not isinstance(ask, dict):
+            raise _BadRequest("the history action takes a JSON object {property, from, to, step}")
+        extra = sorted(set(ask) - {"property", "from", "to", "step"})
+        if extra:
+            raise _BadRequest(f"the history action takes no member {extra[0][:40]!r} (takes property, from, to, step)")
+        name = ask.get("property")
+        if not isinstance(name, str):
+            raise _BadRequest("member property must name a property (a string)")
+        if name not in props:
+            return _error(404, "unknown_property", f"this device sells no property {name[:100]!r} (sells: {', '.join(props)})")
+        start, end, step = (json_int(ask, "from"), json_int(ask, "to"), json_int(ask, "step", minimum=1))
         now = ctx.clock()
-        start, end = int_arg("from"), int_arg("to")
-        step = int_arg("step", minimum=1)
-        if start is None and end is None:
-            latest = ctx.data.latest(name, now)
-            return jsonify({"property": name, "unit": props[name].unit, "t": latest["t"], "value": latest["value"]})
         # The key sells its own period up to now: clamp, never extend.
         lo = max(start if start is not None else claims.not_before, claims.not_before)
         hi = min(end if end is not None else now, now, claims.not_after - 1)
         if hi < lo:
             return _error(400, "empty_range", f"no readings between {lo} and {hi} in this key's period "
                                               f"[{claims.not_before}, {claims.not_after})")
-        return jsonify({"property": name, "unit": props[name].unit, "from": lo, "to": hi,
+        return jsonify({"property": name, "unit": props[name].unit or "", "from": lo, "to": hi,
                         "readings": ctx.data.history(name, lo, hi, step)})
 
-    @app.get("/events/<name>")
+    def json_int(ask: dict, name: str, minimum: int = 0):
+        v = ask.get(name)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _BadRequest(f"member {name} must be an integer (unix s), got {str(v)[:40]!r}")
+        if not minimum <= v < MAX_HISTORY_TIME:
+            raise _BadRequest(f"member {name} must be in [{minimum}, 2^40)")
+        return v
+
+    @app.route("/events/<name>", methods=["GET", "HEAD"])
     def read_events(name):
         claims, refused = authorise()
         if refused:
             return refused
         if name not in events:
             return _error(404, "unknown_event", f"this device has no event {name!r} (has: {', '.join(events)})")
+        if request.method == "HEAD":
+            return "", 200  # a longpoll client's handshake: the subscription is accepted
         since = int_arg("since", default=None)
         timeout = min(float(int_arg("timeout", default=0)), MAX_LONGPOLL_S)
-        if timeout <= 0:
+        subscribing = "since" not in request.args and "timeout" not in request.args
+        if not subscribing and timeout <= 0:
             return poll_events(claims, name, since, time.monotonic())
         with waiting_lock:
             if waiting.get(claims.token_id, 0) >= MAX_LONGPOLLS_PER_TOKEN:
@@ -239,12 +358,31 @@ def create_app(ctx: ServingContext) -> Flask:
                               "open; wait for one to answer", {"Retry-After": "1"})
             waiting[claims.token_id] = waiting.get(claims.token_id, 0) + 1
         try:
+            if subscribing:
+                return next_event(claims, name, time.monotonic() + ctx.subscribe_wait_s)
             return poll_events(claims, name, since, time.monotonic() + timeout)
         finally:
             with waiting_lock:
                 left = waiting.pop(claims.token_id) - 1
                 if left:
                     waiting[claims.token_id] = left
+
+    def next_event(claims, name, deadline):
+        """The data of the first event after the subscription began, while the key is valid.
+
+        Live events are in wall time and the key's validity is checked on the agent's clock (which
+        a test chain may run ahead of wall time); the recorded history is what is clamped to the period."""
+        lo = ctx.wall()
+        while ctx.clock() < claims.not_after:
+            hi = ctx.wall()
+            found = [e for e in ctx.data.events(lo, hi, name) if e["t"] > lo] if hi >= lo else []
+            if found:
+                return _value(found[0].get("data", {}), {"X-Event-Time": str(found[0]["t"]),
+                                                          "Last-Modified": http_date(found[0]["t"])})
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(EVENT_CHECK_S, max(0.0, deadline - time.monotonic())))
+        return "", 204
 
     def poll_events(claims, name, since, deadline):
         while True:

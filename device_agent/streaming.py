@@ -20,7 +20,6 @@ import logging
 import threading
 from pathlib import Path
 
-from device_agent.agent import chain_lock
 from device_agent.errors import AgentError
 from device_agent.sources.base import SourceError
 from device_agent.state import AgentStreamSale
@@ -60,7 +59,7 @@ def ethereum_ledger(agent, chain, manifest: dict, confirmations: int = 0):
     except (KeyError, TypeError):
         raise AgentError(f"no MessageBoard in the deployment manifest of chain {chain.chain_id}: "
                          "deploy it, or drop \"ethereum\" from stream_ledgers") from None
-    return LockedLedger(EthereumLedger.connect(chain, board, agent.address, confirmations), chain_lock(chain))
+    return LockedLedger(EthereumLedger.connect(chain, board, agent.address, confirmations), chain.lock)
 
 
 class LockedLedger:

@@ -28,6 +28,7 @@ from frontend.security import (
     current_user,
     set_security_headers,
 )
+from frontend.wallet_auth import KeystoreModeRefused, NonceStore
 
 __all__ = ["create_app"]
 
@@ -47,6 +48,12 @@ DEFAULTS = {
     # Networks besides the public internet the data viewer may fetch device data from (CIDRs);
     # ``thingbid up`` adds loopback for its simulated devices.
     "DEVICE_NETWORKS": (),
+    # Where the public reaches this frontend (scheme://host[:port]); Sign-In with Ethereum checks the
+    # message's domain and URI against it. A public frontend must set it (THINGBID_PUBLIC_URL).
+    "PUBLIC_URL": os.environ.get("THINGBID_PUBLIC_URL", "") or None,
+    # The address the server is bound to, when known (serve.py, thingbid up): the local keystore
+    # mode is offered only on loopback.
+    "BIND_HOST": None,
     # Behind TLS set THINGBID_SECURE_COOKIES=1 (or SESSION_COOKIE_SECURE) so the session never travels in clear.
     "SESSION_COOKIE_SECURE": os.environ.get("THINGBID_SECURE_COOKIES", "") not in ("", "0"),
 }
@@ -60,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     app.jinja_env.autoescape = True  # every template, whatever its extension
 
+    from frontend.blueprints.bids import PlanStore
     from frontend.jobs import JobRunner
     from frontend.services import Services
     from frontend.stream_ops import StreamManager
@@ -75,12 +83,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
                                                             app.config["LOGIN_WINDOW_S"])
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
+    app.extensions["thingbid.siwe_nonces"] = NonceStore()
     app.extensions["thingbid.jobs"] = JobRunner()
+    app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, keys, streams, wallet
+    from frontend.blueprints import account, auctions, bids, catalog, keys, siwe, streams, wallet
 
-    for bp in (account.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
+    for bp in (account.bp, siwe.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)
@@ -97,7 +107,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     def wants_json() -> bool:
         best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-        return request.path.endswith(".json") or "/api/" in request.path or best == "application/json"
+        return (request.path.endswith(".json") or "/api/" in request.path or request.is_json
+                or best == "application/json")
 
     def error_page(status: int, message: str):
         if wants_json():
@@ -119,6 +130,10 @@ def create_app(config: dict | None = None) -> Flask:
     @app.errorhandler(ServiceUnavailable)
     def on_unavailable(exc):
         return error_page(503, str(exc))
+
+    @app.errorhandler(KeystoreModeRefused)
+    def on_keystore_refused(exc):
+        return error_page(403, str(exc))
 
     @app.errorhandler(FrontendError)
     def on_frontend(exc):

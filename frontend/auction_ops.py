@@ -264,11 +264,12 @@ def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget
 def sealed_store(services, user):
     from frontend.sealed_store import SealedStore
 
+    user.server_signer()  # the sealed-bid store is encrypted under the server-held key
     return SealedStore(services.keystore_dir / "sealed", user.address, bytes(user.account.key))
 
 
 def _user_client(services, user):
-    return _client(services, user.chain)
+    return _client(services, user.server_signer())
 
 
 def deposit(services, user, amount: int) -> None:
@@ -285,9 +286,9 @@ def ensure_buyer_key(services, user) -> None:
     """Register the user's X25519 key once, so devices can seal access keys to it."""
     from exchange.crypto import x25519_public
 
+    client = _user_client(services, user)
     pub = x25519_public(user.x25519_private)
     with services.chain_guard():
-        client = _user_client(services, user)
         if client.buyer_key_of(user.address) != pub:
             client.register_buyer_key(pub, sender=user.address)
 
@@ -445,6 +446,9 @@ def my_keys(services, user) -> list[KeyView]:
             continue
         o = bk.opened.get(aid)
         did = o.device_id if o else ""
+        if user.x25519_private is None:  # a wallet session: the key opens in the browser only
+            out.append(KeyView(aid, did, "", 0, until, "opens in your browser with your wallet"))
+            continue
         try:
             token = open_sealed(user.x25519_private, box, key_context(aid)).decode("ascii")
             claims = _claims(token)

@@ -43,7 +43,7 @@ class PropertyForm:
     name: str
     title: str
     unit: str
-    href: str
+    href: str  # the readproperty form (the latest value)
 
 
 class DeviceNetworkPolicy:
@@ -98,6 +98,20 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # certificate checked by name
 
 
+def _http_url(href) -> str | None:
+    u = urllib.parse.urlsplit(str(href))
+    return str(href) if u.scheme in ("http", "https") and u.netloc else None
+
+
+def history_href(td: dict | None) -> str | None:
+    """The http(s) URL of the TD's ``history`` action (invokeaction), if it has one."""
+    try:
+        forms = td["actions"]["history"]["forms"]
+        return _http_url(forms[0]["href"]) if isinstance(forms[0], dict) else None
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def numeric_properties(td: dict | None) -> list[PropertyForm]:
     """Readable numeric properties and their http(s) URLs from a TD (anything odd is skipped)."""
     out = []
@@ -110,9 +124,8 @@ def numeric_properties(td: dict | None) -> list[PropertyForm]:
         forms = p.get("forms")
         if not isinstance(forms, list) or not forms or not isinstance(forms[0], dict):
             continue
-        href = str(forms[0].get("href", ""))
-        u = urllib.parse.urlsplit(href)
-        if u.scheme not in ("http", "https") or not u.netloc:
+        href = _http_url(forms[0].get("href", ""))
+        if href is None:
             continue
         out.append(PropertyForm(str(name)[:100], str(p.get("title", name))[:100], str(p.get("unit", ""))[:50], href))
         if len(out) >= MAX_PROPERTIES:
@@ -120,8 +133,9 @@ def numeric_properties(td: dict | None) -> list[PropertyForm]:
     return out
 
 
-def get_json(url: str, token: str, policy: DeviceNetworkPolicy) -> dict:
-    """GET ``url`` with the access key as a bearer token; the JSON object it answers."""
+def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | None = None) -> dict:
+    """GET ``url`` (POST ``post`` as JSON when given) with the access key as a bearer token; the
+    JSON object it answers."""
     u = urllib.parse.urlsplit(url)
     try:
         port = u.port or (443 if u.scheme == "https" else 80)
@@ -133,7 +147,12 @@ def get_json(url: str, token: str, policy: DeviceNetworkPolicy) -> dict:
     conn = (_PinnedHTTPS if u.scheme == "https" else _PinnedHTTP)(u.hostname, port, ip, TIMEOUT_S)
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
     try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if post is None:
+            conn.request("GET", path, headers=headers)
+        else:
+            conn.request("POST", path, body=json.dumps(post).encode(),
+                         headers={**headers, "Content-Type": "application/json"})
         resp = conn.getresponse()
         body = resp.read(MAX_BODY + 1)
         status = resp.status
@@ -171,16 +190,19 @@ def read_series(td: dict | None, token: str, not_before: int, not_after: int, no
     lo = max(not_before, hi - 24 * 3600)  # the last day of the period so far
     step = max(1, (hi - lo) // points) if hi > lo else 1
     series, errors = [], []
-    for p in numeric_properties(td):
-        sep = "&" if "?" in p.href else "?"
-        url = f"{p.href}{sep}from={lo}&to={hi}&step={step}"
+    props = numeric_properties(td)
+    action = history_href(td)
+    if props and action is None:
+        return {"series": [], "errors": ["the device's TD has no history action"], "from": lo, "to": hi}
+    for p in props:
         try:
-            data = get_json(url, token, policy)
+            data = get_json(action, token, policy, post={"property": p.name, "from": lo, "to": hi, "step": step})
         except DeviceReadError as exc:
             errors.append(f"{p.name}: {exc}")
             continue
         labels, values = [], []
-        for r in data.get("readings", [])[:5000]:
+        readings = data.get("readings")
+        for r in (readings if isinstance(readings, list) else [])[:5000]:
             if not isinstance(r, dict):
                 continue
             t, v = r.get("t"), r.get("value")

@@ -58,6 +58,10 @@ def set_security_headers(resp):
     return resp
 
 
+class WalletSessionError(FrontendError):
+    """A server-signed action was asked of a wallet session (the server has no key for it)."""
+
+
 class RateLimiter:
     """Sliding-window counter of failures per key (client address, user name)."""
 
@@ -98,21 +102,37 @@ class RateLimiter:
 
 @dataclass
 class UserSession:
-    """What an unlocked user has: never serialised, never logged."""
+    """What a signed-in user has: never serialised, never logged.
+
+    A wallet session (Sign-In with Ethereum) has only ``wallet_address``: no key, no signing chain;
+    the browser's wallet signs. A local-keystore session (loopback only) holds the unlocked key.
+    """
 
     username: str
-    account: object  # eth_account LocalAccount
-    x25519_private: bytes  # for opening keys sealed to this user
+    account: object | None  # eth_account LocalAccount (local keystore mode); None for a wallet
+    x25519_private: bytes | None  # for opening keys sealed to this user (local keystore mode)
     tangle_wallet: object | None = None
     chain: object | None = None  # a Chain that signs with this user's key
     # One signing flow at a time per user: two jobs must not race for the same account nonce.
     tx_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     created: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
+    wallet_address: str | None = None  # set for a wallet session
 
     @property
     def address(self) -> str:
-        return self.account.address
+        return self.wallet_address if self.account is None else self.account.address
+
+    @property
+    def is_wallet(self) -> bool:
+        return self.account is None
+
+    def server_signer(self):
+        """This user's server-side signing chain; a wallet session has none (its browser signs)."""
+        if self.chain is None:
+            raise WalletSessionError("this session signs with your browser wallet: the server holds no key to do"
+                                     " this for you")
+        return self.chain
 
     def __repr__(self) -> str:  # keep keys out of tracebacks and logs
         return f"UserSession({self.username!r}, {self.address})"

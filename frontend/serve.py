@@ -4,12 +4,15 @@ Settings come from ``exchange.config`` (THINGBID_RPC_URL, THINGBID_DEPLOYMENTS_D
 THINGBID_DATABASE_URL, THINGBID_TANGLE_URL, THINGBID_STATE_DIR; keystores live in
 ``<state_dir>/keystores``). ``--dev-faucet`` funds new accounts on local chains only;
 ``--device-network 127.0.0.0/8`` lets the data viewer read devices on loopback (public
-addresses only otherwise).
+addresses only otherwise). ``--public-url https://bids.example.com`` names where the public reaches
+it (Sign-In with Ethereum checks messages against it; needed for any non-loopback --host). The local
+keystore mode (keys unlocked on this server) is offered only with a loopback --host.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -24,8 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev-faucet", action="store_true", help="give new accounts test ether (local chains only)")
     p.add_argument("--device-network", action="append", default=[], metavar="CIDR",
                    help="also let the data viewer fetch from this network (public addresses always)")
+    p.add_argument("--public-url", default=None, metavar="URL",
+                   help="scheme://host[:port] the public uses (required unless --host is loopback)")
     args = p.parse_args(argv)
-    app = create_app({"DEV_FAUCET": args.dev_faucet, "DEVICE_NETWORKS": args.device_network})
+    from frontend.wallet_auth import is_loopback_host
+
+    if not is_loopback_host(args.host) and not (args.public_url or os.environ.get("THINGBID_PUBLIC_URL")):
+        print(f"serve: --host {args.host} is reachable from other machines: give --public-url (the address"
+              " the public uses, checked by Sign-In with Ethereum); see docs/operations.md", file=sys.stderr)
+        return 2
+    config = {"DEV_FAUCET": args.dev_faucet, "DEVICE_NETWORKS": args.device_network, "BIND_HOST": args.host}
+    if args.public_url:
+        config["PUBLIC_URL"] = args.public_url
+    app = create_app(config)
     srv = make_server(args.host, args.port, app, threaded=True)
     print(f"web        http://{args.host}:{srv.server_port}", flush=True)
     try:

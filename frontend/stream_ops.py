@@ -41,7 +41,8 @@ def user_ledger(services, user):
     from exchange.ledger.tangle import TangleLedger
 
     if user.tangle_wallet is None:
-        raise FrontendError("no tangle wallet: the tangle package is unavailable")
+        raise FrontendError("no tangle wallet: a wallet session pays on the tangle from the browser"
+                            if user.is_wallet else "no tangle wallet: the tangle package is unavailable")
     return TangleLedger(services.tangle(), user.tangle_wallet)
 
 

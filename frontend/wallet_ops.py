@@ -13,7 +13,7 @@ class AccountSummary:
     eth_balance: int
     deposit: int
     locked: int | None
-    x25519_public: str
+    x25519_public: str | None  # None: a wallet session's key lives in the browser
     x25519_registered: bool
     tangle_address: str | None
 
@@ -42,7 +42,8 @@ def account_summary(services, user) -> AccountSummary:
     with services.chain_guard():
         bal = chain.w3.eth.get_balance(user.address)
     free, locked = auction_ops.balance_of(services, user.address)
-    pub = x25519_public(user.x25519_private)
-    return AccountSummary(user.address, bal, free, locked, pub.hex(),
-                          auction_ops.buyer_key_of(services, user.address) == pub,
+    registered = auction_ops.buyer_key_of(services, user.address)
+    pub = x25519_public(user.x25519_private) if user.x25519_private is not None else None
+    return AccountSummary(user.address, bal, free, locked, pub.hex() if pub else None,
+                          registered == pub if pub else registered != bytes(32),
                           getattr(user.tangle_wallet, "address", None))

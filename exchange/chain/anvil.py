@@ -17,6 +17,9 @@ from exchange.config import REPO_ROOT
 from exchange.errors import ChainConnectionError
 
 ANVIL_CHAIN_ID = 31337
+# Local chains that ``thingbid up`` runs mine a block at least this often, so chain time follows
+# wall time while nobody transacts (an auction that ends on an idle chain still settles).
+DEV_BLOCK_SECONDS = 1
 
 
 def anvil_binary() -> Path:
@@ -76,18 +79,25 @@ class AnvilProcess:
         self.stop()
 
 
+def anvil_args(port: int, block_time: float | None = None) -> list[str]:
+    """anvil's command line. With ``block_time`` it mines on that interval *and* on every
+    transaction (mixed mining): time moves on an idle chain, transactions still mine at once."""
+    args = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--accounts", "20",
+            "--balance", "1000000", "--gas-limit", "60000000", "--code-size-limit", "100000"]
+    if block_time:
+        args += ["--block-time", str(block_time), "--mixed-mining"]
+    return args
+
+
 def start_anvil(port: int | None = None, reuse: bool = False, block_time: float | None = None,
                 extra_args: list[str] | None = None, log_path: Path | None = None) -> AnvilProcess:
-    """Start anvil on 127.0.0.1:port (a free port when None); reuse one already there if asked."""
+    """Start anvil on 127.0.0.1:port (a free port when None); reuse one already there if asked.
+    Without ``block_time`` it mines only on transactions (tests that move time themselves)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     if reuse and rpc_chain_id(url) is not None:
         return AnvilProcess(url, port, None)
-    args = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--accounts", "20",
-            "--balance", "1000000", "--gas-limit", "60000000", "--code-size-limit", "100000"]
-    if block_time:
-        args += ["--block-time", str(block_time)]
-    args += extra_args or []
+    args = anvil_args(port, block_time) + (extra_args or [])
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 20

@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ class Chain:
     accounts: list[str]
     anvil: AnvilProcess | None = None
     tester: object | None = None  # the EthereumTester on embedded chains (time travel, snapshots)
-    extra: dict = field(default_factory=dict)
+    # Serialises the users of one connection that send from the same accounts (nonces, receipts):
+    # an agent's seller loop, its stream ledger and the runner's funding share it.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def chain_id(self) -> int:
@@ -87,6 +90,10 @@ class Chain:
             raise
         return tx_hash.hex()
 
+    def now(self) -> int:
+        """Chain time: the latest block's timestamp, what contracts compare their deadlines with."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
 
@@ -120,11 +127,13 @@ class Chain:
             ts = self.w3.eth.get_block("latest")["timestamp"]
             self.tester.time_travel(ts + seconds)
             self.tester.mine_blocks(1)
-        elif self.kind == "anvil":
-            self.w3.provider.make_request("evm_increaseTime", [seconds])
-            self.w3.provider.make_request("evm_mine", [])
         else:
-            raise ChainConnectionError("time travel is only possible on a local chain")
+            # anvil, Hardhat and Ganache all speak these dev methods; a public node refuses them.
+            for method, params in (("evm_increaseTime", [seconds]), ("evm_mine", [])):
+                answer = self.w3.provider.make_request(method, params)
+                if isinstance(answer, dict) and answer.get("error"):
+                    raise ChainConnectionError(
+                        f"time travel is only possible on a local dev chain (anvil, Hardhat): {method} was refused")
 
     def close(self) -> None:
         if self.anvil:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -45,7 +46,7 @@ class EmbeddedRpcServer:
     """Bad requests get JSON-RPC errors (a body that is not JSON: HTTP 400; a bad call: an
     ``error`` member), never a 5xx; bodies are size-checked while read (``MAX_BODY``)."""
 
-    def __init__(self, chain: Chain, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, chain: Chain, host: str = "127.0.0.1", port: int = 0, block_seconds: float | None = None):
         if chain.kind != "embedded":
             raise ValueError("only an embedded chain can be served")
         self.chain = chain
@@ -60,6 +61,21 @@ class EmbeddedRpcServer:
         self._server = make_server(host, port, self._app, threaded=True, request_handler=JsonErrorHandler)
         self.url = f"http://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-rpc", daemon=True)
+        # eth-tester mines only on transactions; with ``block_seconds`` an empty block is mined
+        # whenever the chain has been idle that long, so chain time follows wall time.
+        self.block_seconds = block_seconds
+        self._stop_mining = threading.Event()
+        self._miner = threading.Thread(target=self._mine_when_idle, name="embedded-miner", daemon=True)
+
+    def _mine_when_idle(self) -> None:
+        seen, since = -1, time.monotonic()
+        while not self._stop_mining.wait(self.block_seconds / 4):
+            with self.lock:
+                head = self.chain.w3.eth.block_number
+                if head != seen:
+                    seen, since = head, time.monotonic()
+                elif time.monotonic() - since >= self.block_seconds:
+                    self.chain.tester.mine_blocks(1)
 
     def _call(self, req) -> dict:
         if not isinstance(req, dict):
@@ -140,9 +156,12 @@ class EmbeddedRpcServer:
 
     def start(self) -> EmbeddedRpcServer:
         self._thread.start()
+        if self.block_seconds:
+            self._miner.start()
         return self
 
     def stop(self) -> None:
+        self._stop_mining.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -1,4 +1,4 @@
-"""``thingbid tangle node|send|balance|history|wallet-new|faucet|info|publish``."""
+"""``thingbid tangle node|send|balance|history|wallet-new|faucet|info|publish|peer-id``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def register(sub) -> None:
                    help="SQLite: fsync every commit so acknowledged transactions survive power loss")
     n.add_argument("--config-json", default=None, help="NodeConfig fields as a JSON object")
     n.set_defaults(func=_node)
+    x = s.add_parser("peer-id", help="the public peer key of $THINGBID_TANGLE_PEER_KEY (for other nodes' allow-lists)")
+    x.set_defaults(func=_peer_id)
 
     def client_args(x):
         x.add_argument("--url", default=None, help="node URL (default: tangle_url setting)")
@@ -113,6 +115,10 @@ def _node(args) -> int:
         cfg["durable"] = True
     if os.environ.get("THINGBID_TANGLE_PEER_SECRET"):  # from the environment, never argv
         cfg["peer_secret"] = os.environ["THINGBID_TANGLE_PEER_SECRET"]
+    if os.environ.get("THINGBID_TANGLE_PEER_KEY"):  # hex 32-byte seed of this node's identity
+        cfg["peer_key_seed"] = os.environ["THINGBID_TANGLE_PEER_KEY"]
+    if os.environ.get("THINGBID_TANGLE_PEER_ALLOW"):  # comma/space separated public keys
+        cfg["peer_allow"] = os.environ["THINGBID_TANGLE_PEER_ALLOW"].replace(",", " ").split()
     cfg.setdefault("self_url", f"http://{args.host}:{args.port}")
     try:
         config = NodeConfig(**cfg)
@@ -122,6 +128,19 @@ def _node(args) -> int:
     logging.getLogger(__name__).info("tangle node on %s (db %s)", srv.url, config.db_url.split("@")[-1])
     print(f"tangle node listening on {srv.url}", flush=True)
     srv.serve_forever()
+    return 0
+
+
+def _peer_id(args) -> int:
+    from exchange.errors import ConfigError
+    from exchange.tangle import tx as txm
+    from exchange.tangle.node import NodeConfig
+
+    seed = os.environ.get("THINGBID_TANGLE_PEER_KEY")
+    if not seed:
+        raise ConfigError("THINGBID_TANGLE_PEER_KEY is not set (a 64-hex-char secret seed, e.g. from "
+                          "`python -c 'import secrets; print(secrets.token_hex(32))'`)")
+    print(txm.public_bytes(NodeConfig(peer_key_seed=seed).peer_key()).hex())
     return 0
 
 

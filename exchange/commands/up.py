@@ -60,7 +60,7 @@ def _free(port: int) -> int:
 
 def run(args) -> int:
     from exchange.chain import artifacts
-    from exchange.chain.anvil import anvil_binary, free_port, rpc_chain_id
+    from exchange.chain.anvil import DEV_BLOCK_SECONDS, anvil_args, free_port, rpc_chain_id
     from exchange.chain.connect import create_keystore, embedded_chain, rpc_chain
     from exchange.chain.deploy import deploy_all
     from exchange.config import REPO_ROOT
@@ -109,16 +109,16 @@ def run(args) -> int:
         elif args.chain == "embedded":
             from exchange.chain.rpcserver import EmbeddedRpcServer
 
-            rpc_server = EmbeddedRpcServer(embedded_chain(), port=0 if args.check else pick(args.port)).start()
+            rpc_server = EmbeddedRpcServer(embedded_chain(), port=0 if args.check else pick(args.port),
+                                           block_seconds=DEV_BLOCK_SECONDS).start()
             rpc_url = rpc_server.url
             print(f"{'chain':12} {rpc_url} (eth-tester in this process)", flush=True)
         else:
             port = pick(args.port)
             rpc_url = f"http://127.0.0.1:{port}"
-            sup.start(Service("anvil", [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port),
-                                        "--accounts", "20", "--balance", "1000000", "--gas-limit", "60000000",
-                                        "--code-size-limit", "100000"],
-                              ready=lambda: rpc_chain_id(rpc_url, 0.3) is not None, describe=rpc_url))
+            sup.start(Service("anvil", anvil_args(port, block_time=DEV_BLOCK_SECONDS),
+                              ready=lambda: rpc_chain_id(rpc_url, 0.3) is not None,
+                              describe=f"{rpc_url} (a block at least every {DEV_BLOCK_SECONDS} s)"))
         chain = rpc_chain(rpc_url, kind="anvil" if not args.rpc else "rpc")
         # 2. contracts
         manifest, manifest_path = deploy_all(chain, deployments, progress=lambda m: print(f"{'deploy':12} {m}", flush=True))

@@ -17,17 +17,20 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.border import UINT63, BorderError, check_base_url
 from exchange.errors import ConfigError
-from exchange.tangle import store
+from exchange.tangle import peerauth, store
 from exchange.tangle import tx as txm
 from exchange.tangle.errors import TangleRejected
-from exchange.tangle.ledger import Account, apply_cone, cone_order
+from exchange.tangle.ledger import Account, apply_cone, cone_order, genesis_root, mutation_leaves, next_root
+from exchange.tangle.spam import AdaptivePow
 from exchange.tangle.tipsel import Graph, TipSelector
 from exchange.tangle.tx import GENESIS_ID, MILESTONE, VALUE, Tx
 
@@ -41,6 +44,7 @@ def dev_key(network: int, role: str):
     return txm.key_from_seed(f"thingbid-tangle-dev:{network}:{role}".encode())
 
 
+_NEW_MILESTONE = b"\xff" * 32  # stands for the milestone being built while its cone is ordered
 PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
 PEER_HEADER = "X-Tangle-Peer"  # the sending node's own URL: per-peer limits on gossip
 MAX_PEER_ANSWER = 16 * 1024 * 1024
@@ -63,6 +67,12 @@ class NodeConfig:
     walk_depth: int = 3  # entry point: this many milestones below the latest
     rate_per_s: float = 200.0  # per issuer, API submissions only
     rate_burst: int = 400
+    # API submissions pay one more PoW bit per doubling of the rate above these (see ``spam``):
+    # in all, and from one sender address (whatever keys it uses); 0 switches the part off
+    pow_free_rate: float = 2000.0
+    pow_free_rate_per_sender: float = 200.0
+    pow_max_extra: int = 8
+    pow_tau_s: float = 5.0
     future_ms: int = 30_000
     past_ms: int = 600_000
     peers: list[str] = field(default_factory=list)
@@ -76,6 +86,12 @@ class NodeConfig:
     # Shared by the nodes of one network: gossip and add-peer requests must carry it. Without
     # one, only peers on this host (loopback) may push or register. Never printed (repr=False).
     peer_secret: str | None = field(default=None, repr=False)
+    # Per-peer identities (replace the shared secret): this node's Ed25519 key (hex 32-byte
+    # seed; without one a key is made for this run) signs its peer requests, and with a
+    # peer_allow list (hex public keys) only those keys may gossip or add peers. With both
+    # peer_allow and peer_secret, the secret still admits peers that do not sign yet (migration).
+    peer_key_seed: str | None = field(default=None, repr=False)
+    peer_allow: list[str] | None = None
     max_peers: int = 32
     # a peer that keeps failing (unreachable, errors, garbage answers) is retried after
     # peer_backoff_s, doubling up to peer_backoff_max_s, and dropped after peer_max_failures in a row
@@ -88,6 +104,10 @@ class NodeConfig:
     unsolid_ttl_s: float = 600.0
     peer_unsolid_per_s: float = 500.0
     peer_unsolid_burst: int = 5000
+    # every new milestone must carry a ledger root (see ``ledger``). False only while a network
+    # upgrades from the pre-commitment format: milestones without one are then accepted and
+    # chained by their id alone (unchecked), as pre-commitment milestones in the database are.
+    require_commitments: bool = True
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -105,6 +125,25 @@ class NodeConfig:
             return dev_key(self.network, "coordinator")
         raise ConfigError("tangle: running the coordinator on a non-dev network needs coordinator_seed")
 
+    def peer_key(self) -> Ed25519PrivateKey:
+        if not self.peer_key_seed:
+            return Ed25519PrivateKey.generate()
+        try:
+            seed = bytes.fromhex(self.peer_key_seed)
+            if len(seed) != 32:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("tangle: peer_key_seed must be 64 hex characters (32 bytes)") from None
+        return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def peer_verifier(self) -> peerauth.PeerVerifier | None:
+        if self.peer_allow is None:
+            return None
+        try:
+            return peerauth.PeerVerifier(peerauth.parse_allow_list(self.peer_allow))
+        except ValueError as exc:
+            raise ConfigError(f"tangle: {exc}") from None
+
     def genesis_alloc(self) -> dict[str, int]:
         if self.genesis is not None:
             return dict(self.genesis)
@@ -118,6 +157,11 @@ def _peer_url(url) -> str:
         return check_base_url(url, "peer url")
     except BorderError as exc:
         raise TangleRejected(exc.reason, 400) from None
+
+
+def _uncommitted_root(prev: bytes, index: int, ms_id_hex: str) -> bytes:
+    """The chain link of a milestone without a ledger root (pre-commitment format): its id alone."""
+    return next_root(prev, index, [b"uncommitted" + bytes.fromhex(ms_id_hex)])
 
 
 def _is_addr(s) -> bool:
@@ -136,9 +180,17 @@ class Node:
         self.confirmed: dict[bytes, int] = {}  # tx id -> milestone index
         self.unconfirmed: dict[bytes, Tx] = {}
         self.milestones: dict[int, bytes] = {}  # applied index -> milestone tx id
+        self.ledger_root = b""  # the latest applied milestone's ledger root (genesis root at first)
+        # set when a milestone's ledger root is not what this node computes: it stops confirming
+        self.divergence: dict | None = None
         self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
         self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
         self.buckets: dict[bytes, tuple[float, float]] = {}
+        self.pow = AdaptivePow(config.difficulty, config.pow_free_rate, config.pow_free_rate_per_sender,
+                               config.pow_max_extra, config.pow_tau_s)
+        self.peer_key = config.peer_key()
+        self.peer_id = txm.public_bytes(self.peer_key).hex()
+        self.peer_verifier = config.peer_verifier()
         # the nonce is outside the signature, so anyone can re-mine a copy under a new id:
         # refuse a second transaction with the same signed essence
         self.essences: set[bytes] = set()
@@ -178,8 +230,11 @@ class Node:
             for a, b, s in c.execute(sa.select(store.ACCOUNT.c.address, store.ACCOUNT.c.balance,
                                                store.ACCOUNT.c.next_seq)):
                 self.accounts[a] = Account(b, s)
-            for i, t in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id)):
+            self.ledger_root = genesis_root(self.config.network, alloc)
+            for i, t, root in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id,
+                                                  store.MILESTONE.c.ledger_root).order_by(store.MILESTONE.c.index)):
                 self.milestones[i] = bytes.fromhex(t)
+                self.ledger_root = bytes.fromhex(root) if root else _uncommitted_root(self.ledger_root, i, t)
             bad_peers = []
             for url, cur in c.execute(sa.select(store.PEER.c.url, store.PEER.c.cursor)):
                 try:
@@ -238,12 +293,21 @@ class Node:
     def supply(self) -> int:
         return sum(a.balance for a in self.accounts.values())
 
-    def info(self) -> dict:
-        return {"network": self.config.network, "pow_difficulty": self.config.difficulty,
+    def info(self, sender: str | None = None) -> dict:
+        """``pow_difficulty`` is what an API submission from ``sender`` (its address) needs now."""
+        return {"network": self.config.network, "pow_difficulty": self.pow.required(sender, time.monotonic()),
+                "pow_base_difficulty": self.config.difficulty, "peer_key": self.peer_id,
                 "coordinator": self.coordinator.hex(), "tx_count": self.count,
                 "latest_milestone": self.latest_milestone, "dev": self.config.dev,
+                "ledger_root": self.ledger_root.hex(), **self.status(),
                 "solid_count": len(self.graph.solid) - 1, "peers": sorted(self.peers),
                 "tips": len(self.graph.tipset), "stats": dict(self.stats)}
+
+    def status(self) -> dict:
+        """``ok``, or ``diverged`` with where: this node computed another ledger than the coordinator."""
+        if self.divergence:
+            return {"status": "diverged", "divergence": dict(self.divergence)}
+        return {"status": "ok", "divergence": None}
 
     def entry_point(self) -> bytes:
         idx = self.latest_milestone - self.config.walk_depth
@@ -294,11 +358,12 @@ class Node:
         q = sa.select(store.MILESTONE).where(store.MILESTONE.c.index > since).order_by(store.MILESTONE.c.index)
         with self.engine.connect() as c:
             return [{"index": r.index, "id": r.tx_id, "timestamp": r.timestamp,
-                     "confirmed_count": r.confirmed_count} for r in c.execute(q.limit(1000))]
+                     "confirmed_count": r.confirmed_count, "ledger_root": r.ledger_root}
+                    for r in c.execute(q.limit(1000))]
 
     # ------------------------------------------------------------------ ingest
 
-    def _check(self, raw, source: str, now: int, batch: set) -> Tx:
+    def _check(self, raw, source: str, now: int, batch: set, api_pow: int = 0) -> Tx:
         t = txm.decode(raw)
         cfg = self.config
         if t.network != cfg.network:
@@ -322,7 +387,12 @@ class Node:
             known = self.milestones.get(t.index) or self.pending_ms.get(t.index)
             if t.index <= 0 or (known is not None and known != t.id):
                 raise TangleRejected(f"milestone index {t.index} already taken", 409)
+            if t.ledger_root is None and cfg.require_commitments:
+                raise TangleRejected("milestone carries no ledger root (pre-commitment format)", 400)
         if source == "api":
+            if api_pow > cfg.difficulty and not txm.pow_ok(t.id, api_pow):
+                raise TangleRejected(f"insufficient proof of work (need {api_pow} leading zero bits at this "
+                                     f"load; GET /v1/info says what it is now)", 400)
             if t.timestamp < now - cfg.past_ms:
                 raise TangleRejected("timestamp too old", 400)
             for p in t.parents:
@@ -368,21 +438,24 @@ class Node:
                 self._peer_buckets.clear()
             self._peer_buckets[peer] = (tokens - 1, mono)
 
-    def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None) -> list:
+    def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None,
+                    sender: str | None = None) -> list:
         """Validate and store a batch in one SQL transaction; per item a Tx or a TangleRejected.
 
         Each transaction is stored whole or not at all; all are acknowledged only after commit.
-        ``peer`` names the sending peer (its per-peer limit on transactions with unknown parents).
+        ``peer`` names the sending peer (its per-peer limit on transactions with unknown parents);
+        ``sender`` the API client's address (the proof of work it owes depends on its rate).
         """
         now = txm.now_ms()
         out: list = []
         good: list[Tx] = []
+        api_pow = self.pow.required(sender, time.monotonic()) if source == "api" else 0
         with self.lock:
             seen: set[bytes] = set()
             waiting = 0
             for raw in raws:
                 try:
-                    t = self._check(raw, source, now, seen)
+                    t = self._check(raw, source, now, seen, api_pow)
                     if source == "peer":
                         self._admit_unsolid(t, peer, seen, waiting)
                         if not all(p in self.graph.solid or p in seen for p in t.parents):
@@ -414,6 +487,8 @@ class Node:
                 for i in newly:
                     self.unsolid.pop(i, None)
             self.stats["ingested"] += len(good)
+            if source == "api":
+                self.pow.record(sender, time.monotonic(), len(good))
             if source == "peer":
                 self.stats["from_peers"] += len(good)
             if any(t.kind == MILESTONE for t in good) or self.pending_ms:
@@ -426,18 +501,34 @@ class Node:
 
     def _apply_milestones(self) -> None:
         with self.lock:
-            while True:
+            while not self.divergence:
                 idx = self.latest_milestone + 1
                 ms_id = self.pending_ms.get(idx)
                 if ms_id is None or ms_id not in self.graph.solid:
                     return
                 self._apply_one(idx, ms_id)
 
+    def _cone_effects(self, root: bytes, root_parents: tuple[bytes, ...] | None = None):
+        """The cone ``root`` would confirm, in white-flag order, and what applying it does."""
+        order = cone_order(root, self.graph.parents.__getitem__, self.confirmed.__contains__, root_parents)
+        txs = [self.unconfirmed[i] for i in order if i in self.unconfirmed]
+        return txs, apply_cone(txs, lambda a: self.accounts.get(a) or Account())
+
     def _apply_one(self, idx: int, ms_id: bytes) -> None:
-        order = cone_order(ms_id, self.graph.parents.__getitem__, self.confirmed.__contains__)
-        txs = [self.unconfirmed[i] for i in order]
-        res = apply_cone(txs, lambda a: self.accounts.get(a) or Account())
+        txs, res = self._cone_effects(ms_id)
         ms = self.unconfirmed[ms_id]
+        if ms.ledger_root is None:
+            root = _uncommitted_root(self.ledger_root, idx, ms_id.hex())
+        else:
+            root = next_root(self.ledger_root, idx, mutation_leaves(txs, res))
+            if root != ms.ledger_root:
+                self.divergence = {"milestone": idx, "milestone_id": ms_id.hex(),
+                                   "milestone_ledger_root": ms.ledger_root.hex(), "computed_ledger_root": root.hex(),
+                                   "last_agreed_milestone": self.latest_milestone}
+                log.error("tangle: LEDGER DIVERGED at milestone %d: it commits to ledger root %s, this node "
+                          "computes %s; this node stops confirming (last agreed milestone %d)", idx,
+                          ms.ledger_root.hex(), root.hex(), self.latest_milestone)
+                return
         conflicting = set(res.conflicting)
         with self.engine.begin() as c:
             ids = [i.hex() for i in res.confirmed]
@@ -453,7 +544,7 @@ class Node:
                     c.execute(store.ACCOUNT.insert(), [{"address": addr, "balance": a.balance,
                                                         "next_seq": a.next_seq}])
             c.execute(store.MILESTONE.insert(), [{"index": idx, "tx_id": ms_id.hex(), "timestamp": ms.timestamp,
-                                                  "confirmed_count": len(ids)}])
+                                                  "confirmed_count": len(ids), "ledger_root": root.hex()}])
         # in-memory state follows the commit
         self.accounts.update(res.touched)
         senders = set()
@@ -463,6 +554,7 @@ class Node:
             if t.kind == VALUE:
                 senders.add(t.sender)
         self.milestones[idx] = ms_id
+        self.ledger_root = root
         self.pending_ms.pop(idx, None)
         if senders:
             self._recompute_pending(senders)
@@ -486,7 +578,7 @@ class Node:
         """Coordinator: sign a milestone over the current tips when there is something new."""
         with self.lock:
             last = self.milestones.get(self.latest_milestone, GENESIS_ID)
-            if self.pending_ms:
+            if self.pending_ms or self.divergence:
                 return None  # wait until our previous milestone is applied
             tips = sorted((t for t in self.graph.tipset if t != last and t not in self.confirmed),
                           key=lambda t: (self.graph.ts[t], t))[:7]
@@ -495,7 +587,10 @@ class Node:
             parents = sorted({last, *tips})
             if len(parents) < 2:
                 parents = parents * 2
-            raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(self.latest_milestone + 1),
+            idx = self.latest_milestone + 1
+            txs, res = self._cone_effects(_NEW_MILESTONE, tuple(parents))
+            root = next_root(self.ledger_root, idx, mutation_leaves(txs, res))
+            raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(idx, root),
                             parents, network=self.config.network, difficulty=self.config.difficulty)
             return self.ingest(raw, source="coordinator").hex_id
 
@@ -568,6 +663,10 @@ class Node:
     def _http(self, method: str, url: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
+        if method == "POST":  # peer pushes are signed with this node's identity
+            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            headers.update(peerauth.sign_headers(self.peer_key, self.peer_id, method, path, data or b"",
+                                                 txm.now_ms()))
         if self.config.peer_secret:
             headers[PEER_SECRET_HEADER] = self.config.peer_secret
         if self.config.self_url:

@@ -14,8 +14,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from exchange.border import BorderError, JsonErrorHandler, check_text, parse_json, read_body
+from exchange.tangle import peerauth
 from exchange.tangle.errors import TangleRejected
 from exchange.tangle.node import PEER_HEADER, PEER_SECRET_HEADER, Node, _is_addr
+from exchange.tangle.tx import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ _URLS = Map([
     Rule("/v1/find", methods=["GET"], endpoint="find"),
     Rule("/v1/milestones", methods=["GET"], endpoint="milestones"),
     Rule("/v1/info", methods=["GET"], endpoint="info"),
+    Rule("/v1/status", methods=["GET"], endpoint="status"),
     Rule("/v1/peers", methods=["GET", "POST"], endpoint="peers"),
     Rule("/v1/faucet", methods=["POST"], endpoint="faucet"),
     Rule("/v1/gossip", methods=["POST"], endpoint="gossip"),
@@ -47,8 +50,15 @@ def _bad(reason: str, status: int = 400):
     raise TangleRejected(reason, status)
 
 
+def _raw_body(req: Request) -> bytes:
+    raw = req.environ.get("tangle.body")
+    if raw is None:
+        raw = req.environ["tangle.body"] = read_body(req, MAX_BODY)  # size checked while reading
+    return raw
+
+
 def _body(req: Request) -> dict:
-    obj = parse_json(read_body(req, MAX_BODY))  # size checked while reading; depth, encoding checked
+    obj = parse_json(_raw_body(req))  # depth, encoding checked
     if not isinstance(obj, dict):
         _bad("body must be a JSON object")
     return obj
@@ -74,6 +84,19 @@ def _int_arg(req: Request, name: str, default: int, lo: int = 0, hi: int = 2**62
     if not lo <= v <= hi:
         _bad(f"{name} must be in {lo}..{hi}")
     return v
+
+
+def _sender(addr: str | None) -> str:
+    """Who an API submission comes from, for its proof-of-work rate: the IPv4 address, or the /64."""
+    try:
+        ip = ipaddress.ip_address(addr or "")
+    except ValueError:
+        return addr or "?"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _is_loopback(addr: str | None) -> bool:
@@ -111,8 +134,10 @@ class App:
 
     def on_submit(self, req):
         body = _body(req)
-        t = self.node.ingest(_hex_bytes(body.get("tx"), "tx"), source="api")
-        return _json({"id": t.hex_id}, 201)
+        res = self.node.ingest_many([_hex_bytes(body.get("tx"), "tx")], source="api", sender=_sender(req.remote_addr))
+        if isinstance(res[0], TangleRejected):
+            raise res[0]
+        return _json({"id": res[0].hex_id}, 201)
 
     def on_submit_batch(self, req):
         body = _body(req)
@@ -120,7 +145,7 @@ class App:
         if not isinstance(txs, list) or not 1 <= len(txs) <= 1000:
             _bad("txs must be a list of 1..1000 hex strings")
         raws = [_hex_bytes(h, "tx") for h in txs]
-        res = self.node.ingest_many(raws, source="api")
+        res = self.node.ingest_many(raws, source="api", sender=_sender(req.remote_addr))
         return _json({"results": [{"id": r.hex_id} if not isinstance(r, TangleRejected)
                                   else {"error": r.reason, "status": r.status} for r in res]}, 207)
 
@@ -168,17 +193,32 @@ class App:
         return _json({"milestones": self.node.milestone_list(_int_arg(req, "since", 0))})
 
     def on_info(self, req):
-        return _json(self.node.info())
+        return _json(self.node.info(_sender(req.remote_addr)))
 
-    def _require_peer(self, req) -> None:
-        """Gossip and peer registration come from the network's own nodes only."""
+    def on_status(self, req):
+        n = self.node
+        return _json({**n.status(), "latest_milestone": n.latest_milestone, "ledger_root": n.ledger_root.hex()})
+
+    def _require_peer(self, req) -> str | None:
+        """Gossip and peer registration come from the network's own nodes only; returns the
+        peer's verified key ("key:<hex>") when it signed with an allow-listed one.
+
+        With an allow-list: a signature by a listed key, or (while a network migrates) the
+        shared secret if one is configured. Otherwise the shared secret, or loopback."""
         secret = self.node.config.peer_secret
+        verifier = self.node.peer_verifier
+        raw = _raw_body(req)
+        if verifier is not None:
+            if req.headers.get(peerauth.KEY_HEADER) or not secret:
+                return "key:" + verifier.verify(req.headers, req.method, req.path, raw, now_ms())
         if secret:
             given = req.headers.get(PEER_SECRET_HEADER, "")
             if not hmac.compare_digest(given.encode(), secret.encode()):
                 _bad("peer authentication failed: this network's nodes share a peer secret", 401)
         elif not _is_loopback(req.remote_addr):
-            _bad("peers on other hosts need a shared peer secret ($THINGBID_TANGLE_PEER_SECRET on every node)", 403)
+            _bad("peers on other hosts need an allow-listed peer key ($THINGBID_TANGLE_PEER_ALLOW) "
+                 "or a shared peer secret ($THINGBID_TANGLE_PEER_SECRET)", 403)
+        return None
 
     def on_peers(self, req):
         if req.method == "POST":
@@ -196,12 +236,12 @@ class App:
         return _json({"id": self.node.faucet(body.get("address"), body.get("amount"))}, 201)
 
     def on_gossip(self, req):
-        self._require_peer(req)  # peer traffic skips the per-issuer rate limit: never open to anyone
+        key = self._require_peer(req)  # peer traffic skips the per-issuer rate limit: never open to anyone
         txs = _body(req).get("txs")
         if not isinstance(txs, list) or len(txs) > 5000:
             _bad("txs must be a list of at most 5000 hex strings")
         raws = [_hex_bytes(h, "tx") for h in txs]
-        peer = f"{req.remote_addr} {req.headers.get(PEER_HEADER, '')[:200]}"
+        peer = key or f"{req.remote_addr} {req.headers.get(PEER_HEADER, '')[:200]}"
         res = self.node.ingest_many(raws, source="peer", peer=peer)
         return _json({"accepted": sum(1 for r in res if not isinstance(r, TangleRejected))})
 

@@ -46,6 +46,7 @@ class TangleMilestone(_Base, table=True):
     tx_id: str = Field(max_length=64)
     timestamp: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     confirmed_count: int = 0
+    ledger_root: str | None = Field(default=None, max_length=64)  # hex; None in pre-commitment databases
 
 
 class TanglePeer(_Base, table=True):
@@ -85,4 +86,18 @@ def make_engine(url: str, durable: bool = False) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     _registry.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Databases made by older versions: add the columns they lack (all nullable)."""
+    insp = sa.inspect(engine)
+    for table in _registry.metadata.sorted_tables:
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have and col.nullable:
+                q = engine.dialect.identifier_preparer.quote
+                ddl = f"ALTER TABLE {q(table.name)} ADD COLUMN {q(col.name)} {col.type.compile(engine.dialect)}"
+                with engine.begin() as c:
+                    c.execute(sa.text(ddl))

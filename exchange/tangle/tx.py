@@ -16,7 +16,9 @@ Payloads by kind:
   VALUE     to 32 | amount u64 | sequence u64 | memo_len u16 | memo     (account model)
   DATA      tag_len u8 | tag utf-8 (1..64) | data
   STREAM    channel 32 | data
-  MILESTONE index u64                                                 (coordinator only)
+  MILESTONE index u64 | ledger_root 32                                 (coordinator only)
+            (ledger_root: see ``ledger``; the 8-byte form without it is the pre-commitment
+            format, decoded with ``ledger_root = None`` and refused by nodes for new milestones)
 
 Value transfers use accounts: the sender is the issuer's address and every account has a
 sequence number that starts at 0; a transfer must carry exactly the account's next sequence.
@@ -94,6 +96,7 @@ class Tx:
     channel: bytes | None = None
     data: bytes = b""
     index: int = 0
+    ledger_root: bytes | None = None
 
     @property
     def hex_id(self) -> str:
@@ -126,7 +129,7 @@ class Tx:
             return {"tag": self.tag, "data": self.data.hex()}
         if self.kind == STREAM:
             return {"channel": self.channel.hex(), "data": self.data.hex()}
-        return {"index": self.index}
+        return {"index": self.index, "ledger_root": self.ledger_root.hex() if self.ledger_root else None}
 
     def search_tag(self) -> str | None:
         """What ``find(tag=...)`` matches: the data tag, or the stream channel's hex id."""
@@ -171,9 +174,9 @@ def _decode_payload(kind: int, p: bytes) -> dict:
             _fail("stream payload shorter than its channel id")
         return {"channel": p[:32], "data": p[32:]}
     if kind == MILESTONE:
-        if len(p) != 8:
-            _fail("milestone payload must be 8 bytes")
-        return {"index": int.from_bytes(p, "big")}
+        if len(p) not in (8, 40):
+            _fail("milestone payload must be 40 bytes (index, ledger root)")
+        return {"index": int.from_bytes(p[:8], "big"), "ledger_root": p[8:] or None}
     _fail(f"unknown kind {kind}")
 
 
@@ -251,8 +254,11 @@ def stream_payload(channel: str | bytes, data: bytes) -> bytes:
     return _b32(channel, "channel id") + data
 
 
-def milestone_payload(index: int) -> bytes:
-    return index.to_bytes(8, "big")
+def milestone_payload(index: int, ledger_root: bytes | None = None) -> bytes:
+    """A milestone's payload; without ``ledger_root`` the pre-commitment form (nodes refuse it)."""
+    if ledger_root is not None and len(ledger_root) != 32:
+        raise TxFormatError("ledger root must be 32 bytes")
+    return index.to_bytes(8, "big") + (ledger_root or b"")
 
 
 def essence(network: int, kind: int, timestamp_ms: int, parents, issuer: bytes, payload: bytes) -> bytes:

@@ -112,8 +112,20 @@ class Wallet:
         extra = [acct["last_pending"]] if acct.get("last_pending") else []
         return self.build(client, txm.VALUE, txm.value_payload(to, amount, seq, memo), extra)
 
+    def _more_pow_asked(self, client: TangleClient, exc: TangleRejected) -> bool:
+        """The node's difficulty rose with its load (``spam``): learn the new one."""
+        if exc.status == 400 and "insufficient proof of work" in exc.reason:
+            self._info.pop(client.base_url, None)
+            return True
+        return False
+
     def send(self, client: TangleClient, to: str, amount: int, memo: bytes = b"") -> str:
-        return client.submit(self.transfer_bytes(client, to, amount, memo))
+        for attempt in range(3):
+            try:
+                return client.submit(self.transfer_bytes(client, to, amount, memo))
+            except TangleRejected as exc:
+                if attempt == 2 or not self._more_pow_asked(client, exc):
+                    raise
 
     def _submit_message(self, client: TangleClient, kind: int, payload: bytes) -> str:
         # the same message twice within one millisecond over the same tips has the same signed
@@ -124,7 +136,8 @@ class Wallet:
                 return client.submit(self.build(client, kind, payload))
             except TangleRejected as exc:
                 attempt += 1
-                if exc.status != 409 or "re-mined" not in exc.reason or attempt >= 3:
+                if attempt >= 3 or not (self._more_pow_asked(client, exc)
+                                        or (exc.status == 409 and "re-mined" in exc.reason)):
                     raise
                 time.sleep(0.002)
 

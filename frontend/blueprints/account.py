@@ -1,4 +1,8 @@
-"""Account: create/import an encrypted keystore, sign in by unlocking it, sign out."""
+"""Account: sign-in page (wallet, or the local keystore on loopback), create/import a keystore, sign out.
+
+The keystore routes unlock a key into this process, so they answer only on a loopback frontend
+(``frontend.wallet_auth.keystore_mode_allowed``); elsewhere they refuse with 403 and a reason.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from frontend.errors import FormError
 from frontend.forms import parse_password, parse_private_key, parse_username
 from frontend.security import UserSession, current_user, require_user
 from frontend.userkeys import derive_x25519, make_tangle_wallet
+from frontend.wallet_auth import KEYSTORE_REFUSAL, KeystoreModeRefused, keystore_mode_allowed
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -27,6 +32,18 @@ def _safe_next(raw: str | None) -> str:
     if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
     return url_for("catalog.search")
+
+
+def keystore_mode() -> bool:
+    """Whether this request may use the server-side keystore (a loopback frontend only)."""
+    return keystore_mode_allowed(current_app.config.get("BIND_HOST"), current_app.config.get("PUBLIC_URL"),
+                                 request.remote_addr, request.host)
+
+
+@bp.before_request
+def refuse_keystore_off_loopback():
+    if request.endpoint in ("account.signin", "account.create") and request.method == "POST" and not keystore_mode():
+        raise KeystoreModeRefused(KEYSTORE_REFUSAL)
 
 
 def sign_in(username: str, password: str, account=None) -> UserSession:
@@ -65,7 +82,8 @@ def sign_in(username: str, password: str, account=None) -> UserSession:
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
     if request.method == "GET":
-        return render_template("account/signin.html", next=request.args.get("next", ""))
+        nxt = request.args.get("next", "")
+        return render_template("account/signin.html", next=nxt, next_url=_safe_next(nxt), keystore=keystore_mode())
     limiter = current_app.extensions["thingbid.login_limiter"]
     user_limiter = current_app.extensions["thingbid.login_user_limiter"]
     raw_name = (request.form.get("username") or "").strip().lower()[:64]
@@ -75,7 +93,8 @@ def signin():
     wait = max(limiter.blocked(*keys), user_limiter.blocked(f"user:{raw_name}"))
     if wait > 0:
         return render_template("account/signin.html", error=f"too many failed sign-ins: try again in {int(wait) + 1} s",
-                               next=request.form.get("next", "")), 429
+                               next=request.form.get("next", ""), next_url=_safe_next(request.form.get("next")),
+                               keystore=True), 429
     try:
         username = parse_username(raw_name)
         password = request.form.get("password") or ""
@@ -85,7 +104,8 @@ def signin():
     except FormError as exc:
         limiter.fail(*keys)
         user_limiter.fail(f"user:{raw_name}")
-        return render_template("account/signin.html", error=str(exc), next=request.form.get("next", "")), 400
+        return render_template("account/signin.html", error=str(exc), next=request.form.get("next", ""),
+                               next_url=_safe_next(request.form.get("next")), keystore=True), 400
     limiter.reset(keys[1])
     return redirect(_safe_next(request.form.get("next")))
 
@@ -93,6 +113,8 @@ def signin():
 @bp.route("/create", methods=["GET", "POST"])
 def create():
     if request.method == "GET":
+        if not keystore_mode():
+            raise KeystoreModeRefused(KEYSTORE_REFUSAL)
         return render_template("account/create.html")
     from exchange.chain.connect import create_keystore
 
@@ -174,4 +196,5 @@ def overview():
 @bp.route("/whoami.json")
 def whoami():
     user = current_user()
-    return {"signed_in": user is not None, "address": user.address if user else None}
+    return {"signed_in": user is not None, "address": user.address if user else None,
+            "mode": None if user is None else ("wallet" if user.is_wallet else "keystore")}

@@ -72,7 +72,7 @@ def _services():
 
 
 def _plans() -> PlanStore:
-    return current_app.extensions.setdefault("thingbid.plans", PlanStore())
+    return current_app.extensions["thingbid.plans"]
 
 
 def _jobs():

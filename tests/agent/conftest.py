@@ -7,6 +7,24 @@ import time
 import pytest
 
 PASSWORD = "correct horse battery staple"
+CLI_PASSWORD = "cli password"  # what the `pwfile` fixture holds for `device-agent --password-file`
+
+
+@pytest.fixture
+def pwfile(tmp_path):
+    """A password file for the CLI's --password-file."""
+    p = tmp_path / "pw.txt"
+    p.write_text(CLI_PASSWORD + "\n")
+    return str(p)
+
+
+def run_cli(capsys, *argv):
+    """Run `device-agent ARGV...` in process: (exit code, stdout, stderr)."""
+    from device_agent.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture

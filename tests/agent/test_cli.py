@@ -6,22 +6,7 @@ import json
 
 import pytest
 
-from device_agent.cli import main
-
-PW = "cli password"
-
-
-@pytest.fixture
-def pwfile(tmp_path):
-    p = tmp_path / "pw.txt"
-    p.write_text(PW + "\n")
-    return str(p)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.agent.conftest import run_cli as run
 
 
 def test_simulate_prints_json_lines_on_the_step_grid(capsys):

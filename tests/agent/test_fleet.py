@@ -45,7 +45,6 @@ def test_four_mixed_agents_check_in_serve_and_open_auctions(anvil_chain, tmp_pat
 
 def test_agents_sharing_an_in_process_chain_take_turns(tmp_path):
     """eth-tester is not thread-safe: agents sharing it serialise through the chain's lock."""
-    from device_agent.agent import chain_lock
     from exchange.chain.connect import embedded_chain
     from exchange.chain.deploy import deploy_all
 
@@ -57,7 +56,7 @@ def test_agents_sharing_an_in_process_chain_take_turns(tmp_path):
         house = AuctionHouseClient.from_manifest(chain, manifest)
 
         def progress():
-            with chain_lock(chain):
+            with chain.lock:
                 count = house.auction_count()
             return count, [r.agent.status()["auctions"] for r in runners]
 
@@ -68,7 +67,7 @@ def test_agents_sharing_an_in_process_chain_take_turns(tmp_path):
         while not (count >= 6 and all(s.get("no_sale", 0) >= 1 for s in per_device)):
             assert time.monotonic() < deadline, (count, per_device)
             time.sleep(0.3)
-            with chain_lock(chain):
+            with chain.lock:
                 chain.time_travel(6)
             count, per_device = progress()
         assert all(t.is_alive() for r in runners for t in r.threads)

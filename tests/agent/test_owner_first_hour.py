@@ -11,22 +11,8 @@ import json
 
 import pytest
 
-from device_agent.cli import main
-
-PW = "first hour password"
-
-
-@pytest.fixture
-def pwfile(tmp_path):
-    p = tmp_path / "pw.txt"
-    p.write_text(PW + "\n")
-    return str(p)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.agent.conftest import CLI_PASSWORD as PW
+from tests.agent.conftest import run_cli as run
 
 
 def one_line_error(err: str) -> bool:

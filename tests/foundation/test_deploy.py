@@ -1,6 +1,8 @@
 import json
+import secrets
 
 import pytest
+from eth_account import Account
 
 from exchange.chain.connect import create_keystore, load_keystore, rpc_chain
 from exchange.chain.deploy import contract, deploy_all
@@ -38,8 +40,11 @@ def test_deploy_and_call_on_anvil(anvil_chain, tmp_path):
 @pytest.mark.anvil
 def test_deploy_with_encrypted_keystore_signs_locally(anvil_chain, anvil_process, tmp_path):
     ks = tmp_path / "deployer.json"
-    addr = create_keystore(ks, "correct horse")
-    assert "private" not in ks.read_text().lower() or '"crypto"' in ks.read_text()
+    key = secrets.token_bytes(32)
+    addr = create_keystore(ks, "correct horse", private_key=key)
+    text = ks.read_text().lower()
+    assert key.hex() not in text and "private" not in text  # the key only encrypted, under "crypto"
+    assert Account.decrypt(json.loads(text), "correct horse") == key
     anvil_chain.w3.eth.send_transaction({"from": anvil_chain.deployer, "to": addr, "value": 10**18})
     signed = rpc_chain(anvil_process.url, keystore=ks, password="correct horse")
     assert signed.accounts == [addr]

@@ -43,8 +43,10 @@ def app(deployed, deployed_m, tmp_path):
     chain, manifest = deployed_m
     services = Services(chain, manifest, f"sqlite:///{tmp_path / 'catalog.db'}", "http://127.0.0.1:9",
                         tmp_path / "keystores", dev_faucet=True)
+    # Bound to loopback as serve.py runs it: the local keystore mode is on (its throttling tests
+    # pose as clients at other addresses).
     return create_app({"THINGBID_SERVICES": services, "TESTING": True, "KEYSTORE_SCRYPT_N": 2**12, "LOGIN_FAILURES_PER_WINDOW": 3,
-                       "LOGIN_FAILURES_PER_USER_WINDOW": 6})
+                       "LOGIN_FAILURES_PER_USER_WINDOW": 6, "BIND_HOST": "127.0.0.1"})
 
 
 @pytest.fixture

@@ -67,6 +67,12 @@ def test_bad_device_urls_give_a_reason(url, message):
 class _Device(BaseHTTPRequestHandler):
     requests: list[str] = []
 
+    def do_POST(self):  # noqa: N802 - the http.server interface
+        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append((self.path, asked))
+        self._answer(json.dumps({"property": asked["property"], "readings": [
+            {"t": 1000, "value": 4.5}, {"t": 1060, "value": "x"}, {"t": 1120, "value": 5.0}]}).encode())
+
     def do_GET(self):  # noqa: N802 - the http.server interface
         type(self).requests.append(self.path)
         if self.path.startswith("/redirect"):
@@ -74,11 +80,13 @@ class _Device(BaseHTTPRequestHandler):
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
             self.end_headers()
             return
+        self._answer(b"4.5")
+
+    def _answer(self, ok: bytes):
         if self.headers.get("Authorization") != "Bearer good":
             body, status = json.dumps({"error": "no valid access key"}).encode(), 401
         else:
-            body, status = json.dumps({"readings": [{"t": 1000, "value": 4.5}, {"t": 1060, "value": "x"},
-                                                    {"t": 1120, "value": 5.0}]}).encode(), 200
+            body, status = ok, 200
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -100,8 +108,12 @@ def device():
     srv.server_close()
 
 
-def _td(href):
-    return {"properties": {"temperature": {"type": "number", "unit": "degC", "forms": [{"href": href}]}}}
+def _td(href, history="/actions/history"):
+    base = href.rsplit("/properties/", 1)[0]
+    td = {"properties": {"temperature": {"type": "number", "unit": "degC", "forms": [{"href": href}]}}}
+    if history:
+        td["actions"] = {"history": {"forms": [{"href": base + history, "op": "invokeaction"}]}}
+    return td
 
 
 def test_the_viewer_does_not_even_connect_to_a_loopback_device_by_default(device):
@@ -115,7 +127,16 @@ def test_an_allowed_network_reads_only_the_numeric_readings(device):
                       policy=DeviceNetworkPolicy(["127.0.0.0/8"]))
     assert out["errors"] == []
     assert out["series"][0]["values"] == [4.5, 5.0]
-    assert _Device.requests[0].startswith("/properties/temperature?from=0&to=1500&step=")
+    ((path, asked),) = _Device.requests
+    assert path == "/actions/history"  # the TD's history action, with the key's period so far
+    assert (asked["property"], asked["from"], asked["to"]) == ("temperature", 0, 1500) and asked["step"] >= 1
+
+
+def test_a_td_without_a_history_action_is_reported_not_fetched(device):
+    out = read_series(_td(f"{device}/properties/temperature", history=None), "good", 0, 2000, now=1500,
+                      policy=DeviceNetworkPolicy(["127.0.0.0/8"]))
+    assert out["series"] == [] and "no history action" in out["errors"][0]
+    assert _Device.requests == []
 
 
 def test_the_device_refusing_the_key_is_reported_with_its_reason(device):

@@ -1,12 +1,24 @@
 """One behaviour suite, run against TangleLedger and EthereumLedger alike."""
 
+import inspect
+
 import pytest
 
 from exchange.ledger import Confirmation, Ledger, LedgerRejected, wait_confirmed
 
+PROTOCOL_METHODS = ["balance", "transfer", "incoming", "status", "publish", "read"]
 
-def test_both_implement_the_protocol(ledgers):
-    assert isinstance(ledgers.alice, Ledger) and ledgers.alice.kind == ledgers.kind
+
+def test_both_implement_the_protocol_with_its_signatures(ledgers):
+    """isinstance() on a runtime_checkable Protocol checks names only: compare each method's parameters."""
+    impl = ledgers.alice
+    assert isinstance(impl, Ledger) and impl.kind == ledgers.kind
+    assert isinstance(impl.address, str) and isinstance(impl.max_message_size, int) and impl.max_message_size > 0
+    for name in PROTOCOL_METHODS:
+        want = inspect.signature(getattr(Ledger, name)).parameters
+        got = inspect.signature(getattr(type(impl), name)).parameters
+        assert [(p.name, p.kind, p.default) for p in got.values()] == \
+            [(p.name, p.kind, p.default) for p in want.values()], f"{type(impl).__name__}.{name}"
 
 
 def test_transfer_with_memo_arrives_confirmed_with_exact_amount(ledgers):

@@ -5,9 +5,12 @@ key that answers what the upstream published."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 
 import pytest
 
@@ -29,9 +32,21 @@ def get(url, token):
         return e.code, json.loads(e.read())
 
 
-def sell_through_the_cli(capsys, tmp_path, anvil_chain, source_flags, publish, prop):
-    """Init/fund/enable/doctor by the CLIs, then run the agent until a bought key reads ``prop``;
-    returns (value read with the key, value the upstream published)."""
+@dataclass
+class Sold:
+    """A device sold through the CLIs and running: its runner, the bought key, the CLI arguments."""
+
+    runner: object
+    token: str
+    auction_id: int
+    cli_base: list
+    chain_args: list
+
+
+@contextlib.contextmanager
+def sold_device(tmp_path, anvil_chain, source_flags):
+    """Init/fund/enable/doctor by the CLIs, then run the agent until a bidder wins a key (the
+    system's own flow: auction, bid, sealed delivery on chain, opened by the winner)."""
     from device_agent.config import load_config, save_config
     from device_agent.runner import AgentRunner
     from exchange.chain.deploy import deploy_all
@@ -42,42 +57,52 @@ def sell_through_the_cli(capsys, tmp_path, anvil_chain, source_flags, publish, p
     d = tmp_path / "agent"
     base = ["--data-dir", str(d), "--password-file", str(pwfile)]
     chain_args = ["--rpc", anvil_chain.w3.provider.endpoint_uri, "--deployments-dir", str(tmp_path / "deployments")]
-    assert device_agent([*base, "init", *source_flags]) == 0
-    out = json.loads(capsys.readouterr().out)
+
+    def cli(main, args):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(args)
+        assert code == 0, (args, out.getvalue())
+        return out.getvalue().splitlines()
+
+    address = json.loads("".join(cli(device_agent, [*base, "init", *source_flags])))["address"]
     cfg = load_config(d)
     cfg.bidding_seconds = BIDDING
     save_config(d, cfg)
-    assert thingbid(["fund", out["address"], "--rpc", chain_args[1]]) == 0
-    assert device_agent([*base, "enable", *chain_args]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["action"] == "checked_in"
+    cli(thingbid, ["fund", address, "--rpc", chain_args[1]])
+    assert json.loads(cli(device_agent, [*base, "enable", *chain_args])[-1])["action"] == "checked_in"
 
     runner = AgentRunner(d, PW, chain_url=chain_args[1], manifest=manifest, sell_interval=0.2, streams=False)
     bidder = Bidder(anvil_chain, manifest, anvil_chain.accounts[5])
     bidder.deposit(10**18)
     try:
         runner.start()
-        assert device_agent([*base, "doctor", "--json", *chain_args]) == 0, capsys.readouterr().out
-        capsys.readouterr()
+        cli(device_agent, [*base, "doctor", "--json", *chain_args])
         auction = wait_for("an auction", lambda: runner.agent.state.auctions())[0]
         bidder.bid(auction.auction_id, 2 * 10**15)
         anvil_chain.time_travel(BIDDING + 1)
         wait_for("the key delivery", lambda: bidder.delivered_keys(auction.auction_id), 60)
-        token = bidder.open_key(auction.auction_id)
-        published = publish()
-        href = runner.agent.td()["properties"][prop]["forms"][0]["href"]
-
-        def fresh():
-            status, body = get(href, token)
-            assert status == 200, body
-            return body if body["value"] == published else None
-
-        body = wait_for(f"{prop} as published", fresh, 30)
-        return body["value"], published
+        yield Sold(runner, bidder.open_key(auction.auction_id), auction.auction_id, base, chain_args)
     finally:
         runner.stop()
 
 
-def test_a_node_wot_thing_is_sold_end_to_end(capsys, tmp_path, anvil_chain, wot_thing, monkeypatch):
+def sell_through_the_cli(tmp_path, anvil_chain, source_flags, publish, prop):
+    """Sell the device, then read ``prop`` with the bought key until it answers what the upstream
+    published; returns (value read with the key, value the upstream published)."""
+    with sold_device(tmp_path, anvil_chain, source_flags) as sold:
+        published = publish()
+        href = sold.runner.agent.td()["properties"][prop]["forms"][0]["href"]
+
+        def fresh():
+            status, body = get(href, sold.token)
+            assert status == 200, body
+            return {"value": body} if body == published else None  # a bare value, as the TD's schema says
+
+        return wait_for(f"{prop} as published", fresh, 30)["value"], published
+
+
+def test_a_node_wot_thing_is_sold_end_to_end(tmp_path, anvil_chain, wot_thing, monkeypatch):
     thing = wot_thing("basic", "owner", "upstream-s3cret")
     monkeypatch.setenv("THINGBID_SOURCE_USERNAME", "owner")
     monkeypatch.setenv("THINGBID_SOURCE_PASSWORD", "upstream-s3cret")
@@ -86,13 +111,13 @@ def test_a_node_wot_thing_is_sold_end_to_end(capsys, tmp_path, anvil_chain, wot_
         thing.set(temperature=6.75)
         return 6.75
 
-    got, published = sell_through_the_cli(capsys, tmp_path, anvil_chain,
+    got, published = sell_through_the_cli(tmp_path, anvil_chain,
                                           ["--source", f"wot:{thing.td_url}", "--source-auth", "basic"],
                                           publish, "temperature")
     assert got == published == 6.75
 
 
-def test_an_mqtt_sensor_is_sold_end_to_end(capsys, tmp_path, anvil_chain, mqtt_broker, mqtt_publisher, topic_prefix):
+def test_an_mqtt_sensor_is_sold_end_to_end(tmp_path, anvil_chain, mqtt_broker, mqtt_publisher, topic_prefix):
     host, port = mqtt_broker
     topic = f"{topic_prefix}/zigbee2mqtt/balcony"
     # A retained first message, as Zigbee2MQTT keeps, lets init learn the fields.
@@ -104,7 +129,7 @@ def test_an_mqtt_sensor_is_sold_end_to_end(capsys, tmp_path, anvil_chain, mqtt_b
 
     try:
         got, published = sell_through_the_cli(
-            capsys, tmp_path, anvil_chain,
+            tmp_path, anvil_chain,
             ["--source", f"mqtt:mqtt://{host}:{port}#{topic}", "--unit", "temperature=degree Celsius",
              "--title", "Balcony sensor", "--discover-seconds", "10"], publish, "temperature")
     finally:

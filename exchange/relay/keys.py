@@ -1,0 +1,60 @@
+"""Where the relay learns a device's registered Ed25519 key: the registry record on chain.
+
+``lookup`` is blocking (a chain call); the server runs it in a thread and keeps answers for a
+short while (a device checked out stops being reachable within ``ttl_s``; a miss is kept for a second, so a device
+just checked in is reachable at once; the cache is bounded, so a flood of random pseudonyms is too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+from exchange.chain.connect import Chain
+from exchange.chain.registry import RegistryClient
+
+
+class KeySource(Protocol):
+    def lookup(self, device_id: bytes) -> bytes | None:
+        """The device's registered Ed25519 key, or None when the registry lists no active device."""
+
+
+class RegistryKeys:
+    """Keys read from ``DeviceRegistry`` (only active records count)."""
+
+    def __init__(self, registry: RegistryClient, ttl_s: float = 30.0, miss_ttl_s: float = 1.0,
+                 max_entries: int = 100_000, chain_lock=None):
+        self.registry, self.ttl_s, self.miss_ttl_s, self.max_entries = registry, ttl_s, miss_ttl_s, max_entries
+        self._cache: OrderedDict[bytes, tuple[float, bytes | None]] = OrderedDict()
+        self._lock = threading.Lock()
+        # An in-process eth-tester is not thread-safe: share its users' lock (a JSON-RPC node needs none).
+        self._chain_lock = chain_lock or contextlib.nullcontext()
+
+    @classmethod
+    def from_manifest(cls, chain: Chain, manifest: dict, **kwargs) -> RegistryKeys:
+        kwargs.setdefault("chain_lock", chain.lock)
+        return cls(RegistryClient.from_manifest(chain, manifest), **kwargs)
+
+    def lookup(self, device_id: bytes) -> bytes | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(device_id)
+            if hit and now - hit[0] < (self.ttl_s if hit[1] else self.miss_ttl_s):
+                return hit[1]
+        with self._chain_lock:
+            state = self.registry.device(device_id)
+        key = state.signing_key if state.active and state.signing_key != bytes(32) else None
+        with self._lock:
+            self._cache[device_id] = (now, key)
+            self._cache.move_to_end(device_id)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return key
+
+    def forget(self, device_id: bytes) -> None:
+        """Drop a cached answer (a hello that failed may be retried right after a check-in)."""
+        with self._lock:
+            self._cache.pop(device_id, None)

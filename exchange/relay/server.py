@@ -1,0 +1,344 @@
+"""The relay service: agents' WebSockets in, buyers' HTTP requests forwarded over them.
+
+Routes:
+- ``GET /agent``: an agent's WebSocket (challenge, signed hello, then frames; see ``protocol``).
+- ``ANY /devices/<pseudonym>[/...]``: forwarded to the device's connection; its answer comes back
+  byte for byte (status, headers, body: the relay neither reads nor changes bodies).
+- ``GET /v1/info``: the relay's id and how many devices are connected.
+
+Refusals are JSON ``{"error", "detail"}``: 400 malformed (pseudonym, HTTP), 404 ``unknown_device``
+(the registry lists no active device of that id), 413 body too large, 431 headers too large, and
+503 with ``Retry-After`` when the device is registered but not connected, too busy or too slow
+(the one 5xx: the upstream is gone, not the client's fault).
+
+Isolation: each connection has its own bounded send queue and writer task, a cap on requests in
+flight and a deadline per request, so an agent that stops reading or answering only fails its
+own requests; the event loop never waits on one agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_runner import AppRunner
+from aiohttp.web_server import Server
+
+from exchange.relay.keys import KeySource
+from exchange.relay.protocol import (
+    CLOSE_BAD_HELLO,
+    CLOSE_MALFORMED,
+    CLOSE_REPLACED,
+    CLOSE_UNREGISTERED,
+    MAX_ANSWER_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_REQUEST_BODY,
+    RelayProtocolError,
+    decode_frame,
+    new_nonce,
+    parse_answer,
+    parse_pseudonym,
+    request_frame,
+    verify_hello,
+)
+
+log = logging.getLogger(__name__)
+DEVICES_PREFIX = "/devices/"
+
+
+def _error(status: int, reason: str, detail: str, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.json_response({"error": reason, "detail": detail}, status=status, headers=headers)
+
+
+@dataclass
+class RelayLimits:
+    request_timeout_s: float = 30.0  # a long poll at the device waits up to 25 s
+    hello_timeout_s: float = 5.0
+    send_timeout_s: float = 5.0  # an agent that does not take a frame in this long is dropped
+    max_in_flight: int = 64  # per connection
+    retry_after_s: int = 2
+    heartbeat_s: float = 20.0
+
+
+class _LinkClosed(Exception):
+    """The agent's connection ended while a request waited (answered 503)."""
+
+
+@dataclass(eq=False)
+class AgentLink:
+    """One agent's connection: its queue of frames to send and its requests waiting for answers."""
+
+    device_id: bytes
+    ws: web.WebSocketResponse
+    limits: RelayLimits
+    queue: asyncio.Queue = field(init=False)
+    pending: dict = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    closed: bool = False
+
+    def __post_init__(self):
+        self.queue = asyncio.Queue(maxsize=self.limits.max_in_flight)
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                frame = await self.queue.get()
+                await asyncio.wait_for(self.ws.send_bytes(frame), self.limits.send_timeout_s)
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.info("relay: dropping device %s: cannot send (%s)", self.device_id.hex()[:12], type(exc).__name__)
+            await self.close(WSCloseCode.TRY_AGAIN_LATER, "not reading")
+
+    async def forward(self, method: str, target: str, headers: list[tuple[str, str]], client: str, body: bytes):
+        if self.closed:
+            raise _LinkClosed()
+        if len(self.pending) >= self.limits.max_in_flight:
+            raise OverflowError()
+        rid = next(self.ids)
+        frame = request_frame(rid, method, target, headers, client, body)
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[rid] = fut
+        try:
+            self.queue.put_nowait(frame)
+            return await asyncio.wait_for(fut, self.limits.request_timeout_s)
+        except asyncio.QueueFull:
+            raise OverflowError() from None
+        finally:
+            self.pending.pop(rid, None)
+
+    def deliver(self, data: bytes) -> None:
+        answer = parse_answer(decode_frame(data))
+        fut = self.pending.get(answer.request_id)
+        if fut is not None and not fut.done():  # an answer after the deadline is dropped
+            fut.set_result(answer)
+
+    async def close(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "") -> None:
+        if not self.closed:
+            self.closed = True
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(_LinkClosed())
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, message=reason.encode()[:120])
+
+
+class Relay:
+    """The relay's state and handlers (``app()`` is the aiohttp application)."""
+
+    def __init__(self, keys: KeySource, relay_id: str = "thingbid-relay", limits: RelayLimits | None = None,
+                 lookup_threads: int = 4):
+        self.keys, self.relay_id = keys, relay_id
+        self.limits = limits or RelayLimits()
+        self.links: dict[bytes, AgentLink] = {}
+        self._lookups = ThreadPoolExecutor(max_workers=lookup_threads, thread_name_prefix="relay-keys")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BODY, middlewares=[self._json_errors])
+        app.router.add_get("/agent", self.agent_socket)
+        app.router.add_get("/v1/info", self.info)
+        app.router.add_route("*", "/devices/{pseudonym}", self.device_request)
+        app.router.add_route("*", "/devices/{pseudonym}/{tail:.*}", self.device_request)
+        app.on_shutdown.append(self._close_all)
+        return app
+
+    async def _close_all(self, _app=None) -> None:
+        for link in list(self.links.values()):
+            await link.close(WSCloseCode.GOING_AWAY, "relay stopping")
+        self._lookups.shutdown(wait=False, cancel_futures=True)
+
+    @web.middleware
+    async def _json_errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:  # aiohttp's own 404/405/413 ... as JSON like every other refusal
+            if exc.status < 400:
+                raise
+            reason = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "bad_request")
+            return _error(exc.status, reason, exc.text or exc.reason)
+
+    async def _lookup(self, device_id: bytes) -> bytes | None:
+        return await asyncio.get_running_loop().run_in_executor(self._lookups, self.keys.lookup, device_id)
+
+    # ------------------------------------------------------------------ buyers
+    async def info(self, _request: web.Request) -> web.Response:
+        return web.json_response({"relay": self.relay_id, "devices_connected": len(self.links)})
+
+    async def device_request(self, request: web.Request) -> web.StreamResponse:
+        try:
+            device_id = parse_pseudonym(request.match_info["pseudonym"])
+        except RelayProtocolError as exc:
+            return _error(400, "bad_pseudonym", str(exc))
+        link = self.links.get(device_id)
+        if link is None:
+            return await self._not_connected(device_id)
+        if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
+            return _error(413, "too_large", f"request bodies are at most {MAX_REQUEST_BODY} bytes")
+        body = await request.read()  # raises 413 past client_max_size (chunked bodies too)
+        raw = request.raw_path
+        target = raw[len(DEVICES_PREFIX) + 64:] or "/"
+        if not target.startswith(("/", "?")):
+            return _error(400, "bad_path", "the device path must follow the pseudonym after a /")
+        if target.startswith("?"):
+            target = "/" + target
+        headers = list(request.headers.items())
+        if sum(len(k) + len(v) + 6 for k, v in headers) + len(target) > MAX_HEADER_BYTES - 256:
+            return _error(431, "headers_too_large", f"request line and headers are at most {MAX_HEADER_BYTES - 256} bytes")
+        try:
+            answer = await link.forward(request.method, target, headers, request.remote or "", body)
+        except OverflowError:
+            return _error(503, "device_busy", "the device has too many requests in flight; retry shortly",
+                          retry_after=1)
+        except (_LinkClosed, TimeoutError):
+            return _error(503, "device_unavailable", "the device did not answer (disconnected or too slow)",
+                          retry_after=self.limits.retry_after_s)
+        return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+    async def _not_connected(self, device_id: bytes) -> web.Response:
+        try:
+            key = await self._lookup(device_id)
+        except Exception as exc:  # noqa: BLE001 - the registry's node is the upstream here
+            log.warning("relay: registry lookup failed: %s", exc)
+            return _error(503, "registry_unavailable", "the relay cannot read the registry right now",
+                          retry_after=self.limits.retry_after_s)
+        if key is None:
+            return _error(404, "unknown_device", "the registry lists no active device with this pseudonym")
+        return _error(503, "device_offline", "the device is registered but not connected to this relay",
+                      retry_after=self.limits.retry_after_s)
+
+    # ------------------------------------------------------------------ agents
+    async def agent_socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=MAX_ANSWER_BYTES, heartbeat=self.limits.heartbeat_s)
+        await ws.prepare(request)
+        link = await self._hello(ws)
+        if link is None:
+            return ws
+        old = self.links.get(link.device_id)
+        self.links[link.device_id] = link
+        if old is not None:  # the same key reconnected (the old link is half-dead): the new one wins
+            await old.close(CLOSE_REPLACED, "replaced by a newer connection")
+        writer = asyncio.create_task(link.writer())
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY:
+                    await link.close(CLOSE_MALFORMED, "frames are binary")
+                    break
+                try:
+                    link.deliver(msg.data)
+                except RelayProtocolError as exc:
+                    log.info("relay: device %s sent a bad frame (%s): dropped", link.device_id.hex()[:12], exc)
+                    await link.close(CLOSE_MALFORMED, "malformed frame")
+                    break
+        finally:
+            writer.cancel()
+            await link.close()
+            if self.links.get(link.device_id) is link:
+                del self.links[link.device_id]
+        return ws
+
+    async def _hello(self, ws: web.WebSocketResponse) -> AgentLink | None:
+        nonce = new_nonce()
+        await ws.send_json({"t": "challenge", "relay": self.relay_id, "nonce": nonce.hex()})
+        try:
+            msg = await ws.receive(timeout=self.limits.hello_timeout_s)
+            hello = json.loads(msg.data) if msg.type == WSMsgType.TEXT else None
+            device_id = bytes.fromhex(hello["device"])
+            signature = bytes.fromhex(hello["sig"])
+            if hello.get("t") != "hello" or len(device_id) != 32:
+                raise ValueError("not a hello")
+        except TimeoutError:
+            await ws.close(code=CLOSE_BAD_HELLO, message=b"no hello in time")
+            return None
+        except (ValueError, TypeError, KeyError):
+            await ws.close(code=CLOSE_MALFORMED, message=b"malformed hello")
+            return None
+        try:
+            key = await self._lookup(device_id)
+        except Exception as exc:  # noqa: BLE001 - registry unreachable: the agent retries
+            log.warning("relay: registry lookup failed during a hello: %s", exc)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"registry unavailable")
+            return None
+        if key is None:
+            await ws.close(code=CLOSE_UNREGISTERED, message=b"no active registry record for this device")
+            return None
+        try:
+            verify_hello(key, self.relay_id, nonce, device_id, signature)
+        except RelayProtocolError as exc:
+            log.info("relay: refused a hello for %s: %s", device_id.hex()[:12], exc)
+            await ws.close(code=CLOSE_BAD_HELLO, message=b"signature is not the registered key's")
+            return None
+        await ws.send_json({"t": "welcome", "device": device_id.hex()})
+        return AgentLink(device_id, ws, self.limits)
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's protocol errors (bad request line, header too long, bad chunking) as JSON refusals."""
+
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None, message: str | None = None):
+        resp = super().handle_error(request, status, exc, message)
+        reason = {400: "bad_request", 413: "too_large", 431: "headers_too_large"}.get(resp.status, "bad_request")
+        status = resp.status if 400 <= resp.status < 500 else 400
+        out = web.json_response({"error": reason, "detail": (message or "malformed HTTP request")[:200]},
+                                status=status)
+        out.force_close()
+        return out
+
+
+class _JsonErrorServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _JsonErrorRunner(AppRunner):
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer  # same state; only the protocol class it makes differs
+        return server
+
+
+async def start_site(relay: Relay, host: str, port: int) -> tuple[AppRunner, int]:
+    runner = _JsonErrorRunner(relay.app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    return runner, bound
+
+
+class RelayThread:
+    """A relay serving on its own event loop in a background thread (tests, benches, one process)."""
+
+    def __init__(self, relay: Relay, host: str = "127.0.0.1", port: int = 0):
+        self.relay, self.host, self.port = relay, host, port
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="relay", daemon=True)
+        self._runner: AppRunner | None = None
+        self.url = ""
+
+    def start(self) -> RelayThread:
+        self._thread.start()
+        self._runner, self.port = asyncio.run_coroutine_threadsafe(
+            start_site(self.relay, self.host, self.port), self.loop).result(10)
+        self.url = f"http://{self.host}:{self.port}"
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+            self._runner = None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    def __enter__(self) -> RelayThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

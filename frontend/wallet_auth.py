@@ -1,0 +1,101 @@
+"""Who may sign in how: wallet (Sign-In with Ethereum) everywhere, the local keystore on loopback only.
+
+A wallet session holds an address and nothing secret: the user's wallet signs in the browser. The
+server-side keystore mode unlocks a key into this process, so it is offered only when the frontend
+is the user's own (bound to loopback, reached over loopback, not published under a public URL).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import threading
+import time
+from urllib.parse import urlsplit
+
+from frontend.errors import FrontendError
+
+NONCE_TTL_S = 600.0
+MAX_NONCES = 100_000  # bounds memory if someone asks for nonces in a loop; oldest go first
+
+
+class KeystoreModeRefused(FrontendError, PermissionError):
+    """The server-side keystore is not offered on this frontend (not loopback)."""
+
+
+KEYSTORE_REFUSAL = ("The local keystore mode is only for a frontend bound to loopback (your own machine): "
+                    "this frontend is reachable from elsewhere, so it never holds keys. Sign in with your wallet.")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a host name or address (no port) names this machine only."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_of(netloc: str) -> str:
+    """``host`` of ``host:port`` / ``[v6]:port``."""
+    return urlsplit(f"//{netloc}").hostname or ""
+
+
+def keystore_mode_allowed(bind_host: str | None, public_url: str | None, remote_addr: str | None,
+                          request_host: str | None) -> bool:
+    """Keystore sign-in only when every sign says the frontend is the user's own machine.
+
+    The bind address decides when known (serve.py, ``thingbid up``); ``bind_host`` None means "not
+    told" (an app embedded elsewhere), and then the client must be on loopback. Either way a public
+    URL off loopback, or a Host header naming another machine (a reverse proxy), refuses.
+    """
+    if bind_host is not None:
+        if not is_loopback_host(bind_host):
+            return False
+    elif not is_loopback_host(remote_addr):
+        return False
+    if public_url and not is_loopback_host(urlsplit(public_url).hostname):
+        return False
+    return is_loopback_host(host_of(request_host or ""))
+
+
+class NonceStore:
+    """Sign-in nonces this process issued: each accepted once, within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = NONCE_TTL_S, limit: int = MAX_NONCES, clock=time.monotonic):
+        self.ttl = ttl_s
+        self.limit = limit
+        self.clock = clock
+        self._issued: dict[str, float] = {}  # insertion order = age order
+        self._lock = threading.Lock()
+
+    def issue(self) -> str:
+        nonce = secrets.token_hex(16)  # EIP-4361: at least 8 alphanumeric characters
+        now = self.clock()
+        with self._lock:
+            self._prune(now)
+            while len(self._issued) >= self.limit:
+                del self._issued[next(iter(self._issued))]
+            self._issued[nonce] = now
+        return nonce
+
+    def take(self, nonce: str) -> bool:
+        """True once for a nonce issued here and not yet expired; it is gone afterwards."""
+        now = self.clock()
+        with self._lock:
+            issued = self._issued.pop(str(nonce), None)
+        return issued is not None and now - issued <= self.ttl
+
+    def _prune(self, now: float) -> None:
+        while self._issued:  # oldest first: stop at the first one still fresh
+            oldest = next(iter(self._issued))
+            if now - self._issued[oldest] <= self.ttl:
+                break
+            del self._issued[oldest]
+
+    def __len__(self) -> int:
+        return len(self._issued)

@@ -1,0 +1,207 @@
+"""The relay service: devices reached through their agents' outgoing connections; refusals; isolation."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from device_agent.relay_link import call_wsgi
+from device_agent.runner import wot_app
+from exchange.crypto import AccessClaims, generate_ed25519, issue_token
+from exchange.relay.server import RelayLimits
+from tests.relay.conftest import get, get_json, wait_for
+
+
+def key_for(agent, hours: int = 24) -> str:
+    now = agent.clock()
+    return issue_token(agent.identity.ed25519_private, AccessClaims(
+        device_id=agent.identity.device_id_hex, auction_id=1, buyer="0x" + "11" * 20,
+        not_before=now - 3600, not_after=now + hours * 3600))
+
+
+def link_agent(connector, relay, agent, handle=None):
+    app = wot_app(agent)
+    handle = handle or (lambda m, t, h, c, b: call_wsgi(app, m, t, h, c, b))
+    link = connector.add(relay.url, agent.device_id, agent.identity.ed25519_private, handle)
+    wait_for("the agent's hello to be accepted", link.connected.is_set, 10)
+    return link
+
+
+def device_url(relay, agent, path: str = "") -> str:
+    return f"{relay.url}/devices/{agent.identity.device_id_hex}{path}"
+
+
+def test_a_checked_in_device_is_read_through_the_relay(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    link_agent(connector, relay, agent)
+    status, headers, td = get_json(device_url(relay, agent, "/.well-known/wot"))
+    assert status == 200 and headers["Content-Type"] == "application/td+json"
+    assert td["id"] == f"urn:thingbid:device:{agent.identity.device_id_hex}"
+    status, _, reading = get_json(device_url(relay, agent, "/properties/temperature"),
+                                  headers={"Authorization": "Bearer " + key_for(agent)})
+    assert status == 200 and reading["property"] == "temperature" and isinstance(reading["value"], float)
+
+
+def test_access_is_still_checked_at_the_device(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    link_agent(connector, relay, agent)
+    status, _, body = get_json(device_url(relay, agent, "/properties/temperature"))
+    assert (status, body["error"]) == (401, "missing_token")
+    forged = issue_token(generate_ed25519()[0], AccessClaims(
+        device_id=agent.identity.device_id_hex, auction_id=1, buyer="0x" + "11" * 20,
+        not_before=0, not_after=agent.clock() + 3600))
+    status, _, body = get_json(device_url(relay, agent, "/properties/temperature"),
+                               headers={"Authorization": "Bearer " + forged})
+    assert (status, body["error"]) == (401, "bad_signature")
+
+
+def test_query_and_path_reach_the_device_unchanged(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    link_agent(connector, relay, agent)
+    now = agent.clock()
+    status, _, body = get_json(device_url(relay, agent, f"/properties/temperature?from={now - 600}&to={now}&step=60"),
+                               headers={"Authorization": "Bearer " + key_for(agent)})
+    assert status == 200 and (body["from"], body["to"]) == (now - 600, now) and isinstance(body["readings"], list)
+    status, _, body = get_json(device_url(relay, agent, "/properties/no%20such"),
+                               headers={"Authorization": "Bearer " + key_for(agent)})
+    assert (status, body["error"]) == (404, "unknown_property")
+
+
+def test_unknown_pseudonym_is_404(start_relay):
+    relay = start_relay()
+    status, _, body = get_json(f"{relay.url}/devices/{'ab' * 32}/properties")
+    assert (status, body["error"]) == (404, "unknown_device")
+
+
+def test_registered_device_that_is_not_connected_is_503_with_retry_after(checked_in, start_relay):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    status, headers, body = get_json(device_url(relay, agent, "/properties"))
+    assert (status, body["error"]) == (503, "device_offline") and int(headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("pseudonym", ["abc", "AB" * 32, "zz" * 32, "ab" * 33, "%00" + "ab" * 31])
+def test_malformed_pseudonym_is_400_with_a_json_reason(start_relay, pseudonym):
+    relay = start_relay()
+    status, _, body = get_json(f"{relay.url}/devices/{pseudonym}/properties")
+    assert (status, body["error"]) == (400, "bad_pseudonym")
+
+
+def test_oversized_body_is_413_and_nothing_reaches_the_device(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    seen = []
+    app = wot_app(agent)
+    link_agent(connector, relay, agent, lambda m, t, h, c, b: seen.append(t) or call_wsgi(app, m, t, h, c, b))
+    status, _, body = get_json(device_url(relay, agent, "/properties"), method="POST", data=b"x" * (65 * 1024))
+    assert (status, body["error"]) == (413, "too_large") and seen == []
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"GET /devices/x HTTP/1.1\r\nHost: a\r\nX: " + b"y" * 20_000 + b"\r\n\r\n",
+    b"GET /devices/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GET /\x00 HTTP/1.1\r\n\r\n",
+], ids=["no-http", "header-too-long", "bad-chunk", "nul-in-target"])
+def test_malformed_http_is_4xx_with_a_json_reason(start_relay, request_bytes):
+    relay = start_relay()
+    answer = raw_exchange(relay.port, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    assert 400 <= status < 500, answer[:200]
+    assert b"application/json" in head and b'"error"' in body
+
+
+def test_agent_without_the_registered_key_cannot_claim_the_pseudonym(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    impostor_key, _ = generate_ed25519()
+    link = connector.add(relay.url, agent.device_id, impostor_key, lambda *a: (200, [], b"forged"))
+    wait_for("the relay to refuse the hello", lambda: "4401" in link.last_refusal, 10)
+    assert not link.connected.is_set()
+    status, _, body = get_json(device_url(relay, agent, "/properties"))
+    assert (status, body["error"]) == (503, "device_offline")
+
+
+def test_agent_of_an_unregistered_device_is_refused(make_agent, start_relay, connector):
+    agent = make_agent("never-checked-in")
+    relay = start_relay()
+    link = connector.add(relay.url, agent.device_id, agent.identity.ed25519_private, lambda *a: (200, [], b""))
+    wait_for("the relay to refuse the hello", lambda: "4404" in link.last_refusal, 10)
+    assert not link.connected.is_set()
+
+
+def test_a_slow_agent_fails_only_its_own_requests(checked_in, start_relay, connector):
+    good, slow = checked_in("good"), checked_in("slow")
+    relay = start_relay(RelayLimits(request_timeout_s=1.0))
+    release = threading.Event()
+    link_agent(connector, relay, good)
+    link_agent(connector, relay, slow, lambda *a: (release.wait(10), (200, [], b"late"))[1])
+    answers = {}
+    waiting = threading.Thread(target=lambda: answers.setdefault("slow", get_json(device_url(relay, slow, "/x"))))
+    waiting.start()
+    time.sleep(0.2)  # the slow device's request is in flight
+    status, _, td = get_json(device_url(relay, good, "/.well-known/wot"))
+    assert status == 200 and "slow" not in answers  # answered while the slow one still waits
+    waiting.join(10)
+    release.set()
+    status, headers, body = answers["slow"]
+    assert (status, body["error"]) == (503, "device_unavailable") and "Retry-After" in headers
+
+
+def test_an_agent_sending_garbage_is_dropped_and_others_keep_working(checked_in, start_relay, connector):
+    good, bad = checked_in("good"), checked_in("bad")
+    relay = start_relay()
+    link_agent(connector, relay, good)
+    bad_link = link_agent(connector, relay, bad)
+
+    async def garbage(ws, loop, data):  # answers every request with a frame that is not one
+        await ws.send_bytes(b"\xff\xff\xff\xffnot a frame")
+
+    bad_link._answer = garbage
+    status, _, body = get_json(device_url(relay, bad, "/properties"))
+    assert (status, body["error"]) == (503, "device_unavailable")
+    wait_for("the relay to drop the bad connection", lambda: bad_link.connects >= 2, 10)
+    status, _, _ = get_json(device_url(relay, good, "/.well-known/wot"))
+    assert status == 200
+
+
+def test_agents_reconnect_after_a_relay_restart(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    port = relay.port
+    link = link_agent(connector, relay, agent)
+    relay.stop()
+    wait_for("the agent to notice", lambda: not link.connected.is_set(), 10)
+    again = start_relay(port=port)
+    wait_for("the agent to reconnect", lambda: link.connects >= 2 and link.connected.is_set(), 10)
+    status, _, _ = get_json(device_url(again, agent, "/.well-known/wot"))
+    assert status == 200
+
+
+def test_a_newer_connection_of_the_same_device_replaces_the_older(checked_in, start_relay, connector):
+    agent = checked_in("fridge")
+    relay = start_relay()
+    first = link_agent(connector, relay, agent, lambda *a: (200, [("Content-Type", "text/plain")], b"first"))
+    second = connector.add(relay.url, agent.device_id, agent.identity.ed25519_private,
+                           lambda *a: (200, [("Content-Type", "text/plain")], b"second"))
+    wait_for("the second hello", second.connected.is_set, 10)
+    status, _, body = get(device_url(relay, agent, "/anything"))
+    assert (status, body) == (200, b"second")
+    wait_for("the older link to learn it was replaced", lambda: first.replaced, 10)
+    assert not first.connected.is_set() and first.connects == 1
