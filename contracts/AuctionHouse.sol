@@ -42,6 +42,9 @@ contract AuctionHouse is IDeviceHooks {
 
     uint8 private constant F_SEALED = 1;
     uint8 private constant F_TRACK_SECOND = 2;
+    /// Second-priced with a partial bond: remember the best bid that dropped out of the top two,
+    /// so a fallback after a default pays what it would have paid had the defaulter never bid.
+    uint8 private constant F_TRACK_THIRD = 4;
 
     uint256 private constant BPS = 10_000;
     uint256 private constant MAX_FEE_BPS = 1_000; // the protocol fee is capped at 10%
@@ -128,6 +131,7 @@ contract AuctionHouse is IDeviceHooks {
     mapping(uint256 => Terms) private _terms;
     mapping(uint256 => IAuctionMechanism.Standing) private _first;
     mapping(uint256 => IAuctionMechanism.Standing) private _second;
+    mapping(uint256 => IAuctionMechanism.Standing) private _third; // best released bid (F_TRACK_THIRD)
     mapping(uint256 => address) private _seller;
     mapping(uint256 => bytes32) private _device;
     mapping(uint256 => mapping(address => bytes32)) private _commitHash;
@@ -372,7 +376,8 @@ contract AuctionHouse is IDeviceHooks {
         uint16 bond = p.bondBps == 0 ? uint16(BPS) : p.bondBps;
         if (bond > BPS) revert BondOutOfRange(p.bondBps);
         (bool sealedBids, bool secondPriced) = IAuctionMechanism(p.mechanism).traits();
-        uint8 flags = (sealedBids ? F_SEALED : 0) | ((secondPriced || bond < BPS) ? F_TRACK_SECOND : 0);
+        uint8 flags = (sealedBids ? F_SEALED : 0) | ((secondPriced || bond < BPS) ? F_TRACK_SECOND : 0)
+            | ((secondPriced && bond < BPS) ? F_TRACK_THIRD : 0);
         uint24 window = (sealedBids && p.window == 0) ? DEFAULT_REVEAL : p.window;
         uint40 end = uint40(block.timestamp) + p.biddingPeriod;
 
@@ -387,6 +392,7 @@ contract AuctionHouse is IDeviceHooks {
         // Primed (non-zero) standing slots make the first bid a 2.9k rewrite instead of a 22.1k write.
         _first[id].primed = 1;
         if (flags & F_TRACK_SECOND != 0) _second[id].primed = 1;
+        if (flags & F_TRACK_THIRD != 0) _third[id].primed = 1;
         _seller[id] = msg.sender;
         _device[id] = p.deviceId;
         _deviceAuctions[p.deviceId].push(id);
@@ -616,9 +622,10 @@ contract AuctionHouse is IDeviceHooks {
         // A mechanism may only reorder what stands and the new bid.
         if (!(_isNone(nf) || _same(nf, f) || _same(nf, b) || (hold2 && _same(nf, s)))) revert MechanismMisbehaved(c.mechanism);
         if (hold2 && !(_isNone(ns) || _same(ns, f) || _same(ns, s) || _same(ns, b))) revert MechanismMisbehaved(c.mechanism);
-        if (!_isNone(f) && !_same(f, nf) && !(hold2 && _same(f, ns))) _release(f, c.bondBps, me);
-        if (hold2 && !_isNone(s) && !_same(s, nf) && !_same(s, ns)) _release(s, c.bondBps, me);
-        if (!_same(b, nf) && !(hold2 && _same(b, ns))) _release(b, c.bondBps, me);
+        bool track3 = c.flags & F_TRACK_THIRD != 0;
+        if (!_isNone(f) && !_same(f, nf) && !(hold2 && _same(f, ns))) _drop(id, f, c.bondBps, me, track3);
+        if (hold2 && !_isNone(s) && !_same(s, nf) && !_same(s, ns)) _drop(id, s, c.bondBps, me, track3);
+        if (!_same(b, nf) && !(hold2 && _same(b, ns))) _drop(id, b, c.bondBps, me, track3);
         if (!_same(nf, f)) {
             nf.primed = 1;
             _first[id] = nf;
@@ -626,6 +633,17 @@ contract AuctionHouse is IDeviceHooks {
         if (track2 && !_same(ns, s)) {
             ns.primed = 1;
             _second[id] = ns;
+        }
+    }
+
+    /// Release a standing that left the top two; remember it as the best dropped bid if asked.
+    function _drop(uint256 id, IAuctionMechanism.Standing memory x, uint16 bondBps, Account memory me, bool track3)
+        private
+    {
+        _release(x, bondBps, me);
+        if (track3 && x.amount > _third[id].amount) {
+            x.primed = 1;
+            _third[id] = x;
         }
     }
 
@@ -695,9 +713,10 @@ contract AuctionHouse is IDeviceHooks {
             if (_pay(id, f, price, c.bondBps)) {
                 winner = f.bidder;
             } else if (hold2) {
-                // The winner defaulted: the next standing bidder gets the access at its own price.
+                // The winner defaulted: the runner-up gets the access at the price it would have
+                // paid had the defaulter never bid (second-priced: the best dropped bid).
                 hold2 = false;
-                price = _price(c.mechanism, s, _none(), t.reserve);
+                price = _price(c.mechanism, s, c.flags & F_TRACK_THIRD != 0 ? _third[id] : _none(), t.reserve);
                 if (_pay(id, s, price, c.bondBps)) winner = s.bidder;
             }
         }

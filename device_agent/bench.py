@@ -10,6 +10,7 @@ from pathlib import Path
 
 from device_agent.config import AgentConfig
 from device_agent.simulators import SIMULATORS
+from exchange.waiting import poll_until
 
 PASSWORD = "bench"
 
@@ -116,9 +117,8 @@ def stream_rows(purchases: int = 10):
                 buyer = StreamBuyer(EthereumLedger.connect(chain, manifest["contracts"]["MessageBoard"]["address"],
                                                            chain.accounts[3]),
                                     registry=RegistryRecords(RegistryClient.from_manifest(chain, manifest)))
-                deadline = time.monotonic() + 30
-                while not buyer.offers(device) and time.monotonic() < deadline:
-                    time.sleep(0.1)
+                poll_until(lambda: buyer.offers(device), timeout=30, interval=0.1,
+                           on_timeout=lambda: TimeoutError(f"device {device} published no stream offer in 30 s"))
                 times = sorted(buyer.buy(device, 2, timeout=30).seconds for _ in range(purchases))
             yield {"op": "stream_purchase", "ledger": "ethereum", "chain": "anvil", "purchases": purchases,
                    "payment_to_key_p50_ms": round(statistics.median(times) * 1000, 1),

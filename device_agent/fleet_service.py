@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bidding-seconds", type=int, default=3600)
     p.add_argument("--oem-key-file", type=Path, default=None,
                    help="OEM keystore that attests every other new device at check-in")
+    p.add_argument("--relay", action="append", default=[], metavar="URL",
+                   help="a relay every new agent dials out to; its TD then points there (repeatable)")
     p.add_argument("--source", action="append", default=[],
                    help="one more agent selling a real source: wot:URL or mqtt:URL#TOPIC (repeatable)")
     args = p.parse_args(argv)
@@ -51,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         manifest = load_manifest(chain, args.deployments_dir)
         runners = simulated_fleet(args.state_dir, args.agents, password, chain=chain, manifest=manifest,
                                   deployments_dir=args.deployments_dir, tangle_url=args.tangle_url,
-                                  bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file, sources=sources)
+                                  bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file, sources=sources,
+                                  **({"relay_urls": args.relay} if args.relay else {}))
+        _wait_for_relays(runners)
     except ExchangeError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 1
     listing = [{"device_id": r.agent.identity.device_id_hex, "appliance": r.agent.config.appliance,
                 "source": r.agent.source.KIND, "data_dir": str(r.agent.data_dir), "url": r.url,
+                "td_base": r.agent.base_url,
                 "address": r.agent.address, "oem_attested": bool(r.agent.config.oem_key_file)} for r in runners]
     tmp = args.state_dir / "fleet.json.tmp"
     tmp.write_text(json.dumps(listing, indent=1))
@@ -66,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     for r in runners:
         r.stop()
     return 0
+
+
+def _wait_for_relays(runners, timeout_s: float = 60.0) -> None:
+    """Listed means reachable: every agent's relay links are up before fleet.json is written."""
+    from device_agent.errors import AgentError  # imported late like the rest of this entry point
+
+    deadline = time.monotonic() + timeout_s
+    for r in runners:
+        for link in r.relay_connector.links if r.relay_connector else []:
+            if not link.connected.wait(max(0.0, deadline - time.monotonic())):
+                raise AgentError(f"agent {r.agent.identity.device_id_hex[:12]} could not connect to the relay "
+                                 f"{link.relay_url}: {link.last_refusal or 'no answer'}")
 
 
 if __name__ == "__main__":

@@ -236,7 +236,7 @@ def create_app(ctx: ServingContext) -> Flask:
             resp.headers[SIGNATURE_HEADER] = sign_answer(
                 ctx.ed25519_private, ctx.device_id_hex, request.method, target,
                 request.headers.get(NONCE_HEADER, ""), resp.status_code, resp.headers.get("Content-Type", ""),
-                resp.get_data(), int(time.time()))
+                resp.get_data(), int(time.time()), request.get_data(cache=True))
         return resp
 
     @app.post(SEALED_PATH)
@@ -247,12 +247,13 @@ def create_app(ctx: ServingContext) -> Flask:
         if not ctx.x25519_private:
             return _error(404, "not_found", "this device takes no sealed requests")
         try:
-            method, target, headers, reply_key = open_request(ctx.x25519_private, ctx.device_id_hex, request.get_data())
+            method, target, headers, reply_key, body = open_request(ctx.x25519_private, ctx.device_id_hex,
+                                                                    request.get_data())
         except AnswerError as exc:
             return _error(400, "bad_sealed_request", str(exc))
         if target.split("?", 1)[0] == SEALED_PATH:
             return _error(400, "bad_sealed_request", "a sealed request cannot hold another")
-        inner = app.test_client().open(target, method=method, headers=headers, environ_base={
+        inner = app.test_client().open(target, method=method, headers=headers, data=body or None, environ_base={
             "REMOTE_ADDR": request.remote_addr or "", "thingbid.sealed": True, "REQUEST_URI": target})
         box = seal_answer(reply_key, ctx.device_id_hex, inner.status_code, list(inner.headers.items()), inner.get_data())
         return Response(box, 200, content_type=SEALED_ANSWER_TYPE)

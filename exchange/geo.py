@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
 from exchange.errors import ExchangeError
 
-BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
+BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"  # the one copy: every geohash check derives from it
+GEOHASH_RE = re.compile(f"^[{BASE32}]{{1,12}}$")
 _INDEX = {c: i for i, c in enumerate(BASE32)}
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEG_LAT = math.pi * EARTH_RADIUS_KM / 180

@@ -88,9 +88,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, keys, siwe, streams, wallet
+    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, siwe, streams, wallet
 
-    for bp in (account.bp, siwe.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp):
+    for bp in (account.bp, siwe.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp, directory.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)

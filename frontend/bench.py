@@ -11,6 +11,8 @@ form (plan) through "sign and place" until the job reports every batch done.
 
 from __future__ import annotations
 
+from exchange.waiting import poll_until
+
 
 def _csrf(client, path: str) -> str:
     import re
@@ -59,11 +61,11 @@ def _one(n: int) -> dict:
         pid = re.search(r'name="plan" value="([^"]+)"', html).group(1)
         r = c.post("/bids/place", data={"csrf_token": token, "plan": pid, "top_up": "1"})
         job = r.headers["Location"] + ".json"
-        while True:
-            p = c.get(job).get_json()
-            if p["state"] in ("done", "failed"):
-                break
-            time.sleep(0.01)
+        def finished() -> dict | None:
+            progress = c.get(job).get_json()
+            return progress if progress["state"] in ("done", "failed") else None
+
+        p = poll_until(finished, timeout=600, interval=0.01, on_timeout=lambda: TimeoutError(f"bid job {job} did not finish"))
         total_s = time.perf_counter() - t0
         return {"bids": p["placed"], "skipped": p["skipped"], "failed": p["failed"], "batches": p["total_batches"],
                 "plan_s": round(plan_s, 3), "place_s": round(total_s - plan_s, 3),

@@ -23,6 +23,19 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exchange.relay.e2e import (
+    NONCE_HEADER,
+    SEALED_ANSWER_TYPE,
+    SEALED_PATH,
+    SEALED_TYPE,
+    SIGNATURE_HEADER,
+    AnswerError,
+    device_target,
+    new_client_nonce,
+    open_answer,
+    seal_request,
+    verify_answer,
+)
 from frontend.errors import FrontendError
 
 MAX_BODY = 1 << 20
@@ -133,9 +146,50 @@ def numeric_properties(td: dict | None) -> list[PropertyForm]:
     return out
 
 
-def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | None = None) -> dict:
+@dataclass(frozen=True)
+class DeviceKeys:
+    """The device's keys as its registry record holds them: with them, a read through a relay
+    (``RELAY/devices/<id>/...``) is sealed to the device and its answer checked against its signature."""
+
+    device_id_hex: str
+    signing_key: bytes
+    x25519_key: bytes
+
+
+def _relayed(path: str, keys: DeviceKeys | None) -> str | None:
+    """The device's target when ``path`` is under a relay's ``/devices/<id>/`` for this device."""
+    if keys is None or f"/devices/{keys.device_id_hex}/" not in path:
+        return None
+    return device_target(path, keys.device_id_hex)
+
+
+def _sealed_exchange(conn, path: str, target: str, method: str, headers: dict, body: bytes,
+                     keys: DeviceKeys) -> tuple[int, bytes]:
+    """Send the request sealed to the device through the relay; (status, body) of the device's
+    verified answer (the relay learns neither the path, the key nor the data)."""
+    nonce = new_client_nonce()
+    headers = {**headers, NONCE_HEADER: nonce}
+    box, reply_key = seal_request(keys.x25519_key, keys.device_id_hex, method, target, headers, body)
+    conn.request("POST", path[: len(path) - len(target)] + SEALED_PATH, body=box,
+                 headers={"Content-Type": SEALED_TYPE, "Accept": SEALED_ANSWER_TYPE})
+    resp = conn.getresponse()
+    sealed = resp.read(MAX_BODY + 1)
+    if resp.status != 200 or resp.getheader("Content-Type", "") != SEALED_ANSWER_TYPE:
+        raise DeviceReadError(f"the relay did not pass the sealed request to the device: HTTP {resp.status}")
+    try:
+        status, answer_headers, answer = open_answer(reply_key, keys.device_id_hex, sealed)
+        verify_answer(keys.signing_key, answer_headers.get(SIGNATURE_HEADER), device_id_hex=keys.device_id_hex,
+                      method=method, target=target, nonce=nonce, status=status,
+                      content_type=answer_headers.get("Content-Type", ""), body=answer, request_body=body)
+    except AnswerError as exc:
+        raise DeviceReadError(f"the answer is not the device's: {exc}") from None
+    return status, answer
+
+
+def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | None = None,
+             keys: DeviceKeys | None = None) -> dict:
     """GET ``url`` (POST ``post`` as JSON when given) with the access key as a bearer token; the
-    JSON object it answers."""
+    JSON object it answers. With the device's ``keys`` a URL on a relay is read sealed and verified."""
     u = urllib.parse.urlsplit(url)
     try:
         port = u.port or (443 if u.scheme == "https" else 80)
@@ -146,16 +200,23 @@ def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | Non
     ip = policy.resolve(u.hostname, port)
     conn = (_PinnedHTTPS if u.scheme == "https" else _PinnedHTTP)(u.hostname, port, ip, TIMEOUT_S)
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    target = _relayed(path, keys)
     try:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        if post is None:
+        if target is not None:
+            payload = b"" if post is None else json.dumps(post).encode()
+            extra = {} if post is None else {"Content-Type": "application/json"}
+            status, body = _sealed_exchange(conn, path, target, "GET" if post is None else "POST",
+                                            {**headers, **extra}, payload, keys)
+        elif post is None:
             conn.request("GET", path, headers=headers)
         else:
             conn.request("POST", path, body=json.dumps(post).encode(),
                          headers={**headers, "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read(MAX_BODY + 1)
-        status = resp.status
+        if target is None:
+            resp = conn.getresponse()
+            body = resp.read(MAX_BODY + 1)
+            status = resp.status
     except (http.client.HTTPException, OSError) as exc:
         raise DeviceReadError(f"the device does not answer: {exc}") from None
     finally:
@@ -180,7 +241,7 @@ def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | Non
 
 
 def read_series(td: dict | None, token: str, not_before: int, not_after: int, now: int | None = None,
-                points: int = 200, policy: DeviceNetworkPolicy | None = None) -> dict:
+                points: int = 200, policy: DeviceNetworkPolicy | None = None, keys: DeviceKeys | None = None) -> dict:
     """{"series": [{"name", "unit", "labels", "values"}], "errors": [...]} for the key's period so far.
 
     ``policy`` defaults to public addresses only."""
@@ -196,7 +257,8 @@ def read_series(td: dict | None, token: str, not_before: int, not_after: int, no
         return {"series": [], "errors": ["the device's TD has no history action"], "from": lo, "to": hi}
     for p in props:
         try:
-            data = get_json(action, token, policy, post={"property": p.name, "from": lo, "to": hi, "step": step})
+            data = get_json(action, token, policy, post={"property": p.name, "from": lo, "to": hi, "step": step},
+                            keys=keys)
         except DeviceReadError as exc:
             errors.append(f"{p.name}: {exc}")
             continue

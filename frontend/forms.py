@@ -11,15 +11,15 @@ import re
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 
+from exchange.catalog.schemas import SORTS
+from exchange.geo import GEOHASH_RE
 from frontend.errors import FormError
 
 WEI_PER_ETH = 10**18
 MAX_ETH = Decimal(10**9)  # far above any real balance; stops absurd numbers early
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-GEOHASH_RE = re.compile(r"^[0123456789bcdefghjkmnpqrstuvwxyz]{1,12}$")
 DEVICE_ID_RE = re.compile(r"^(0x)?[0-9a-f]{64}$")
-SORTS = ("newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title", "distance")  # the catalog's
 
 
 def _text(raw) -> str:

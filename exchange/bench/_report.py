@@ -63,6 +63,10 @@ GOALS = [
     ("purchase", None, "payment_to_key_p50_ms", "<", 1000),
     ("purchase", None, "messages_per_s", ">=", 2000),
     ("ui", None, "plan_and_place_s", "<", 10),
+    ("relay", "added_latency", "p50_ms", "<", 5),
+    ("relay", "devices", "rss_mb", "<", 500),
+    ("relay", "devices", "connected", ">=", 1000),
+    ("relay", "reconnect", "p95_s", "<", 5),
 ]
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from exchange.geo import BASE32
+
 NAME = "catalog"
 HELP = "p50/p95 of Catalog.search over a mix of filters on N synthetic devices (SQLite unless --database-url)"
 
@@ -85,7 +87,7 @@ def filter_mix(rng: random.Random) -> list[dict]:
             {"device_type": rng.choice(kinds), "attested_only": True, "sort": "reserve_asc"},
             {"properties": ["powerDraw"], "units": ["watt"], "page": rng.randint(1, 20)},
             {"text": rng.choice(WORDS)},
-            {"geohash_prefix": city + rng.choice("0123456789bcdefghjkmnpqrstuvwxyz")},
+            {"geohash_prefix": city + rng.choice(BASE32)},
             {"lat": lat, "lon": lon, "radius_km": rng.choice([5, 25, 100]), "sort": "distance"},
             {"reserve_min": 10**17, "reserve_max": 3 * 10**17, "sort": "reserve_desc"},
             {"min_reputation": 4.0, "sort": "reputation"},

@@ -30,7 +30,7 @@ from exchange.catalog.models import (
     Tag,
 )
 from exchange.catalog.text import words_of
-from exchange.chain.registry import DEVICE_RATED_ABI, ChainEvent, LogReader
+from exchange.chain.registry import ChainEvent, LogReader, event_abi
 from exchange.errors import ExchangeError
 from exchange.geo import decode as geohash_decode
 from exchange.wot import TDValidationError, ThingDescription
@@ -279,7 +279,7 @@ class Indexer:
         self.chain = chain
         self.registry = RegistryClient(chain, registry)
         self.auction_house = auction_house
-        extra = {auction_house: [DEVICE_RATED_ABI]} if auction_house else {}
+        extra = {auction_house: [event_abi("AuctionHouse", "DeviceRated")]} if auction_house else {}
         self.reader: LogReader = self.registry.reader(extra)
         self.engine = engine or make_engine(database_url)
         self.confirmations = confirmations

@@ -9,9 +9,11 @@ from pydantic import ValidationError, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from exchange.errors import ExchangeError
+from exchange.geo import BASE32
 
+# The one list of catalog orders: the filter model, the web form and the query all use it.
 SORTS = ("newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title", "distance")
-GEOHASH_CHARS = set("0123456789bcdefghjkmnpqrstuvwxyz")
+GEOHASH_CHARS = set(BASE32)
 MAX_PER_PAGE = 200
 DEVICE_ID_RE = re.compile(r"0x[0-9a-fA-F]{64}")
 
@@ -41,7 +43,7 @@ class CatalogFilter(SQLModel):
     attested_only: bool = False
     min_reputation: float | None = Field(default=None, ge=0, le=255)
     active_only: bool = True
-    sort: Literal["newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title", "distance"] = "newest"
+    sort: Literal[SORTS] = "newest"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=MAX_PER_PAGE)
 

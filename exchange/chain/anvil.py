@@ -8,13 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from exchange.config import REPO_ROOT
 from exchange.errors import ChainConnectionError
+from exchange.waiting import poll_until
 
 ANVIL_CHAIN_ID = 31337
 # Local chains that ``thingbid up`` runs mine a block at least this often, so chain time follows
@@ -100,12 +100,16 @@ def start_anvil(port: int | None = None, reuse: bool = False, block_time: float 
     args = anvil_args(port, block_time) + (extra_args or [])
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    anvil = AnvilProcess(url, port, proc)
+
+    def answering() -> bool:
         if proc.poll() is not None:
             raise ChainConnectionError(f"anvil exited with code {proc.returncode} (port {port} in use?)")
-        if rpc_chain_id(url, timeout=0.3) is not None:
-            return AnvilProcess(url, port, proc)
-        time.sleep(0.05)
-    AnvilProcess(url, port, proc).stop()
-    raise ChainConnectionError(f"anvil did not answer on {url} within 20 s")
+        return rpc_chain_id(url, timeout=0.3) is not None
+
+    def gave_up() -> ChainConnectionError:
+        anvil.stop()
+        return ChainConnectionError(f"anvil did not answer on {url} within 20 s")
+
+    poll_until(answering, timeout=20, on_timeout=gave_up)
+    return anvil

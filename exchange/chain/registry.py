@@ -20,11 +20,14 @@ from exchange.chain.devicekey import DeviceKey, device_id_of
 from exchange.chain.devicekey import sign_attestation as _sign_attestation
 from exchange.errors import ChainConnectionError, ExchangeError
 
-DEVICE_RATED_ABI = {"type": "event", "name": "DeviceRated", "anonymous": False, "inputs": [
-    {"name": "deviceId", "type": "bytes32", "indexed": True},
-    {"name": "auctionId", "type": "uint256", "indexed": True},
-    {"name": "rater", "type": "address", "indexed": True},
-    {"name": "score", "type": "uint8", "indexed": False}]}
+
+@functools.cache
+def event_abi(contract: str, name: str) -> dict:
+    """The ABI of event ``name`` as the compiled artifact of ``contract`` declares it (never a copy)."""
+    found = [x for x in load_artifact(contract)["abi"] if x.get("type") == "event" and x.get("name") == name]
+    if len(found) != 1:
+        raise ChainConnectionError(f"the {contract} artifact declares {len(found)} events named {name}")
+    return found[0]
 
 MECHANISMS = {0: "english", 1: "sealed-second-price"}  # codes a device may choose; the house maps them
 

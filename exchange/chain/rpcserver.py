@@ -12,6 +12,11 @@ import logging
 import threading
 import time
 
+from web3.middleware import combine_middleware
+from web3.providers.eth_tester.middleware import (
+    default_transaction_fields_middleware,
+    ethereum_tester_middleware,
+)
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -50,13 +55,13 @@ class EmbeddedRpcServer:
         if chain.kind != "embedded":
             raise ValueError("only an embedded chain can be served")
         self.chain = chain
-        from web3.middleware import combine_middleware
-
         provider = chain.w3.provider
-        # Only the provider's own middleware (hex <-> int for eth-tester), not web3's result
+        # Only eth-tester's own middleware (hex <-> int, default tx fields), named from its public
+        # module rather than read from the provider's private attribute, and not web3's result
         # formatters: answers must stay in JSON-RPC wire format.
-        self._request = combine_middleware(middleware=tuple(provider._middleware), w3=chain.w3,
-                                           provider_request_fn=provider.make_request)
+        self._request = combine_middleware(
+            middleware=(default_transaction_fields_middleware, ethereum_tester_middleware), w3=chain.w3,
+            provider_request_fn=provider.make_request)
         self.lock = threading.Lock()  # eth-tester is not thread-safe: one call at a time
         self._server = make_server(host, port, self._app, threaded=True, request_handler=JsonErrorHandler)
         self.url = f"http://{host}:{self._server.server_port}"

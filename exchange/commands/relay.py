@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8700, help="port (default 8700; 0: a free one)")
     p.add_argument("--rpc", default=None, help="JSON-RPC URL of the chain (default: $THINGBID_RPC_URL or the config)")
     p.add_argument("--deployments-dir", type=Path, default=None, help="where the deployment manifest is")
+    p.add_argument("--keys-file", type=Path, default=None,
+                   help="instead of the registry: a JSON table {device id hex: Ed25519 key hex} (benches, closed fleets)")
     p.add_argument("--relay-id", default="", help="the name agents sign their hello for (default: the relay's URL)")
     p.add_argument("--ready-file", type=Path, default=None, help="write the relay's URL here once it listens")
     p.set_defaults(func=run)
@@ -23,24 +25,33 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import asyncio
+    import json
     import signal
 
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import load_manifest
     from exchange.config import load_settings
     from exchange.errors import ConfigError
-    from exchange.relay.keys import RegistryKeys
+    from exchange.relay.keys import RegistryKeys, TableKeys
     from exchange.relay.server import Relay, start_site
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port} is not a port")
-    settings = load_settings()
-    chain = rpc_chain(args.rpc or settings.rpc_url)
-    ddir = args.deployments_dir or settings.deployments_dir
-    manifest = load_manifest(chain, Path(ddir))
-    if manifest is None or "DeviceRegistry" not in manifest.get("contracts", {}):
-        raise ConfigError(f"no DeviceRegistry deployed on chain {chain.chain_id} in {ddir}: deploy first")
-    keys = RegistryKeys.from_manifest(chain, manifest)
+    if args.keys_file is not None:
+        try:
+            keys = TableKeys(json.loads(args.keys_file.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--keys-file {args.keys_file}: {exc}") from None
+        source = f"keys from {args.keys_file}"
+    else:
+        settings = load_settings()
+        chain = rpc_chain(args.rpc or settings.rpc_url)
+        ddir = args.deployments_dir or settings.deployments_dir
+        manifest = load_manifest(chain, Path(ddir))
+        if manifest is None or "DeviceRegistry" not in manifest.get("contracts", {}):
+            raise ConfigError(f"no DeviceRegistry deployed on chain {chain.chain_id} in {ddir}: deploy first")
+        keys = RegistryKeys.from_manifest(chain, manifest)
+        source = f"registry on chain {chain.chain_id}"
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -51,7 +62,7 @@ def run(args) -> int:
         runner, port = await start_site(relay, args.host, args.port)
         url = f"http://{args.host}:{port}"
         relay.relay_id = args.relay_id or url
-        print(f"relay listening at {url} (relay id {relay.relay_id!r}; registry on chain {chain.chain_id})", flush=True)
+        print(f"relay listening at {url} (relay id {relay.relay_id!r}; {source})", flush=True)
         if args.ready_file:
             args.ready_file.write_text(url + "\n")
         await stop.wait()

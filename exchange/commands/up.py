@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--tangle-port", type=int, default=14265, help="first tangle node's port (default 14265)")
     p.add_argument("--tangle-nodes", type=int, default=1, help="tangle nodes to start (gossiping peers)")
     p.add_argument("--agents", type=int, default=8, help="simulated device agents (default 8)")
+    p.add_argument("--relay-port", type=int, default=8700, help="the relay's port (default 8700)")
+    p.add_argument("--no-relay", action="store_true",
+                   help="no relay: the agents' TDs point at their own loopback ports (development)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where all state goes (default .thingbid/run, recreated; --check: a fresh temporary dir)")
     p.add_argument("--agent-source", action="append", default=[], metavar="SPEC",
@@ -145,7 +148,16 @@ def run(args) -> int:
         sup.start(Service("indexer", python_cmd("exchange.system.indexer", "--rpc", rpc_url, "--deployments-dir",
                                                 str(deployments), "--db", env["THINGBID_DATABASE_URL"]),
                           describe=f"registry + ratings -> {env['THINGBID_DATABASE_URL']}", env=env))
-        # 5. device agents
+        # 5. relay: the agents dial out to it (as from behind a home router); their TDs name it
+        relay_args, relay_url = [], ""
+        if not args.no_relay:
+            relay_port = pick(args.relay_port)
+            relay_url = f"http://127.0.0.1:{relay_port}"
+            sup.start(Service("relay", python_cmd("exchange.cli", "--log-level", "WARNING", "relay", "--port",
+                                                  str(relay_port), "--rpc", rpc_url, "--deployments-dir", str(deployments)),
+                              ready=http_ready(relay_url + "/v1/info"), describe=relay_url, env=env))
+            relay_args = ["--relay", relay_url]
+        # 6. device agents
         bidding_seconds = 3600
         agent_password = agent_password or secrets.token_urlsafe(18)
         agent_env = {**env, "THINGBID_AGENT_PASSWORD": agent_password, **oem_env}
@@ -153,12 +165,13 @@ def run(args) -> int:
         sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
                                                str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
                                                "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds),
-                                               *oem_args, *source_args),
+                                               *oem_args, *source_args, *relay_args),
                           ready=lambda: (state / "fleet.json").exists(), timeout=180,
                           describe=f"{args.agents} simulated appliances"
                                    + (f" and {len(args.agent_source)} real source(s)" if args.agent_source else "")
-                                   + " enabled and checked in", env=agent_env))
-        # 6. web app, with a demo account
+                                   + " enabled and checked in"
+                                   + (f", reached through the relay {relay_url}" if relay_url else ""), env=agent_env))
+        # 7. web app, with a demo account
         web_port = pick(args.web_port)
         web_url = f"http://127.0.0.1:{web_port}"
         demo_password = secrets.token_urlsafe(12)
@@ -173,7 +186,7 @@ def run(args) -> int:
               f"{state / 'agents' / 'device-00'} status\n", flush=True)
         if args.check:
             return _check(chain, manifest, state, web_url, tangle_urls[0], bidding_seconds, sup,
-                          database_url=env["THINGBID_DATABASE_URL"], oem=oem)
+                          database_url=env["THINGBID_DATABASE_URL"], oem=oem, relay_url=relay_url)
         print("running; press Ctrl-C to stop everything", flush=True)
         while not stop.wait(1.0):
             sup.check_alive()
@@ -217,12 +230,12 @@ def _dev_oem(chain, manifest, state: Path, agents: int) -> tuple[str, dict, list
 
 
 def _check(chain, manifest, state, web_url, tangle_url, bidding_seconds, sup, database_url: str = "",
-           oem: str = "") -> int:
+           oem: str = "", relay_url: str = "") -> int:
     from exchange.system.scenario import ScenarioFailed, World, load_fleet, run_scenario
 
     t0 = time.monotonic()
     world = World(chain, manifest, load_fleet(state), web_url, tangle_url, bidding_seconds,
-                  database_url=database_url, oem=oem)
+                  database_url=database_url, oem=oem, relay_url=relay_url)
     try:
         run_scenario(world)
     except ScenarioFailed as exc:

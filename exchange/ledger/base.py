@@ -12,12 +12,12 @@ CONFIRMED (or call ``wait_confirmed``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from exchange.errors import ExchangeError
+from exchange.waiting import poll_until
 
 
 class LedgerError(ExchangeError, RuntimeError):
@@ -93,16 +93,16 @@ class Ledger(Protocol):
 
 def wait_confirmed(ledger: Ledger, ref: str, timeout: float = 10.0, poll: float = 0.02) -> None:
     """Block until ``ref`` is CONFIRMED; ConfirmationTimeout or LedgerRejected otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = ledger.status(ref)
-        if state is Confirmation.CONFIRMED:
-            return
-        if state is Confirmation.REJECTED:
+    last: list[Confirmation] = []
+
+    def confirmed() -> bool:
+        last[:] = [ledger.status(ref)]
+        if last[0] is Confirmation.REJECTED:
             raise LedgerRejected(f"{ledger.kind} transaction {ref} was rejected")
-        if time.monotonic() >= deadline:
-            raise ConfirmationTimeout(f"{ledger.kind} transaction {ref} not confirmed after {timeout:.1f}s ({state})")
-        time.sleep(poll)
+        return last[0] is Confirmation.CONFIRMED
+
+    poll_until(confirmed, timeout=timeout, interval=poll, on_timeout=lambda: ConfirmationTimeout(
+        f"{ledger.kind} transaction {ref} not confirmed after {timeout:.1f}s ({last[0]})"))
 
 
 def check_amount(amount) -> int:

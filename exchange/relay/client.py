@@ -7,6 +7,7 @@ device's registered Ed25519 key; with the device's registered X25519 key it seal
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,8 +37,6 @@ class DeviceAnswer:
     claims: dict  # the device's signed claims about this answer
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
 
@@ -53,8 +52,10 @@ def _http(method: str, url: str, headers: dict[str, str], body: bytes | None, ti
 
 
 def read_device(url: str, *, device_id_hex: str, signing_key: bytes, token: str | None = None,
-                x25519_key: bytes | None = None, sealed: bool = True, timeout: float = 10.0) -> DeviceAnswer:
-    """GET ``url`` (a form href of the device's TD) as a verified ``DeviceAnswer``.
+                x25519_key: bytes | None = None, sealed: bool = True, timeout: float = 10.0,
+                method: str = "GET", json_body=None) -> DeviceAnswer:
+    """GET ``url`` (a form href of the device's TD; POST ``json_body`` when given, e.g. an action's
+    input) as a verified ``DeviceAnswer``.
 
     A relay's own refusals (404 unknown device, 503 offline) are not the device's and carry no
     signature: they raise ``AnswerError`` naming the status."""
@@ -65,24 +66,28 @@ def read_device(url: str, *, device_id_hex: str, signing_key: bytes, token: str 
     target = device_target(path, device_id_hex)
     nonce = new_client_nonce()
     headers = {NONCE_HEADER: nonce, "Accept": "application/json"}
+    body_out = b""
+    if json_body is not None:
+        method, body_out = "POST", json.dumps(json_body).encode()
+        headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if sealed and x25519_key:
         base_path = path[: len(path) - len(target)] if path.endswith(target) else ""
-        box, reply_key = seal_request(x25519_key, device_id_hex, "GET", target, headers)
+        box, reply_key = seal_request(x25519_key, device_id_hex, method, target, headers, body_out)
         status, out_headers, body = _http("POST", f"{parts.scheme}://{parts.netloc}{base_path}{SEALED_PATH}",
                                           {"Content-Type": SEALED_TYPE}, box, timeout)
         if status != 200 or not out_headers.get("Content-Type", "").startswith("application/vnd.thingbid.sealed-answer"):
             raise AnswerError(f"the sealed request was not answered by the device: HTTP {status} {body[:200]!r}")
         status, out_headers, body = open_answer(reply_key, device_id_hex, body)
     else:
-        status, out_headers, body = _http("GET", url, headers, None, timeout)
+        status, out_headers, body = _http(method, url, headers, body_out or None, timeout)
     if len(body) > MAX_ANSWER:
         raise AnswerError("the answer is too large")
     sig = next((v for k, v in out_headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
     ctype = next((v for k, v in out_headers.items() if k.lower() == "content-type"), "")
     if sig is None:
         raise AnswerError(f"HTTP {status} without the device's signature (a relay's answer?): {body[:200]!r}")
-    claims = verify_answer(signing_key, sig, device_id_hex=device_id_hex, method="GET", target=target, nonce=nonce,
-                           status=status, content_type=ctype, body=body)
+    claims = verify_answer(signing_key, sig, device_id_hex=device_id_hex, method=method, target=target, nonce=nonce,
+                           status=status, content_type=ctype, body=body, request_body=body_out)
     return DeviceAnswer(status, out_headers, body, claims)

@@ -66,17 +66,18 @@ def new_client_nonce() -> str:
 
 
 def sign_answer(ed25519_private: bytes, device_id_hex: str, method: str, target: str, nonce: str, status: int,
-                content_type: str, body: bytes, now: int) -> str:
+                content_type: str, body: bytes, now: int, request_body: bytes = b"") -> str:
     """The ``Thingbid-Signature`` header value of one answer."""
     claims = {"d": device_id_hex, "m": method, "p": target, "n": nonce if valid_nonce(nonce) else "",
-              "s": status, "ct": content_type, "h": hashlib.sha256(body).hexdigest(), "t": now}
+              "s": status, "ct": content_type, "h": hashlib.sha256(body).hexdigest(), "t": now,
+              "rb": hashlib.sha256(request_body).hexdigest()}
     encoded = _b64e(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
     sig = Ed25519PrivateKey.from_private_bytes(ed25519_private).sign(_ANSWER_TAG + encoded.encode())
     return f"v1.{encoded}.{_b64e(sig)}"
 
 
 def verify_answer(signing_key: bytes, header: str | None, *, device_id_hex: str, method: str, target: str,
-                  nonce: str, status: int, content_type: str, body: bytes) -> dict:
+                  nonce: str, status: int, content_type: str, body: bytes, request_body: bytes = b"") -> dict:
     """The claims of a valid signature over this answer to this request, else ``AnswerError``.
 
     ``target`` is the path and query as the device sees it (``device_target`` of the URL asked for)."""
@@ -94,7 +95,7 @@ def verify_answer(signing_key: bytes, header: str | None, *, device_id_hex: str,
     except ValueError:
         raise AnswerError("signed claims are not JSON") from None
     expected = {"d": device_id_hex, "m": method, "p": target, "n": nonce, "s": status, "ct": content_type,
-                "h": hashlib.sha256(body).hexdigest()}
+                "h": hashlib.sha256(body).hexdigest(), "rb": hashlib.sha256(request_body).hexdigest()}
     wrong = [k for k, v in expected.items() if not isinstance(claims, dict) or claims.get(k) != v]
     if wrong:
         raise AnswerError(f"the signed answer does not match this request/answer (field {wrong[0]!r})")
@@ -106,25 +107,26 @@ def _pad(data: bytes) -> bytes:
 
 
 def seal_request(x25519_public: bytes, device_id_hex: str, method: str, target: str,
-                 headers: dict[str, str]) -> tuple[bytes, bytes]:
+                 headers: dict[str, str], body: bytes = b"") -> tuple[bytes, bytes]:
     """(body for ``POST .../sealed``, reply key to open the answer with)."""
     reply_key = os.urandom(32)
-    inner = json.dumps({"m": method, "p": target, "h": headers, "k": reply_key.hex()}).encode()
+    inner = json.dumps({"m": method, "p": target, "h": headers, "k": reply_key.hex(), "b": _b64e(body)}).encode()
     return seal(x25519_public, _pad(inner), _REQUEST_CONTEXT + bytes.fromhex(device_id_hex)), reply_key
 
 
-def open_request(x25519_private: bytes, device_id_hex: str, box: bytes) -> tuple[str, str, dict, bytes]:
-    """(method, target, headers, reply key) of a sealed request, or ``AnswerError``."""
+def open_request(x25519_private: bytes, device_id_hex: str, box: bytes) -> tuple[str, str, dict, bytes, bytes]:
+    """(method, target, headers, reply key, body) of a sealed request, or ``AnswerError``."""
     try:
         inner = json.loads(open_sealed(x25519_private, box, _REQUEST_CONTEXT + bytes.fromhex(device_id_hex)))
         method, target, headers, key = inner["m"], inner["p"], inner["h"], bytes.fromhex(inner["k"])
+        body = _b64d(inner.get("b", ""))
     except (CryptoError, ValueError, KeyError, TypeError):
         raise AnswerError("the sealed request does not open with this device's key") from None
     if (not isinstance(method, str) or not isinstance(target, str) or not target.startswith("/")
             or not isinstance(headers, dict) or len(key) != 32
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         raise AnswerError("the sealed request is malformed")
-    return method, target, headers, key
+    return method, target, headers, key, body
 
 
 def seal_answer(reply_key: bytes, device_id_hex: str, status: int, headers: list[tuple[str, str]],

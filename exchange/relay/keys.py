@@ -15,6 +15,7 @@ from typing import Protocol
 
 from exchange.chain.connect import Chain
 from exchange.chain.registry import RegistryClient
+from exchange.relay.protocol import RelayError
 
 
 class KeySource(Protocol):
@@ -58,3 +59,19 @@ class RegistryKeys:
         """Drop a cached answer (a hello that failed may be retried right after a check-in)."""
         with self._lock:
             self._cache.pop(device_id, None)
+
+
+class TableKeys:
+    """Keys from a fixed table ``{device id hex: Ed25519 public key hex}`` (``thingbid relay
+    --keys-file``: benches, or a closed fleet whose operator vouches for the table instead of a chain)."""
+
+    def __init__(self, table: dict[str, str]):
+        try:
+            self._keys = {bytes.fromhex(d): bytes.fromhex(k) for d, k in table.items()}
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise RelayError(f"a keys table maps 64-hex device ids to 64-hex Ed25519 keys: {exc}") from None
+        if any(len(d) != 32 or len(k) != 32 for d, k in self._keys.items()):
+            raise RelayError("a keys table maps 32-byte device ids to 32-byte Ed25519 keys")
+
+    def lookup(self, device_id: bytes) -> bytes | None:
+        return self._keys.get(device_id)

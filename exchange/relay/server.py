@@ -306,7 +306,8 @@ class _JsonErrorRunner(AppRunner):
 async def start_site(relay: Relay, host: str, port: int) -> tuple[AppRunner, int]:
     runner = _JsonErrorRunner(relay.app(), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    # A relay restart is met by every agent within ~2 s: a short backlog would drop their SYNs (1 s, 3 s retries).
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]
     return runner, bound

@@ -10,7 +10,6 @@ failure stops the run.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exchange.errors import ExchangeError
+from exchange.waiting import poll_until
 
 
 class ScenarioFailed(ExchangeError, AssertionError):
@@ -34,6 +34,28 @@ class World:
     bidding_seconds: int
     database_url: str = ""  # the catalog the indexer fills
     oem: str = ""  # the dev OEM address allow-listed on the registry
+    relay_url: str = ""  # the relay the fleet dials out to ("" : agents serve their own loopback ports)
+
+
+def _check_relayed_read(world: World, device_hex: str, href: str, token: str) -> str:
+    """The TD names the relay, not the home; a sealed read through it verifies against the registry record."""
+    from exchange.chain.registry import RegistryClient
+    from exchange.relay.client import read_device
+    from exchange.relay.e2e import AnswerError
+
+    if not href.startswith(f"{world.relay_url}/devices/{device_hex}/"):
+        raise ScenarioFailed(f"the TD's form {href} does not point at the relay {world.relay_url}")
+    registry = RegistryClient.from_manifest(world.chain, world.manifest)
+    device_id = bytes.fromhex(device_hex)
+    checkins = [e for e in registry.events() if e.name == "DeviceCheckedIn" and bytes(e.args["deviceId"]) == device_id]
+    try:
+        answer = read_device(href, device_id_hex=device_hex, signing_key=registry.signing_key_of(device_id),
+                             token=token, x25519_key=bytes(checkins[-1].args["x25519Key"]))
+    except AnswerError as exc:
+        raise ScenarioFailed(f"a sealed read through the relay failed: {exc}") from None
+    if answer.status != 200:
+        raise ScenarioFailed(f"a sealed read through the relay answered {answer.status}")
+    return f"the TD names the relay {world.relay_url}; a sealed read through it is signed by the registered key"
 
 
 def http_json(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, dict | str]:
@@ -51,14 +73,8 @@ def http_json(url: str, token: str | None = None, timeout: float = 10) -> tuple[
 
 
 def wait_for(what: str, predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return poll_until(predicate, timeout=timeout, interval=interval,
+                      on_timeout=lambda: ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}"))
 
 
 def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
@@ -161,6 +177,8 @@ def run_scenario(world: World, echo: Callable[[str], None] = print) -> None:
     if status_nokey != 401:
         raise ScenarioFailed(f"reading without a key answered {status_nokey}, expected 401")
     ok(f"read {prop} = {body} from the {agent['appliance']} with the key (401 without it)")
+    if world.relay_url:
+        ok(_check_relayed_read(world, agent["device_id"].removeprefix("0x"), href, token))
 
     from exchange.ledger.tangle import TangleLedger
     from exchange.streams.buyer import StreamBuyer

@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from exchange.errors import ExchangeError
+from exchange.waiting import poll_until
 
 
 class ServiceError(ExchangeError, RuntimeError):
@@ -61,13 +61,14 @@ class Supervisor:
         svc.process = subprocess.Popen(svc.argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         self.services.append(svc)
-        deadline = time.monotonic() + svc.timeout
-        while svc.ready is not None and not svc.ready():
+        def ready() -> bool:
             if svc.process.poll() is not None:
                 raise ServiceError(f"{svc.name} exited with code {svc.process.returncode}; last log lines:\n{self.tail(svc)}")
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{svc.name} not ready after {svc.timeout:.0f} s; last log lines:\n{self.tail(svc)}")
-            time.sleep(0.1)
+            return svc.ready()
+
+        if svc.ready is not None:
+            poll_until(ready, timeout=svc.timeout, interval=0.1, on_timeout=lambda: ServiceError(
+                f"{svc.name} not ready after {svc.timeout:.0f} s; last log lines:\n{self.tail(svc)}"))
         self.echo(f"{svc.name:12} {svc.describe or 'started'}  (pid {svc.process.pid}, log {svc.log_path})")
         return svc
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from exchange.tangle.errors import TangleError, TangleRejected, TangleUnavailable
+from exchange.waiting import poll_until
 
 
 class TangleClient:
@@ -85,15 +85,14 @@ class TangleClient:
 
     def wait_confirmed(self, tx_id: str, timeout: float = 10.0) -> dict:
         """Poll until the transaction is referenced by a milestone (confirmed or conflicting)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def referenced() -> dict | None:
             try:
                 d = self.get(tx_id)
-                if d["milestone"] is not None:
-                    return d
             except TangleRejected as exc:
                 if exc.status != 404:
                     raise
-            if time.monotonic() > deadline:
-                raise TangleError(f"transaction {tx_id} not confirmed within {timeout}s")
-            time.sleep(0.05)
+                return None  # not arrived yet
+            return d if d["milestone"] is not None else None
+
+        return poll_until(referenced, timeout=timeout, on_timeout=lambda: TangleError(
+            f"transaction {tx_id} not confirmed within {timeout}s"))

@@ -10,6 +10,7 @@ parents are fetched from peers.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -48,6 +49,7 @@ _NEW_MILESTONE = b"\xff" * 32  # stands for the milestone being built while its 
 PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
 PEER_HEADER = "X-Tangle-Peer"  # the sending node's own URL: per-peer limits on gossip
 MAX_PEER_ANSWER = 16 * 1024 * 1024
+MAX_SNAPSHOT = 512 * 1024 * 1024
 
 
 @dataclass
@@ -108,6 +110,15 @@ class NodeConfig:
     # upgrades from the pre-commitment format: milestones without one are then accepted and
     # chained by their id alone (unchecked), as pre-commitment milestones in the database are.
     require_commitments: bool = True
+    # Pruning: confirmed history more than prune_depth milestones below the latest, and older
+    # than prune_min_age_s, is forgotten (database and memory) except stream messages younger
+    # than stream_retention_s (what buyers of unexpired spans still read). 0 never prunes.
+    # Transactions older than the pruning horizon are refused from then on (no replays).
+    prune_depth: int = 100
+    prune_min_age_s: float = 900.0
+    stream_retention_s: float = 7 * 86400.0
+    # a fresh node (empty database) starts from this peer's snapshot plus its recent cone
+    bootstrap_from: str | None = None
 
     def coordinator_public(self) -> bytes:
         if self.coordinator_pubkey:
@@ -199,7 +210,18 @@ class Node:
         self.unsolid: dict[bytes, float] = {}  # stored, parents not all present -> since (monotonic)
         self._peer_buckets: dict[str, tuple[float, float]] = {}
         self.count = 0
-        self.stats = {"ingested": 0, "rejected": 0, "from_peers": 0, "unsolid_expired": 0, "peers_dropped": 0}
+        # pruning: milestones up to pruned_index are forgotten; transactions older than
+        # horizon_ts are refused; per applied milestone, what it confirmed (id, essence)
+        self.pruned_index = 0
+        self.pruned_root = b""
+        self.horizon_ts = 0
+        self.by_milestone: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._late: list[tuple[bytes, bytes]] = []  # confirmed at or below pruned_index, too young to prune
+        self.entry_points: set[bytes] = set()
+        self._ms_order: list[int] = []  # applied milestone indexes above pruned_index, ascending
+        self._ms_ts: list[int] = []  # and their timestamps
+        self.stats = {"ingested": 0, "rejected": 0, "from_peers": 0, "unsolid_expired": 0, "peers_dropped": 0,
+                      "pruned": 0}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._outbox: queue.Queue = queue.Queue()
@@ -209,6 +231,9 @@ class Node:
     # ------------------------------------------------------------------ start-up
 
     def _load(self) -> None:
+        if 0 < self.config.prune_depth <= self.config.walk_depth + 1:
+            raise ConfigError(f"tangle: prune_depth must be 0 (never prune) or above walk_depth + 1 "
+                              f"({self.config.walk_depth + 1})")
         alloc = self.config.genesis_alloc()
         for a, v in alloc.items():
             if not _is_addr(a) or not isinstance(v, int) or v < 0:
@@ -217,6 +242,8 @@ class Node:
             raise ConfigError("tangle genesis: the total supply must fit a signed 64-bit balance")
         ghash = hashlib.blake2b(json.dumps([self.config.network, sorted(alloc.items())]).encode(),
                                 digest_size=16).hexdigest()
+        if self.config.bootstrap_from:
+            self._bootstrap(self.config.bootstrap_from, ghash)
         with self.engine.begin() as c:
             row = c.execute(sa.select(store.META.c.value).where(store.META.c.key == "genesis")).first()
             if row is None:
@@ -231,24 +258,43 @@ class Node:
                                                store.ACCOUNT.c.next_seq)):
                 self.accounts[a] = Account(b, s)
             self.ledger_root = genesis_root(self.config.network, alloc)
-            for i, t, root in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id,
-                                                  store.MILESTONE.c.ledger_root).order_by(store.MILESTONE.c.index)):
+            pruned = c.execute(sa.select(store.META.c.value).where(store.META.c.key == "pruned")).first()
+            if pruned:
+                p = json.loads(pruned[0])
+                self.pruned_index, self.horizon_ts = p["index"], p["horizon_ts"]
+                self.ledger_root = self.pruned_root = bytes.fromhex(p["ledger_root"])
+            for i, t, ts, root in c.execute(sa.select(store.MILESTONE.c.index, store.MILESTONE.c.tx_id,
+                                                      store.MILESTONE.c.timestamp, store.MILESTONE.c.ledger_root)
+                                            .where(store.MILESTONE.c.index >= self.pruned_index)
+                                            .order_by(store.MILESTONE.c.index)):
                 self.milestones[i] = bytes.fromhex(t)
-                self.ledger_root = bytes.fromhex(root) if root else _uncommitted_root(self.ledger_root, i, t)
+                if i > self.pruned_index:
+                    self._ms_order.append(i)
+                    self._ms_ts.append(ts)
+                    self.ledger_root = bytes.fromhex(root) if root else _uncommitted_root(self.ledger_root, i, t)
+            for i, ms, ts in c.execute(sa.select(store.ENTRY.c.id, store.ENTRY.c.milestone, store.ENTRY.c.timestamp)):
+                ep = bytes.fromhex(i)
+                self.graph.add_entry_point(ep, ts)
+                self.confirmed[ep] = ms
+                self.entry_points.add(ep)
+            self.count = c.execute(sa.select(sa.func.count()).select_from(store.TX)).scalar()
             bad_peers = []
             for url, cur in c.execute(sa.select(store.PEER.c.url, store.PEER.c.cursor)):
                 try:
                     self.peers[_peer_url(url)] = cur
                 except TangleRejected:
                     bad_peers.append(url)  # stored by an older version that checked only the prefix
-            rows = c.execute(sa.select(store.TX.c.raw, store.TX.c.milestone).order_by(store.TX.c.arrival))
+            # only the live window: what pruning kept for buyers is in the database, not in memory
+            rows = c.execute(sa.select(store.TX.c.raw, store.TX.c.milestone).where(self._live_rows())
+                             .order_by(store.TX.c.arrival))
             for raw, ms in rows:
                 t = txm.decode(raw)
-                self.count += 1
-                self.essences.add(t.essence_hash())
+                eh = t.essence_hash()
+                self.essences.add(eh)
                 self.graph.add(t.id, t.parents, t.timestamp)
                 if ms is not None:
                     self.confirmed[t.id] = ms
+                    (self._late if ms <= self.pruned_index else self.by_milestone.setdefault(ms, [])).append((t.id, eh))
                 else:
                     self._track_unconfirmed(t)
         if bad_peers:
@@ -260,6 +306,11 @@ class Node:
         for url in self.config.peers:
             self.add_peer(url)
         self._apply_milestones()
+
+    def _live_rows(self):
+        """Stored transactions that belong in memory: unconfirmed, above the pruning point, or too young."""
+        return sa.or_(store.TX.c.milestone.is_(None), store.TX.c.milestone > self.pruned_index,
+                      store.TX.c.timestamp >= self.horizon_ts)
 
     def _track_unconfirmed(self, t: Tx) -> None:
         self.unconfirmed[t.id] = t
@@ -300,6 +351,8 @@ class Node:
                 "coordinator": self.coordinator.hex(), "tx_count": self.count,
                 "latest_milestone": self.latest_milestone, "dev": self.config.dev,
                 "ledger_root": self.ledger_root.hex(), **self.status(),
+                "pruned_index": self.pruned_index, "horizon_ts": self.horizon_ts,
+                "live_txs": len(self.graph.parents) - 1,
                 "solid_count": len(self.graph.solid) - 1, "peers": sorted(self.peers),
                 "tips": len(self.graph.tipset), "stats": dict(self.stats)}
 
@@ -379,6 +432,8 @@ class Node:
             raise TangleRejected("bad signature", 400)
         if t.timestamp > now + cfg.future_ms:
             raise TangleRejected("timestamp too far in the future", 400)
+        if t.timestamp < self.horizon_ts:
+            raise TangleRejected("timestamp older than this node's pruning horizon", 400)
         if t.kind == VALUE and t.sequence > UINT63[1]:  # never reachable, and beyond the BigInteger column
             raise TangleRejected(f"sequence {t.sequence} beyond {UINT63[1]}", 400)
         if t.kind == MILESTONE:
@@ -548,16 +603,165 @@ class Node:
         # in-memory state follows the commit
         self.accounts.update(res.touched)
         senders = set()
+        done = self.by_milestone.setdefault(idx, [])
         for i in res.confirmed:
             self.confirmed[i] = idx
             t = self.unconfirmed.pop(i)
+            done.append((i, t.essence_hash()))
             if t.kind == VALUE:
                 senders.add(t.sender)
         self.milestones[idx] = ms_id
+        self._ms_order.append(idx)
+        self._ms_ts.append(ms.timestamp)
         self.ledger_root = root
         self.pending_ms.pop(idx, None)
         if senders:
             self._recompute_pending(senders)
+        self._maybe_prune()
+
+    # ------------------------------------------------------------------ pruning and snapshots
+
+    def _maybe_prune(self) -> None:
+        depth = self.config.prune_depth
+        if depth <= 0 or self.latest_milestone - self.pruned_index < depth + max(1, depth // 10):
+            return
+        old_enough = bisect.bisect_right(self._ms_ts, txm.now_ms() - int(self.config.prune_min_age_s * 1000))
+        if old_enough == 0:
+            return
+        upto = min(self.latest_milestone - depth, self._ms_order[old_enough - 1])
+        if upto > self.pruned_index:
+            self.prune(upto)
+
+    def prune(self, upto: int) -> int:
+        """Forget confirmed history up to milestone ``upto`` (kept: stream messages younger than
+        ``stream_retention_s``, in the database only); returns how many transactions left memory."""
+        with self.lock:
+            if not self.pruned_index < upto <= self.latest_milestone - max(2, self.config.walk_depth + 1):
+                raise TangleRejected(f"can prune only up to {self.latest_milestone} minus the walk depth", 409)
+            pos = self._ms_order.index(upto)
+            # what is pruned is older than the horizon, and what is older is refused from now on,
+            # so a pruned transaction cannot come back; anything younger is still stored
+            horizon = self._ms_ts[pos]
+            cands = self._late
+            for idx in self._ms_order[:pos + 1]:
+                cands += self.by_milestone.pop(idx, [])
+            gone = [(i, eh) for i, eh in cands if self.graph.ts.get(i, 0) < horizon]
+            self._late = [(i, eh) for i, eh in cands if self.graph.ts.get(i, 0) >= horizon]
+            drop = {i for i, _ in gone} | self.entry_points
+            entry = self.graph.prune(drop)
+            keep_streams_from = txm.now_ms() - int(self.config.stream_retention_s * 1000)
+            ids = [i.hex() for i, _ in gone]
+            with self.engine.begin() as c:
+                for k in range(0, len(ids), 500):
+                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500]))
+                              .where(sa.not_(sa.and_(store.TX.c.kind == txm.STREAM,
+                                                     store.TX.c.timestamp >= keep_streams_from))))
+                c.execute(store.TX.delete().where(store.TX.c.milestone <= upto, store.TX.c.kind == txm.STREAM,
+                                                  store.TX.c.timestamp < keep_streams_from))
+                c.execute(store.ENTRY.delete())
+                if entry:
+                    c.execute(store.ENTRY.insert(), [{"id": i.hex(), "milestone": self.confirmed[i],
+                                                      "timestamp": self.graph.ts[i]} for i in entry])
+                c.execute(store.MILESTONE.delete().where(store.MILESTONE.c.index < upto))
+                c.execute(store.META.delete().where(store.META.c.key == "pruned"))
+                root = c.execute(sa.select(store.MILESTONE.c.ledger_root)
+                                 .where(store.MILESTONE.c.index == upto)).scalar()
+                c.execute(store.META.insert(), [{"key": "pruned", "value": json.dumps(
+                    {"index": upto, "ledger_root": root, "horizon_ts": horizon})}])
+                self.count = c.execute(sa.select(sa.func.count()).select_from(store.TX)).scalar()
+            for _i, eh in gone:
+                self.essences.discard(eh)
+            for i in drop - entry:
+                self.confirmed.pop(i, None)
+            self.entry_points = entry
+            for idx in self._ms_order[:pos]:
+                self.milestones.pop(idx, None)
+            del self._ms_order[:pos + 1]
+            del self._ms_ts[:pos + 1]
+            self.pruned_index, self.pruned_root, self.horizon_ts = upto, bytes.fromhex(root), horizon
+            self.stats["pruned"] += len(gone)
+            log.info("tangle: pruned %d transactions up to milestone %d (%d entry points)", len(gone), upto, len(entry))
+            return len(gone)
+
+    def snapshot(self) -> dict:
+        """The ledger at the latest milestone plus the live window: what a fresh node starts from."""
+        with self.lock, self.engine.connect() as c:
+            rows = c.execute(sa.select(store.TX.c.raw, store.TX.c.milestone, store.TX.c.conflicting)
+                             .where(self._live_rows()).order_by(store.TX.c.arrival)).all()
+            milestones = c.execute(sa.select(store.MILESTONE).where(store.MILESTONE.c.index >= self.pruned_index)
+                                   .order_by(store.MILESTONE.c.index)).all()
+            cursor = c.execute(sa.select(sa.func.max(store.TX.c.arrival))).scalar() or 0
+            genesis = c.execute(sa.select(store.META.c.value).where(store.META.c.key == "genesis")).scalar()
+            return {"network": self.config.network, "genesis": genesis, "index": self.latest_milestone,
+                    "ledger_root": self.ledger_root.hex(), "cursor": cursor,
+                    "pruned": {"index": self.pruned_index, "ledger_root": self.pruned_root.hex(),
+                               "horizon_ts": self.horizon_ts},
+                    "accounts": [[a, x.balance, x.next_seq] for a, x in sorted(self.accounts.items())],
+                    "milestones": [[m.index, m.tx_id, m.timestamp, m.confirmed_count, m.ledger_root]
+                                   for m in milestones],
+                    "entry_points": [[i.hex(), self.confirmed[i], self.graph.ts[i]] for i in sorted(self.entry_points)],
+                    "txs": [[r.raw.hex(), r.milestone, bool(r.conflicting)] for r in rows]}
+
+    def _bootstrap(self, url: str, ghash: str) -> None:
+        """Fill an empty database from a peer's snapshot; checks what it can: network, genesis,
+        the coordinator's signature on the latest milestone and its ledger root, every
+        transaction's signature and proof of work. The balances themselves are the peer's word:
+        a forged one shows as a divergence once a milestone touches that account."""
+        with self.engine.connect() as c:
+            if c.execute(sa.select(store.META.c.value).where(store.META.c.key == "genesis")).first():
+                return  # not fresh: a restart goes on from its own database
+        url = _peer_url(url)
+        try:
+            snap = self._http("GET", url + "/v1/snapshot", limit=MAX_SNAPSHOT)
+            rows = self._check_snapshot(snap, ghash)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure: the node cannot start from it
+            raise ConfigError(f"tangle: cannot bootstrap from {url}: {type(exc).__name__}: {exc}") from None
+        with self.engine.begin() as c:
+            c.execute(store.META.insert(), [{"key": "genesis", "value": ghash}, {"key": "pruned", "value": json.dumps(
+                snap["pruned"])}])
+            if snap["accounts"]:
+                c.execute(store.ACCOUNT.insert(), [{"address": a, "balance": b, "next_seq": q}
+                                                   for a, b, q in snap["accounts"]])
+            c.execute(store.MILESTONE.insert(), [{"index": i, "tx_id": t, "timestamp": ts, "confirmed_count": n,
+                                                  "ledger_root": r} for i, t, ts, n, r in snap["milestones"]])
+            if snap["entry_points"]:
+                c.execute(store.ENTRY.insert(), [{"id": i, "milestone": m, "timestamp": ts}
+                                                 for i, m, ts in snap["entry_points"]])
+            for k in range(0, len(rows), 1000):
+                c.execute(store.TX.insert(), rows[k:k + 1000])
+            c.execute(store.PEER.insert(), [{"url": url, "cursor": snap["cursor"]}])
+        log.info("tangle: bootstrapped from %s at milestone %d (%d transactions, %d accounts)", url,
+                 snap["index"], len(rows), len(snap["accounts"]))
+
+    def _check_snapshot(self, snap: dict, ghash: str) -> list[dict]:
+        if snap.get("network") != self.config.network or snap.get("genesis") != ghash:
+            raise ConfigError("tangle: the snapshot is of another network or genesis")
+        by_index = {m[0]: m for m in snap["milestones"]}
+        latest = by_index.get(snap["index"]) if snap["index"] else None
+        if snap["index"] and (latest is None or latest[4] != snap["ledger_root"]):
+            raise ValueError("the snapshot's milestone list does not hold its latest milestone and root")
+        rows, seen_latest = [], not snap["index"]
+        for raw_hex, ms, conflicting in snap["txs"]:
+            t = txm.decode(bytes.fromhex(raw_hex))
+            if (t.network != self.config.network or not txm.pow_ok(t.id, self.config.difficulty)
+                    or not t.verify_signature()):
+                raise ValueError(f"snapshot transaction {t.hex_id} fails its checks")
+            if t.kind == MILESTONE:
+                if t.issuer != self.coordinator:
+                    raise ValueError("a snapshot milestone is not signed by the coordinator")
+                m = by_index.get(t.index)
+                if m is not None and (m[1] != t.hex_id or (t.ledger_root and m[4] != t.ledger_root.hex())):
+                    raise ValueError(f"snapshot milestone {t.index} does not match its list entry")
+                seen_latest |= t.index == snap["index"] and m is not None
+            rows.append({"id": t.hex_id, "raw": t.raw, "kind": t.kind, "timestamp": t.timestamp, "sender": t.sender,
+                         "recipient": t.to.hex() if t.to else None, "tag": t.search_tag(),
+                         "sequence": t.sequence if t.kind == VALUE else None, "milestone": ms,
+                         "conflicting": bool(conflicting)})
+        if not seen_latest:
+            raise ValueError("the snapshot lacks its latest milestone (signed by the coordinator)")
+        return rows
 
     def _recompute_pending(self, senders: set[str]) -> None:
         """Sequence hints for wallets: the highest still-usable pending transfer of each sender
@@ -660,10 +864,10 @@ class Node:
         self._peer_fail[url] = (n, time.monotonic() + wait)
         log.info("%s to %s failed (%s: %s); retry in %.1fs", what, url, type(exc).__name__, exc, wait)
 
-    def _http(self, method: str, url: str, body: dict | None = None) -> dict:
+    def _http(self, method: str, url: str, body: dict | None = None, limit: int = MAX_PEER_ANSWER) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
-        if method == "POST":  # peer pushes are signed with this node's identity
+        if method == "POST" or url.endswith("/v1/snapshot"):  # peer requests carry this node's identity
             path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
             headers.update(peerauth.sign_headers(self.peer_key, self.peer_id, method, path, data or b"",
                                                  txm.now_ms()))
@@ -672,10 +876,11 @@ class Node:
         if self.config.self_url:
             headers[PEER_HEADER] = self.config.self_url
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=self.config.http_timeout) as r:
-            text = r.read(MAX_PEER_ANSWER + 1)
-        if len(text) > MAX_PEER_ANSWER:
-            raise ValueError(f"answer larger than {MAX_PEER_ANSWER} bytes")
+        timeout = self.config.http_timeout if limit <= MAX_PEER_ANSWER else max(60.0, self.config.http_timeout)
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read(limit + 1)
+        if len(text) > limit:
+            raise ValueError(f"answer larger than {limit} bytes")
         obj = json.loads(text)
         if not isinstance(obj, dict):
             raise ValueError("answer is not a JSON object")

@@ -39,6 +39,7 @@ _URLS = Map([
     Rule("/v1/faucet", methods=["POST"], endpoint="faucet"),
     Rule("/v1/gossip", methods=["POST"], endpoint="gossip"),
     Rule("/v1/sync", methods=["GET"], endpoint="sync"),
+    Rule("/v1/snapshot", methods=["GET"], endpoint="snapshot"),
 ])
 
 
@@ -244,6 +245,10 @@ class App:
         peer = key or f"{req.remote_addr} {req.headers.get(PEER_HEADER, '')[:200]}"
         res = self.node.ingest_many(raws, source="peer", peer=peer)
         return _json({"accepted": sum(1 for r in res if not isinstance(r, TangleRejected))})
+
+    def on_snapshot(self, req):
+        self._require_peer(req)  # the whole live window: for the network's own (new) nodes only
+        return _json(self.node.snapshot())
 
     def on_sync(self, req):
         raws, cursor = self.node.sync_since(_int_arg(req, "since", 0), _int_arg(req, "limit", 500, 1, 1000))

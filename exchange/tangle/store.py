@@ -49,6 +49,14 @@ class TangleMilestone(_Base, table=True):
     ledger_root: str | None = Field(default=None, max_length=64)  # hex; None in pre-commitment databases
 
 
+class TangleEntryPoint(_Base, table=True):
+    """A pruned transaction that kept ones still approve (solid, its own past forgotten)."""
+    __tablename__ = "tangle_entry_point"
+    id: str = Field(max_length=64, primary_key=True)
+    milestone: int
+    timestamp: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class TanglePeer(_Base, table=True):
     __tablename__ = "tangle_peer"
     url: str = Field(max_length=512, primary_key=True)
@@ -65,6 +73,7 @@ TX = TangleTx.__table__
 ACCOUNT = TangleAccount.__table__
 MILESTONE = TangleMilestone.__table__
 PEER = TanglePeer.__table__
+ENTRY = TangleEntryPoint.__table__
 META = TangleMeta.__table__
 
 

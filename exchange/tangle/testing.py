@@ -14,6 +14,7 @@ from pathlib import Path
 
 from exchange.tangle.node import Node, NodeConfig
 from exchange.tangle.server import NodeServer
+from exchange.waiting import poll_until
 
 
 @contextlib.contextmanager
@@ -57,16 +58,21 @@ class NodeProcess:
         from exchange.tangle.errors import TangleError
 
         c = TangleClient(self.url, timeout=2)
-        deadline = time.monotonic() + timeout
-        while True:
+        def failed() -> TangleError:
+            return TangleError(f"tangle node on {self.url} did not start: "
+                               f"{self.db_path.with_suffix('.log').read_text()[-2000:]}")
+
+        def answering() -> bool:
             try:
                 c.info()
-                return self
+                return True
             except TangleError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise TangleError(f"tangle node on {self.url} did not start: "
-                                       f"{self.db_path.with_suffix('.log').read_text()[-2000:]}") from None
-                time.sleep(0.1)
+                if self.proc.poll() is not None:
+                    raise failed() from None
+                return False
+
+        poll_until(answering, timeout=timeout, interval=0.1, on_timeout=failed)
+        return self
 
     def _close_log(self) -> None:
         if getattr(self, "log", None):

@@ -90,6 +90,43 @@ class Graph:
                 self.waiting.setdefault(tx_id, set()).update(kids)
             self.version += 1
 
+    def add_entry_point(self, tx_id: bytes, ts: int) -> None:
+        """A pruned, confirmed transaction that kept transactions still approve: solid, no parents."""
+        with self.lock:
+            self.parents[tx_id] = ()
+            self.ts[tx_id] = ts
+            self.children.setdefault(tx_id, [])
+            self.solid.add(tx_id)
+            self.version += 1
+
+    def prune(self, ids: set[bytes]) -> set[bytes]:
+        """Forget ``ids`` (confirmed history); those still approved by a kept transaction stay as
+        solid entry points without parents. Returns the entry points among ``ids``."""
+        entry: set[bytes] = set()
+        with self.lock:
+            for t in ids:
+                for p in set(self.parents.get(t, ())):
+                    if p not in ids:
+                        sib = self.children.get(p)
+                        if sib is not None and t in sib:
+                            sib.remove(t)
+            for t in ids:
+                if t not in self.parents or t == GENESIS_ID:
+                    continue
+                live = [c for c in self.children.get(t, ()) if c not in ids]
+                if live:
+                    self.parents[t] = ()
+                    self.children[t] = live
+                    entry.add(t)
+                else:
+                    del self.parents[t]
+                    self.children.pop(t, None)
+                    self.ts.pop(t, None)
+                    self.solid.discard(t)
+                self.tipset.discard(t)
+            self.version += 1
+        return entry
+
     def is_tip(self, t: bytes) -> bool:
         return not any(c in self.solid for c in self.children.get(t, ()))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from exchange.wot.validate import TD11_CONTEXT
+from exchange.geo import BASE32
+from exchange.wot.validate import TD10_CONTEXT, TD11_CONTEXT
 
 APPLIANCES = {
     "Refrigerator": [("temperature", "number", "degree Celsius"), ("doorOpen", "boolean", None),
@@ -18,7 +19,6 @@ APPLIANCES = {
     "SmartMeter": [("energy", "number", "kilowatt hour"), ("powerDraw", "number", "watt"),
                    ("voltage", "number", "volt"), ("current", "number", "ampere")],
 }
-_B32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 
 
 def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: str = "urn:dev:thingbid:0001",
@@ -35,7 +35,7 @@ def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: 
             p["maximum"] = 5000
         props[name] = p
     return {
-        "@context": [TD11_CONTEXT, {"tb": "https://thingbid.example/ns#"}],
+        "@context": [TD10_CONTEXT, TD11_CONTEXT, {"tb": "https://thingbid.example/ns#"}],
         "@type": ["Thing", kind],
         "id": device_id,
         "title": f"{kind} {device_id[-4:]}",
@@ -52,4 +52,4 @@ def appliance_td(kind: str = "Refrigerator", geohash: str = "u33db", device_id: 
 
 
 def random_geohash(rng: random.Random, precision: int = 5, prefix: str = "") -> str:
-    return prefix + "".join(rng.choice(_B32) for _ in range(precision - len(prefix)))
+    return prefix + "".join(rng.choice(BASE32) for _ in range(precision - len(prefix)))

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from importlib import resources
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from exchange.errors import ExchangeError
+from exchange.geo import GEOHASH_RE
 
 TD11_CONTEXT = "https://www.w3.org/2022/wot/td/v1.1"
 TD10_CONTEXT = "https://www.w3.org/2019/wot/td/v1"
 MAX_TD_BYTES = 16384  # same limit as DeviceRegistry.MAX_TD_BYTES
 SCHEMA_FILE = "td-json-schema-validation.json"
-GEOHASH_RE = re.compile(r"^[0123456789bcdefghjkmnpqrstuvwxyz]{1,12}$")
 
 
 class TDValidationError(ExchangeError, ValueError):
@@ -232,7 +231,7 @@ class _Rules:
                 uvars = aff.get("uriVariables") if isinstance(aff.get("uriVariables"), dict) else {}
                 for k, s in uvars.items():
                     self.data_schema(f"{p}.uriVariables.{k}", s)
-        if "geohash" in td and not (isinstance(td["geohash"], str) and GEOHASH_RE.match(td["geohash"])):
+        if "geohash" in td and not (isinstance(td["geohash"], str) and GEOHASH_RE.fullmatch(td["geohash"])):
             self.err("geohash", f"must be 1-12 base32 geohash characters (0-9, b-z without a, i, l, o), "
                                 f"got {td['geohash']!r}")
         if "tags" in td:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 
+from exchange.chain.registry import RegistryClient
 from frontend import auction_ops
-from frontend.device_data import DeviceReadError, read_series
+from frontend.device_data import DeviceKeys, DeviceReadError, read_series
 from frontend.errors import NotFound
 from frontend.security import require_user
 
@@ -21,6 +22,20 @@ def _key(user, auction_id: int):
         if k.auction_id == auction_id:
             return k
     raise NotFound("no key of yours for this auction")
+
+
+def _device_keys(device) -> DeviceKeys | None:
+    """The registry's keys of the device (reads through a relay are then sealed and verified);
+    None when the catalog has no X25519 key for it."""
+    x25519 = bytes.fromhex((device.x25519_key or "").removeprefix("0x"))
+    if len(x25519) != 32:
+        return None
+    services = _services()
+    chain = services.base_chain()
+    device_hex = device.device_id.removeprefix("0x")
+    with services.chain_guard():
+        signing_key = RegistryClient.from_manifest(chain, services.manifest).signing_key_of(bytes.fromhex(device_hex))
+    return DeviceKeys(device_hex, signing_key, x25519)
 
 
 @bp.route("/")
@@ -62,7 +77,7 @@ def data(auction_id: int):
         raise NotFound("the device is no longer in the catalog")
     try:
         out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()),
-                          policy=current_app.extensions["thingbid.device_networks"])
+                          policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device))
     except DeviceReadError as exc:
         return jsonify({"error": str(exc)}), 502
     return jsonify(out)

@@ -102,19 +102,22 @@ def test_bid_below_reserve_does_not_stand(market, mech):
 
 
 def test_partial_bond_winner_that_cannot_pay_forfeits_bond_and_next_bidder_wins(market, mech):
-    h, (a, b) = market.house, market.bidders[:2]
+    h, (a, b, c) = market.house, market.bidders[:3]
     (aid,) = market.open(mech, bond_bps=2000)  # 20% of a bid is locked
-    market.place(mech, aid, [(b, 40 * ETHER), (a, 50 * ETHER)])
+    c_before = h.balance_of(c)
+    market.place(mech, aid, [(c, 30 * ETHER), (b, 40 * ETHER), (a, 50 * ETHER)])
     assert h.balance_of(a).locked == 10 * ETHER and h.balance_of(b).locked == 8 * ETHER
     h.withdraw(h.balance_of(a).free, a)  # a keeps only its bond: cannot pay the price
     seller_before = h.balance_of(market.seller).free
     b_before = h.balance_of(b)
     h.settle_batch([aid])
     info = h.auction(aid)
-    # the mechanism re-prices the fallback alone: English = its own bid, Vickrey = the reserve
-    fallback_price = {"english": 40 * ETHER, "sealed-second-price": ETHER // 100}[mech]
+    # the fallback pays what it would have paid had the defaulter never bid: English = its own
+    # bid, Vickrey = the best bid below it (c's 30), never the reserve while c stood
+    fallback_price = {"english": 40 * ETHER, "sealed-second-price": 30 * ETHER}[mech]
     assert (info.first, info.first_amount, info.state) == (b, fallback_price, "awaiting_key")
     assert (h.balance_of(a).free, h.balance_of(a).locked) == (0, 0)
+    assert h.balance_of(c) == c_before
     assert h.balance_of(market.seller).free == seller_before + 10 * ETHER
     assert h.balance_of(b).locked == 0
     assert h.balance_of(b).free == b_before.free + 8 * ETHER - fallback_price

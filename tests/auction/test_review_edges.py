@@ -36,7 +36,7 @@ def test_sealed_reserve_zero_single_bid_settles_at_one_wei(market):
 
 
 def test_sealed_reserve_zero_partial_bond_default_falls_back_to_runner_up(market):
-    """With a bond < 100% a defaulting winner re-prices the runner-up alone at the reserve: 0 used
+    """With a bond < 100% a defaulting winner re-prices the runner-up (no bid dropped out: at the reserve); 0 used
     to revert the settlement, so a winner could lock its rival's bond (and the sale) for good."""
     h, (a, b) = market.house, market.bidders[:2]
     (aid,) = market.open("sealed-second-price", reserve=0, bond_bps=2000)

@@ -97,6 +97,7 @@ class MAuction:
     state: str = "open"
     first: tuple | None = None  # (bidder, amount); after settlement (winner, price)
     second: tuple | None = None  # tracked for sealed auctions and for bonds < 100%
+    third: int = 0  # sealed with a bond < 100%: the best ranked bid that dropped out of the top two
     deadline: int = 0
     access_until: int = 0
 
@@ -494,20 +495,26 @@ class AuctionMachine(RuleBasedStateMachine):
         if amt < RESERVE:
             m.move(w, bond, to_free=True)
             return False
+        dropped = 0
         if a.first is None or amt > a.first[1]:
             if a.hold2 and a.second:
                 m.move(a.second[0], a.bond(a.second[1]), to_free=True)
+                dropped = a.second[1]
             if not a.hold2 and a.first:
                 m.move(a.first[0], a.bond(a.first[1]), to_free=True)
             a.first, a.second = new, a.first
         elif a.second is None or amt > a.second[1]:
             if a.hold2 and a.second:
                 m.move(a.second[0], a.bond(a.second[1]), to_free=True)
+                dropped = a.second[1]
             if not a.hold2:
                 m.move(w, bond, to_free=True)  # with full escrow only the first standing holds a lock
             a.second = new
         else:
             m.move(w, bond, to_free=True)
+            dropped = amt
+        if a.hold2:
+            a.third = max(a.third, dropped)
         return True
 
     @action(1, lambda self: any(c[1] for c in self.model.commits.values()), idx=IDX,
@@ -575,10 +582,13 @@ class AuctionMachine(RuleBasedStateMachine):
                     if a.hold2 and a.second:
                         m.move(a.second[0], a.bond(a.second[1]), to_free=True)
                 elif a.hold2 and a.second:
-                    price = a.second[1] if not a.sealed else RESERVE  # re-priced alone: own bid / the reserve
+                    # priced as if the defaulter never bid: own bid / the best dropped bid or the reserve
+                    price = a.second[1] if not a.sealed else min(a.second[1], max(a.third, RESERVE))
                     if self._pay(aid, a.second, price, expected):
                         winner = a.second[0]
                         STATS["fallbacks"] += 1
+                        if a.sealed and price > RESERVE:
+                            STATS["sealed fallbacks at a dropped bid"] += 1
             if winner is None:
                 a.state = "unsold"
                 expected["AuctionUnsold"].append({"auctionId": aid})
@@ -763,7 +773,7 @@ def test_auction_house_matches_model(market, capsys):
     with capsys.disabled():
         print(f"\nauction state machine: {s['sequences']} sequences x up to {steps} steps "
               f"({s['transactions']} transactions, {s['steps checked']} checked); {s['sales']} sales, "
-              f"{s['defaults']} defaults, {s['fallbacks']} fallbacks, {s['unsold']} unsold, {s['reveals']} reveals, "
+              f"{s['defaults']} defaults, {s['fallbacks']} fallbacks ({s['sealed fallbacks at a dropped bid']} sealed at a dropped bid), {s['unsold']} unsold, {s['reveals']} reveals, "
               f"{s['deliveries']} deliveries, {s['reclaims']} reclaims, {s['ratings']} ratings, {s['forfeits']} forfeits, "
               f"{sum(v for k, v in s.items() if k.startswith('revert '))} predicted reverts; "
               f"violations: {s['violations']}")

@@ -10,7 +10,7 @@ from exchange.catalog import Catalog, CatalogFilter
 from exchange.catalog.db import make_engine
 from exchange.catalog.indexer import HANDLERS, Indexer, IndexerError, apply_events
 from exchange.chain.devicekey import DeviceKey
-from exchange.chain.registry import DEVICE_RATED_ABI, EventDecoder
+from exchange.chain.registry import EventDecoder, event_abi
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def rated_log(device_id: bytes, auction_id: int, rater: str, score: int, block: 
 def test_device_rated_events_build_reputation_idempotently(chain, reg, fleet, db_url):
     items, _ = fleet
     Indexer(chain, reg.address, db_url).sync()
-    dec = EventDecoder([DEVICE_RATED_ABI])
+    dec = EventDecoder([event_abi("AuctionHouse", "DeviceRated")])
     did = items[0].device_id
     events = [dec.decode(rated_log(did, 1, chain.accounts[3], 4, 100, 0)),
               dec.decode(rated_log(did, 2, chain.accounts[4], 5, 101, 0))]

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from exchange.catalog import CatalogFilter, CatalogQueryError, build_count, build_query
+from exchange.catalog.schemas import SORTS
 from exchange.geo import bbox, covering_cells, decode, encode, haversine_km, neighbours, prefix_range
 
 SQLITE = sqlite.dialect()
@@ -66,9 +67,10 @@ def test_pagination_offsets():
     assert "LIMIT 50 OFFSET 100" in sql(CatalogFilter(page=3, per_page=50))
 
 
-@pytest.mark.parametrize("sort", ["newest", "oldest", "reserve_asc", "reserve_desc", "reputation", "title"])
+@pytest.mark.parametrize("sort", SORTS)
 def test_every_sort_compiles_on_both_dialects(sort):
-    f = CatalogFilter(sort=sort, min_reputation=3, attested_only=True)
+    near = {"lat": 48.85, "lon": 2.35, "radius_km": 10} if sort == "distance" else {}
+    f = CatalogFilter(sort=sort, min_reputation=3, attested_only=True, **near)
     assert "ORDER BY" in sql(f) and "ORDER BY" in sql(f, postgresql.dialect())
 
 

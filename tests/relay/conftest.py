@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.agent.conftest import _deployed_once, deployed, fund_embedded, make_agent, wait_for  # noqa: F401
+from tests.agent.conftest import PASSWORD, _deployed_once, deployed, fund_embedded, make_agent, wait_for  # noqa: F401
 
 
 @pytest.fixture
@@ -75,3 +75,30 @@ def get(url: str, headers: dict | None = None, method: str = "GET", data: bytes 
 def get_json(url: str, **kwargs):
     status, headers, body = get(url, **kwargs)
     return status, headers, json.loads(body)
+
+
+@pytest.fixture
+def relayed_runner(deployed, start_relay, tmp_path):  # noqa: F811
+    """Factory: an AgentRunner (checked in on eth-tester) configured with ``relays``."""
+    from device_agent.config import AgentConfig
+    from device_agent.runner import AgentRunner, _fund, init_agent
+
+    chain, manifest = deployed
+    made = []
+
+    def make(relays, name="dev", **config):
+        data_dir = tmp_path / name
+        init_agent(data_dir, PASSWORD, AgentConfig(appliance="fridge", relay_urls=[r.url for r in relays], **config),
+                   kdf_n=2**8)
+        runner = AgentRunner(data_dir, PASSWORD, chain=chain, manifest=manifest, enable=False, sell=False,
+                             streams=False)
+        _fund(chain, runner.agent, 10**19)
+        runner.enable_on_start = True
+        made.append(runner.start())
+        for link in runner.relay_connector.links:
+            wait_for(f"the agent to connect to {link.relay_url}", link.connected.is_set, 15)
+        return runner
+
+    yield make
+    for r in made:
+        r.stop()

@@ -151,6 +151,8 @@ BROKEN = [
     ("event_data_not_object", with_(FRIDGE, "events/alert/data", "string"),
      "events.alert.data: must be an object, got string"),
     ("bad_geohash", with_(FRIDGE, "geohash", "u33da"), "geohash: must be 1-12 base32 geohash characters"),
+    # `$` matches before a trailing newline: the check must match the whole string.
+    ("geohash_trailing_newline", with_(FRIDGE, "geohash", "u33db\n"), "geohash: must be 1-12 base32 geohash characters"),
     ("bad_created", with_(MINIMAL, "created", "yesterday"), "created: must be an RFC 3339 date-time (format date-time), got 'yesterday'"),
     ("version_without_instance", with_(MINIMAL, "version", {}), "version.instance: required by TD 1.1 but missing"),
     ("link_without_href", with_(MINIMAL, "links", [{"rel": "item"}]), "links[0].href: required by TD 1.1 but missing"),
