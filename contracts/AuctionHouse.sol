@@ -50,11 +50,14 @@ contract AuctionHouse is IDeviceHooks {
     uint256 private constant MAX_FEE_BPS = 1_000; // the protocol fee is capped at 10%
     uint256 private constant MAX_AMOUNT = type(uint88).max;
     uint256 private constant MAX_SEALED_KEY = 4096;
-    /// Longest bidding period, access period and delivery window: every deadline the house
-    /// computes (now + period, at opening, settlement or delivery) then fits its uint40 field.
+    /// Longest bidding period and access period: every deadline the house computes (now + period,
+    /// at opening or delivery) then fits its uint40 field.
     uint256 private constant MAX_PERIOD = 3650 days;
+    /// Longest delivery window: the winner's payment is locked at most this long after settlement
+    /// (an agent offline over a long weekend still delivers; a buyer waits a week, not years).
+    uint256 private constant MAX_DELIVERY = 7 days;
     uint40 private constant DEFAULT_ACCESS = 30 days;
-    uint40 private constant DEFAULT_DELIVERY = 1 days;
+    uint24 private constant DEFAULT_DELIVERY = 1 days;
     uint24 private constant DEFAULT_REVEAL = 1 days;
 
     /// @notice What an owner chooses when opening an auction (zero means "default" where noted).
@@ -66,7 +69,7 @@ contract AuctionHouse is IDeviceHooks {
         uint40 biddingPeriod; // seconds from now; 1 .. 3650 days
         uint24 window; // open: anti-sniping extension (0 = none); sealed: reveal window (0 = 1 day)
         uint40 accessPeriod; // 0 = 30 days; at most 3650 days
-        uint40 deliveryWindow; // 0 = 1 day; at most 3650 days
+        uint40 deliveryWindow; // 0 = 1 day; at most 7 days
         uint16 bondBps; // share of a bid locked while the auction runs; 0 = 10000 (full escrow)
     }
 
@@ -89,6 +92,7 @@ contract AuctionHouse is IDeviceHooks {
         uint256 firstAmount; // its bid; the price after settlement
         address second;
         uint256 secondAmount;
+        uint256 feeBps; // the protocol fee of this auction, fixed when it opened
     }
 
     // One slot each, so a bid reads three slots and writes one.
@@ -101,11 +105,13 @@ contract AuctionHouse is IDeviceHooks {
         uint24 window;
     }
 
+    // Fixed at opening, one slot: what a bidder saw is what applies (issue 12 case 8).
     struct Terms {
         uint88 reserve;
         uint88 increment;
         uint40 accessPeriod;
-        uint40 deliveryWindow;
+        uint24 deliveryWindow;
+        uint16 feeBps;
     }
 
     struct Account {
@@ -157,8 +163,9 @@ contract AuctionHouse is IDeviceHooks {
     event GovernanceTransferred(address indexed governance);
     /// @notice `account` registered the X25519 public key keys are sealed to.
     event BuyerKeyRegistered(address indexed account, bytes32 x25519PublicKey);
-    /// @notice An auction was opened.
-    event AuctionOpened(uint256 indexed auctionId, bytes32 indexed deviceId, address indexed seller, OpenParams params, uint256 biddingEnd);
+    /// @notice An auction was opened; `feeBps` is its protocol fee, fixed for its whole life.
+    event AuctionOpened(uint256 indexed auctionId, bytes32 indexed deviceId, address indexed seller, OpenParams params,
+        uint256 biddingEnd, uint256 feeBps);
     /// @notice A bid now stands in `auctionId`.
     event BidPlaced(uint256 indexed auctionId, address indexed bidder, uint256 amount);
     /// @notice A bid of a batch was not placed, for `reason` (see docs: 1 not open .. 9 bad reveal).
@@ -201,7 +208,7 @@ contract AuctionHouse is IDeviceHooks {
     error DeviceInactive(bytes32 deviceId);
     error BondOutOfRange(uint256 bps);
     error BiddingPeriodZero();
-    /// @notice A bidding period, access period or delivery window above `max` seconds.
+    /// @notice A bidding period or access period above `max` seconds, or a delivery window above 7 days.
     error PeriodOutOfRange(uint256 period, uint256 max);
     error AmountOutOfRange(uint256 amount);
     error UnknownAuction(uint256 auctionId);
@@ -270,7 +277,8 @@ contract AuctionHouse is IDeviceHooks {
         emit MechanismUnregistered(mechanism);
     }
 
-    /// @notice Set the protocol fee taken from each delivered sale.
+    /// @notice Set the protocol fee of auctions opened from now on (a running auction keeps the
+    ///         fee it opened with); `account` receives the fees of deliveries from now on.
     /// @param bps fee in basis points (at most 1000)
     /// @param account where fees are credited
     function setFee(uint16 bps, address account) external onlyGovernance {
@@ -372,7 +380,7 @@ contract AuctionHouse is IDeviceHooks {
         // can never overflow their uint40 deadline and lock the bids or the payment.
         if (p.biddingPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.biddingPeriod, MAX_PERIOD);
         if (p.accessPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.accessPeriod, MAX_PERIOD);
-        if (p.deliveryWindow > MAX_PERIOD) revert PeriodOutOfRange(p.deliveryWindow, MAX_PERIOD);
+        if (p.deliveryWindow > MAX_DELIVERY) revert PeriodOutOfRange(p.deliveryWindow, MAX_DELIVERY);
         uint16 bond = p.bondBps == 0 ? uint16(BPS) : p.bondBps;
         if (bond > BPS) revert BondOutOfRange(p.bondBps);
         (bool sealedBids, bool secondPriced) = IAuctionMechanism(p.mechanism).traits();
@@ -387,7 +395,8 @@ contract AuctionHouse is IDeviceHooks {
             p.reserve,
             p.increment,
             p.accessPeriod == 0 ? DEFAULT_ACCESS : p.accessPeriod,
-            p.deliveryWindow == 0 ? DEFAULT_DELIVERY : p.deliveryWindow
+            p.deliveryWindow == 0 ? DEFAULT_DELIVERY : uint24(p.deliveryWindow),
+            _feeBps
         );
         // Primed (non-zero) standing slots make the first bid a 2.9k rewrite instead of a 22.1k write.
         _first[id].primed = 1;
@@ -396,7 +405,7 @@ contract AuctionHouse is IDeviceHooks {
         _seller[id] = msg.sender;
         _device[id] = p.deviceId;
         _deviceAuctions[p.deviceId].push(id);
-        emit AuctionOpened(id, p.deviceId, msg.sender, p, end);
+        emit AuctionOpened(id, p.deviceId, msg.sender, p, end, _feeBps);
     }
 
     // =====================================================================
@@ -773,9 +782,10 @@ contract AuctionHouse is IDeviceHooks {
         if (block.timestamp >= c.time) revert DeliveryWindowClosed(auctionId, c.time);
         if (sealedKey.length == 0 || sealedKey.length > MAX_SEALED_KEY) revert BadSealedKey(sealedKey.length);
         IAuctionMechanism.Standing memory w = _first[auctionId];
-        uint256 fee = (uint256(w.amount) * _feeBps) / BPS;
+        Terms memory t = _terms[auctionId];
+        uint256 fee = (uint256(w.amount) * t.feeBps) / BPS; // the fee the auction opened with
         c.state = DELIVERED;
-        c.time = uint40(block.timestamp) + _terms[auctionId].accessPeriod;
+        c.time = uint40(block.timestamp) + t.accessPeriod;
         _config[auctionId] = c;
         _accounts[msg.sender].free += uint128(w.amount - fee);
         if (fee != 0) _accounts[_feeAccount].free += uint128(fee);
@@ -925,6 +935,7 @@ contract AuctionHouse is IDeviceHooks {
         v.firstAmount = _first[auctionId].amount;
         v.second = _second[auctionId].bidder;
         v.secondAmount = _second[auctionId].amount;
+        v.feeBps = t.feeBps;
     }
 
     /// @notice When the winner's access ends (0 before delivery).

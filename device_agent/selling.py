@@ -50,7 +50,7 @@ class AuctionPort(Protocol):
     """What the seller needs from the auction house (all ``sender``-signed by the device account)."""
 
     def open(self, device_id: bytes, *, mechanism: int, reserve: int, increment: int, bidding_seconds: int,
-             access_period: int, delivery_window: int) -> int: ...
+             access_period: int, delivery_window: int, anti_snipe: int = 0) -> int: ...
 
     def info(self, auction_id: int) -> AuctionInfo: ...
 
@@ -121,7 +121,7 @@ class Seller:
         aid = self.port.open(self.agent.device_id, mechanism=self.agent.mechanism_code,
                              reserve=cfg.reserve_price_wei, increment=cfg.min_increment_wei,
                              bidding_seconds=cfg.bidding_seconds, access_period=cfg.access_period_seconds,
-                             delivery_window=cfg.delivery_window_seconds)
+                             delivery_window=cfg.delivery_window_seconds, anti_snipe=cfg.anti_snipe_seconds)
         info = self.port.info(aid)
         self.state.save_auction(aid, opened_at=now, bidding_end=info.bidding_end,
                                 access_period=cfg.access_period_seconds, status="open")

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
-from frontend.forms import Kept, format_eth, format_number
+from frontend.forms import Kept, format_duration, format_eth, format_number
 from frontend.security import (
     CsrfError,
     KeyVault,
@@ -103,6 +103,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.add_template_filter(format_eth, "eth")
     app.add_template_filter(format_number, "num")
+    app.add_template_filter(format_duration, "duration")
+    app.add_template_filter(lambda bps: f"{int(bps or 0) / 100:g}%", "pct")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

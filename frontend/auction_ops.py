@@ -31,6 +31,24 @@ class AuctionView:
     winner: str | None
 
 
+DEFAULT_DELIVERY = 86_400  # the house's default delivery window (a 0 at opening)
+FULL_BOND = 10_000
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a bid commits to, fixed when the auction opened (shown next to every bid box)."""
+
+    fee_bps: int  # protocol fee taken from the price at delivery
+    delivery_window: int  # seconds from settlement the seller has to deliver; then the winner reclaims
+    bond_bps: int  # share of a bid locked while the auction runs
+    window: int = 0  # open auctions: anti-sniping extension; sealed: the reveal window
+
+    @classmethod
+    def from_opened(cls, params, fee_bps: int) -> Terms:
+        return cls(int(fee_bps), int(params[7]) or DEFAULT_DELIVERY, int(params[8]) or FULL_BOND, int(params[5]))
+
+
 @dataclass
 class Opened:
     auction_id: int
@@ -42,7 +60,8 @@ class Opened:
     increment: int = 0
     highest: int = 0
     leader: str | None = None
-    closed: bool = False  # settled or unsold: no more bids
+    closed: bool = False  # settled, unsold or cancelled: no more bids
+    terms: Terms | None = None
 
 
 @dataclass
@@ -69,7 +88,7 @@ class AuctionBook:
                     did = _hex(a["deviceId"])
                     p = a["params"]
                     self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
-                                              int(p[2]), int(p[3]))
+                                              int(p[2]), int(p[3]), terms=Terms.from_opened(p, a["feeBps"]))
                     self.by_device.setdefault(did, []).append(aid)
                 elif e.name == "BidPlaced":
                     aid, amount = int(a["auctionId"]), int(a["amount"])
@@ -81,7 +100,7 @@ class AuctionBook:
                     self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
                 elif e.name == "BidRevealed":
                     self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
-                elif e.name in ("AuctionSettled", "AuctionUnsold"):
+                elif e.name in ("AuctionSettled", "AuctionUnsold", "AuctionCancelled"):
                     o = self.opened.get(int(a["auctionId"]))
                     if o:
                         o.closed = True
@@ -153,6 +172,7 @@ class Target:
     bidding_end: int
     sealed: bool = False
     reason: str = ""
+    terms: Terms | None = None
 
 
 def targets_for(services, devices, bidder: str) -> list[Target]:
@@ -180,7 +200,7 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
         elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
             reason = "you already lead"
         out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
-                          sealed, reason))
+                          sealed, reason, o.terms))
     return out
 
 
@@ -208,6 +228,7 @@ class PlannedBid:
     auction_id: int
     amount: int
     sealed: bool = False
+    terms: Terms | None = None
 
 
 @dataclass
@@ -229,6 +250,23 @@ class PlanView:
     @property
     def total(self) -> int:
         return sum(p.amount for b in self.batches for p in b)
+
+    @property
+    def terms_range(self) -> dict | None:
+        """Lowest and highest fee, delivery window and bond over the planned bids (as text)."""
+        from frontend.forms import format_duration
+
+        ts = [p.terms for b in self.batches for p in b if p.terms]
+        if not ts:
+            return None
+
+        def span(values, fmt):
+            lo, hi = min(values), max(values)
+            return [fmt(lo)] if lo == hi else [fmt(lo), fmt(hi)]
+
+        pct = lambda bps: f"{bps / 100:g}%"  # noqa: E731
+        return {"fee": span([t.fee_bps for t in ts], pct), "delivery": span([t.delivery_window for t in ts], format_duration),
+                "bond": span([t.bond_bps for t in ts], pct)}
 
 
 def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
@@ -252,9 +290,10 @@ def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget
     skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
     live = [t for t in targets if not t.reason]
     titles = {t.device_id: t.title for t in live}
+    terms = {t.auction_id: t.terms for t in live}
     plan = plan_bids([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
                      max_price, budget, batch_size=BATCH_SIZE)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed) for b in batch.bids]
+    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, terms.get(b.auction_id)) for b in batch.bids]
                for batch in plan.batches]
     skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
     return PlanView([b for b in batches if b], skipped)

@@ -115,6 +115,7 @@ class AuctionInfo:
     first_amount: int  # its bid; the price after settlement
     second: str | None
     second_amount: int
+    fee_bps: int = 0  # the protocol fee of this auction, fixed when it opened
 
 
 class Balance(NamedTuple):
@@ -376,7 +377,7 @@ class AuctionHouseClient:
         v = self._call(self.contract.functions.auction(auction_id))
         zero = "0x" + "0" * 40
         return AuctionInfo(auction_id, bytes(v[0]), v[1], v[2], STATES[v[3]], v[4], v[5], v[6], v[7], v[8], v[9],
-                           v[10], v[11], None if v[12] == zero else v[12], v[13], None if v[14] == zero else v[14], v[15])
+                           v[10], v[11], None if v[12] == zero else v[12], v[13], None if v[14] == zero else v[14], v[15], v[16])
 
     def access_until(self, auction_id: int) -> int:
         return self._call(self.contract.functions.accessUntil(auction_id))

@@ -204,3 +204,24 @@ def test_disable_of_a_sealed_auction_hands_every_deposit_back(market):
     assert out["cancelled"] == [aid] and out["settled"] == [] and out["delivered"] == []
     assert bidder.house.balance_of(bidder.account) == before
     assert agent.state.auction(aid).status == "cancelled"
+
+
+def test_agent_opens_english_auctions_with_an_anti_sniping_window(market):
+    """Issue 12 case 8: a bid in the last minutes moves the end; the house's terms are fixed."""
+    chain, manifest, agent, bidder = market
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    a = bidder.house.auction(aid)
+    assert a.window == agent.config.anti_snipe_seconds == 600
+    chain.time_travel(BIDDING - 60)
+    bidder.bid(aid, 3 * 10**15)
+    assert bidder.house.auction(aid).time > a.time  # the late bid extended the bidding
+
+
+@pytest.mark.parametrize(("field", "value"), [("delivery_window_seconds", 7 * 86_400 + 1),
+                                              ("anti_snipe_seconds", -1), ("anti_snipe_seconds", 2**24)])
+def test_agent_refuses_terms_a_buyer_would_not_accept(make_agent, field, value):
+    from device_agent.errors import AgentConfigError
+
+    with pytest.raises(AgentConfigError, match=field):
+        make_agent("greedy", "fridge", **{field: value})
