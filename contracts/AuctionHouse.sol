@@ -13,8 +13,9 @@ import {IDeviceRegistry, IDeviceHooks} from "./IDeviceRegistry.sol";
 /// @dev Times are half-open: bids (and commits) are accepted while `now < biddingEnd`; reveals
 ///      while `biddingEnd <= now < biddingEnd + revealWindow`; settlement from the close on; key
 ///      delivery while `now < deliveryDeadline`; reclaim from `deliveryDeadline` on.
-///      Sealed bids: an unrevealed commitment forfeits its whole deposit to the seller
-///      (`forfeitUnrevealed`, callable by anyone after the reveal window).
+///      Sealed bids: an unrevealed commitment forfeits its whole deposit to the protocol fee
+///      account, never to the seller (`forfeitUnrevealed`, callable by anyone after the reveal
+///      window): a seller's shills then pay for every commitment they leave unrevealed.
 ///      Consent and ownership (issue 12): the registry calls `onCheckOut`, which cancels every
 ///      running auction of the device with full refunds, and `onTransfer`, which refuses a
 ///      transfer while an auction of the device runs (see docs/auction.md).
@@ -176,7 +177,7 @@ contract AuctionHouse is IDeviceHooks {
     event BidCommitted(uint256 indexed auctionId, address indexed bidder, bytes32 commitment, uint256 deposit);
     /// @notice A commitment was opened; `ranked` says whether the bid qualified.
     event BidRevealed(uint256 indexed auctionId, address indexed bidder, uint256 amount, bool ranked);
-    /// @notice An unrevealed commitment's deposit went to the seller.
+    /// @notice An unrevealed commitment's deposit went to the protocol fee account.
     event CommitmentForfeited(uint256 indexed auctionId, address indexed bidder, uint256 deposit);
     /// @notice A winner that could not pay lost its bond to the seller.
     event BondForfeited(uint256 indexed auctionId, address indexed bidder, uint256 bond);
@@ -448,7 +449,9 @@ contract AuctionHouse is IDeviceHooks {
     }
 
     /// @notice Commit sealed bids: each locks `deposits[i]` (which must cover the bond of the bid
-    ///         revealed later). Skips or, in strict mode, reverts like bidBatch.
+    ///         revealed later). Deposits are public (BidCommitted): choose one that does not tell
+    ///         the bid (the clients round it up to a 1-2-5 step). Skips or, in strict mode,
+    ///         reverts like bidBatch.
     /// @param auctionIds the sealed auctions
     /// @param commitments commitmentOf(bidder, auctionId, amount, salt) for each
     /// @param deposits wei locked per commitment
@@ -501,7 +504,9 @@ contract AuctionHouse is IDeviceHooks {
         _accounts[msg.sender] = me;
     }
 
-    /// @notice After the reveal window, move unrevealed commitments' deposits to the seller.
+    /// @notice After the reveal window, move unrevealed commitments' deposits to the protocol fee
+    ///         account. Not to the seller: its shills could then commit a grid of bids for free,
+    ///         wait for the honest reveal and open only the one just under it.
     /// @param auctionId a sealed auction
     /// @param bidders bidders whose commitments to forfeit (those without one are ignored)
     function forfeitUnrevealed(uint256 auctionId, address[] calldata bidders) external {
@@ -512,13 +517,13 @@ contract AuctionHouse is IDeviceHooks {
         if (c.state == OPEN && block.timestamp < uint256(c.time) + c.window) {
             revert RevealWindowOpen(auctionId, uint256(c.time) + c.window);
         }
-        address seller = _seller[auctionId];
+        address sink = _feeAccount;
         for (uint256 i = 0; i < bidders.length; ++i) {
             uint256 dep = _commitDeposit[auctionId][bidders[i]];
             if (dep == 0) continue;
             _commitDeposit[auctionId][bidders[i]] = 0;
             _accounts[bidders[i]].locked -= uint128(dep);
-            _accounts[seller].free += uint128(dep);
+            _accounts[sink].free += uint128(dep);
             emit CommitmentForfeited(auctionId, bidders[i], dep);
         }
     }

@@ -7,6 +7,7 @@ database and only then checks the device in; every chain-writing path checks it 
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -44,6 +45,7 @@ class DeviceAgent:
         self._chain_time = (0.0, 0)
         self._chain_lead = 0.0  # seconds the chain's clock has been seen ahead of wall time
         self._tangle_address = ""
+        self._td: tuple[tuple, dict] | None = None
         self._lock = threading.RLock()
         self.recorder = Recorder(self.data_dir / RECORDER_FILE, retention_days=self.config.retention_days,
                                  max_rows=self.config.recorder_max_rows)
@@ -79,7 +81,12 @@ class DeviceAgent:
         return MECHANISMS.index(self.config.mechanism)
 
     def td(self) -> dict:
-        return build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile)
+        """The TD (a copy). Built and schema-validated once per config, URL and profile: the
+        well-known route is public, and validation costs milliseconds per request."""
+        key = (repr(self.config), self.base_url, id(self.profile))
+        if self._td is None or self._td[0] != key:
+            self._td = (key, build_td(self.config, self.identity.device_id_hex, self.base_url, self.profile))
+        return copy.deepcopy(self._td[1])
 
     def _configured_base(self) -> str:
         if self.config.relay_urls:
@@ -118,6 +125,7 @@ class DeviceAgent:
             if fresh or time.monotonic() - fetched > CHAIN_TIME_TTL_S:
                 try:
                     ts = self.chain_time()
+                    now = time.time()  # after the call: a wait for the chain lock must not count as lead
                     self._chain_time = (time.monotonic(), ts)
                     self._chain_lead = max(self._chain_lead, ts - now)
                 except Exception:  # noqa: BLE001 - an unreachable node must not stop serving

@@ -43,10 +43,10 @@ def rows(reads: int = 300):
         for i, kind in enumerate(SIMULATORS):
             agent = _agent(root, chain, manifest, kind, i)
             agent.state.set_enabled(True)
-            before = chain.w3.eth.block_number
+            before = chain.block_number()
             out = agent.sync_registration()
-            gas = chain.w3.eth.get_transaction_receipt("0x" + out["tx"].removeprefix("0x"))["gasUsed"]
-            assert chain.w3.eth.block_number == before + 1
+            gas = chain.gas_used(out["tx"])
+            assert chain.block_number() == before + 1
             yield {"op": "checkin", "appliance": kind, "td_bytes": out["td_bytes"], "gas": gas}
             agent.close()
 
@@ -65,7 +65,7 @@ def rows(reads: int = 300):
         seller.tick()
         tx = agent.state.auction(aid).delivered_tx
         yield {"op": "settle_and_deliver", "seconds": round(time.perf_counter() - t0, 3),
-               "deliver_gas": chain.w3.eth.get_transaction_receipt("0x" + tx.removeprefix("0x"))["gasUsed"]}
+               "deliver_gas": chain.gas_used(tx)}
 
         # HTTP reads through the real app: token verification + the recorded data, in process.
         from exchange.crypto import AccessClaims, issue_token
@@ -110,9 +110,9 @@ def stream_rows(purchases: int = 10):
             manifest, _ = deploy_all(chain, root / "deployments", fresh=True)
             cfg = AgentConfig(appliance="fridge", stream_ledgers=["ethereum"], publish_every_seconds=1.0)
             device = init_agent(root / "agent", PASSWORD, cfg, kdf_n=2**8)
-            runner = AgentRunner(root / "agent", PASSWORD, chain_url=chain.w3.provider.endpoint_uri,
+            runner = AgentRunner(root / "agent", PASSWORD, chain_url=chain.url,
                                  manifest=manifest, enable=True, sell=False, kdf_n=2**8)
-            chain.w3.eth.send_transaction({"from": chain.deployer, "to": runner.agent.address, "value": 10**19})
+            chain.send_value(runner.agent.address, 10**19)
             with runner:
                 buyer = StreamBuyer(EthereumLedger.connect(chain, manifest["contracts"]["MessageBoard"]["address"],
                                                            chain.accounts[3]),
@@ -214,3 +214,57 @@ def _proxy_read_row(reads: int):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def nodewot_rows(reads: int = 50):
+    """``nodewot_read_all``: Eclipse Thingweb node-wot (a standard WoT client) reads every property
+    of a served fridge from its TD with a valid key: ``readAllProperties`` timed in node, over HTTP."""
+    import json
+    import shutil
+    import subprocess
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from device_agent.profiles import profile
+    from device_agent.server import ServingContext, create_app
+    from device_agent.simulators import make_simulator
+    from device_agent.td import build_td
+    from exchange.config import REPO_ROOT
+    from exchange.crypto import AccessClaims, generate_ed25519, issue_token
+
+    if shutil.which("node") is None or not (REPO_ROOT / "node_modules" / "@node-wot" / "core").is_dir():
+        yield {"op": "nodewot_read_all", "skipped": "node-wot not installed: run ./scripts/setup"}
+        return
+    device = "ab" * 32
+    sk, pk = generate_ed25519()
+    prof = profile("fridge")
+    now = int(time.time())
+    holder: dict = {}
+    ctx = ServingContext(device, pk, make_simulator("fridge", 3), prof, td=lambda: holder["td"],
+                         clock=lambda: int(time.time()), revoked=frozenset, rate_per_second=10**6, rate_burst=10**6)
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args) -> None:  # one line per read would drown the figures
+            pass
+
+    server = make_server("127.0.0.1", 0, create_app(ctx), threaded=True, request_handler=Quiet)
+    base = f"http://127.0.0.1:{server.server_port}"
+    holder["td"] = build_td(AgentConfig(appliance="fridge", http_port=server.server_port).validate(), device, base, prof)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        key = issue_token(sk, AccessClaims(device, 1, "0xB", now - 3600, now + 86_400))
+        run = subprocess.run(["node", str(Path(__file__).with_name("nodewot_consumer.js")), base + "/.well-known/wot",
+                              key, "--read-all", str(reads + 1)], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=300)
+        lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+        times = next((r["read_all_ms"] for r in lines if "read_all_ms" in r), None)
+        if run.returncode != 0 or not times:
+            yield {"op": "nodewot_read_all", "error": next((r["fatal"] for r in lines if "fatal" in r), run.stderr[-200:])}
+            return
+        times = sorted(times[1:])  # the first read opens the connections: not the figure
+        yield {"op": "nodewot_read_all", "properties": len(prof.properties), "reads": reads,
+               "p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(len(times) * 0.95)], 2)}
+    finally:
+        server.shutdown()
+        thread.join(10)

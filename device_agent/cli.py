@@ -231,11 +231,13 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from device_agent.bench import recorder_rows, rows, stream_rows
+    from device_agent.bench import nodewot_rows, recorder_rows, rows, stream_rows
 
     for row in rows(args.reads):
         print(json.dumps(row), flush=True)
     for row in recorder_rows(args.recorder_readings):
+        print(json.dumps(row), flush=True)
+    for row in nodewot_rows(args.nodewot_reads):
         print(json.dumps(row), flush=True)
     if args.stream_purchases:
         for row in stream_rows(args.stream_purchases):
@@ -325,10 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--property", default=None)
     s.add_argument("--events", action="store_true")
     s.set_defaults(func=cmd_simulate)
-    s = sub.add_parser("bench", help="check-in gas per appliance, delivery gas, HTTP read latency (JSON lines)")
+    s = sub.add_parser("bench", help="check-in gas per appliance, delivery gas, HTTP read latency, node-wot "
+                       "read of every property (JSON lines)")
     s.add_argument("--reads", type=int, default=300)
     s.add_argument("--recorder-readings", type=int, default=50_000,
                    help="readings written for the recorder_ingest rows (default 50,000)")
+    s.add_argument("--nodewot-reads", type=int, default=50,
+                   help="node-wot readAllProperties of a served fridge for the nodewot_read_all row (default 50)")
     s.add_argument("--stream-purchases", type=int, default=0,
                    help="also buy this many stream spans over Ethereum from an agent on a fresh anvil")
     s.set_defaults(func=cmd_bench)

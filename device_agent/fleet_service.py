@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bidding-seconds", type=int, default=3600)
     p.add_argument("--oem-key-file", type=Path, default=None,
                    help="OEM keystore that attests every other new device at check-in")
+    p.add_argument("--sample-seconds", type=int, default=None,
+                   help="demo: the simulated appliances record a reading this often (default 60) and sell in "
+                        "English auctions only (a sealed one waits a day for its reveals)")
     p.add_argument("--relay", action="append", default=[], metavar="URL",
                    help="a relay every new agent dials out to; its TD then points there (repeatable)")
     p.add_argument("--source", action="append", default=[],
@@ -55,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         runners = simulated_fleet(args.state_dir, args.agents, password, chain=chain, manifest=manifest,
                                   deployments_dir=args.deployments_dir, tangle_url=args.tangle_url,
                                   bidding_seconds=args.bidding_seconds, oem_key_file=args.oem_key_file, sources=sources,
-                                  **({"relay_urls": args.relay} if args.relay else {}))
+                                  **({"relay_urls": args.relay} if args.relay else {}),
+                                  **({"source": {"kind": "simulator", "sample_seconds": args.sample_seconds},
+                                      "mechanism": "english"} if args.sample_seconds else {}))
         _wait_for_relays(runners)
     except ExchangeError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ from device_agent.config import AgentConfig, save_config
 from device_agent.errors import AgentError
 from device_agent.identity import create_identity, exists
 from device_agent.server import ServingContext, create_app
+from exchange.border import JsonErrorHandler
 from exchange.chain.connect import Chain
 from exchange.errors import ExchangeError
 
@@ -57,12 +58,14 @@ def init_identity(data_dir: Path, password: str, config: AgentConfig, *, kdf_n: 
     return ident
 
 
-def wot_app(agent: DeviceAgent):
-    """The agent's WoT HTTP app (the same one answers direct and relayed requests)."""
+def wot_app(agent: DeviceAgent, **serving):
+    """The agent's WoT HTTP app (the same one answers direct and relayed requests); ``serving``
+    overrides ``ServingContext`` fields (the fuzz suite shortens the event subscription wait)."""
     ctx = ServingContext(agent.identity.device_id_hex, agent.identity.ed25519_public, agent.data, agent.profile,
                          td=agent.td, clock=agent.clock, revoked=agent.state.revoked_ids,
                          rate_per_second=agent.config.rate_per_second, rate_burst=agent.config.rate_burst,
-                         ed25519_private=agent.identity.ed25519_private, x25519_private=agent.identity.x25519_private)
+                         ed25519_private=agent.identity.ed25519_private, x25519_private=agent.identity.x25519_private,
+                         **serving)
     return create_app(ctx)
 
 
@@ -91,16 +94,19 @@ class AgentRunner:
         self.relay_connector = None  # dials the configured relays (device_agent.relay_link)
 
     # ------------------------------------------------------------ parts
-    def _serve(self) -> None:
+    def serve(self, **serving) -> None:
+        """Start the WoT HTTP server only (``start`` does this first; the fuzz suite only this)."""
         a = self.agent
-        self.app = wot_app(a)
+        self.app = wot_app(a, **serving)
         try:
-            self.server = make_server(a.config.http_host, a.config.http_port, self.app, threaded=True)
+            self.server = make_server(a.config.http_host, a.config.http_port, self.app, threaded=True,
+                                      request_handler=JsonErrorHandler)
         except OSError as exc:  # the remembered port is taken: serve elsewhere (the TD is updated on sync)
             if not a.config.http_port:
                 raise
             log.warning("port %d unavailable (%s); using a free port", a.config.http_port, exc)
-            self.server = make_server(a.config.http_host, 0, self.app, threaded=True)
+            self.server = make_server(a.config.http_host, 0, self.app, threaded=True,
+                                      request_handler=JsonErrorHandler)
         self.url = f"http://{a.config.http_host}:{self.server.server_port}"
         a.set_base_url(self.url)
         self._thread("http", self.server.serve_forever)
@@ -139,7 +145,7 @@ class AgentRunner:
 
     def _start(self) -> AgentRunner:
         self.agent.source.start(self.agent.recorder)  # every reading goes through the recorder
-        self._serve()
+        self.serve()
         self._connect_chain()
         if self.agent.registry is not None:
             if self.enable_on_start:
@@ -275,7 +281,7 @@ def simulated_fleet(state_dir: Path, n: int, password: str, *, chain: Chain | No
     # reached by URL: each agent signs with its own keystore over its own connection.
     shared = chain if chain is not None and chain.kind == "embedded" else None
     if chain is not None and shared is None and not chain_url:
-        chain_url = chain.w3.provider.endpoint_uri
+        chain_url = chain.url
     plan = [(f"device-{i:02d}", i, None) for i in range(n)]
     plan += [(f"source-{j:02d}", n + j, src) for j, src in enumerate(sources)]
     try:
@@ -309,8 +315,5 @@ def _fund(chain: Chain, agent, wei: int) -> None:
 
 
 def _fund_locked(chain: Chain, agent, wei: int) -> None:
-    if chain.kind == "embedded" and agent.address not in chain.w3.eth.accounts:
-        chain.tester.add_account("0x" + agent.identity.eth_private_key().hex())
-    if chain.w3.eth.get_balance(agent.address) < wei // 2:
-        tx = chain.w3.eth.send_transaction({"from": chain.deployer, "to": agent.address, "value": wei})
-        chain.w3.eth.wait_for_transaction_receipt(tx)
+    chain.add_dev_account(agent.identity.eth_private_key())
+    chain.dev_fund(agent.address, wei)

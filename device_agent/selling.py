@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from exchange.crypto.delivery import key_context
 from exchange.errors import ExchangeError
 
 log = logging.getLogger(__name__)
+MAX_ITEM_BACKOFF_S = 300.0  # an auction that keeps failing is retried at most this far apart
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,24 @@ class Seller:
         self._lock = threading.Lock()
         self._refused = ""  # the last refusal logged (logged once, not every tick)
         self._waiting_for_block: set[int] = set()  # auctions ended by the clock, not yet by the chain
+        self._failing: dict[int, tuple[int, float]] = {}  # auction id -> (failures in a row, retry after)
+        self.monotonic = time.monotonic  # the backoff's clock
+
+    # ----------------------------------------------------------- one item at a time
+    def _due(self, auction_id: int) -> bool:
+        """Whether an auction that failed before may be tried again (backed off)."""
+        _, retry_after = self._failing.get(auction_id, (0, 0.0))
+        return self.monotonic() >= retry_after
+
+    def _failed(self, auction_id: int, step: str, exc: Exception) -> None:
+        """One auction's failure is logged and backed off (1 s doubling to 5 min); the pass goes on
+        with the others, so one item the node cannot answer for never starves the rest."""
+        n = self._failing.get(auction_id, (0, 0.0))[0] + 1
+        self._failing[auction_id] = (n, self.monotonic() + min(2.0 ** (n - 1), MAX_ITEM_BACKOFF_S))
+        log.warning("auction %d: %s failed (%d in a row; retried later): %s", auction_id, step, n, exc)
+
+    def _ok(self, auction_id: int) -> None:
+        self._failing.pop(auction_id, None)
 
     # ----------------------------------------------------------- steps
     def adopt_chain_auctions(self) -> int:
@@ -139,7 +159,13 @@ class Seller:
         due = []
         chain_now = None
         for a in self.state.auctions("open"):
-            info = self.port.info(a.auction_id)
+            if not self._due(a.auction_id):
+                continue
+            try:
+                info = self.port.info(a.auction_id)
+            except Exception as exc:  # noqa: BLE001 - one auction's failure must not stop the pass
+                self._failed(a.auction_id, "reading it", exc)
+                continue
             if info.phase == "open" and now < info.bidding_end:
                 continue
             if info.phase in ("open", "ended"):
@@ -152,7 +178,9 @@ class Seller:
                     continue
                 self._waiting_for_block.discard(a.auction_id)
                 if info.sealed:
-                    # Unrevealed commitments forfeit their deposits to the seller (house rule).
+                    # Unrevealed commitments forfeit their deposits to the protocol fee account
+                    # (house rule: never the seller, or its shills would bid for free); forfeiting
+                    # them here leaves no deposit locked once the auction is over.
                     late = self.port.unrevealed(a.auction_id)
                     if late:
                         self.port.forfeit(a.auction_id, late)
@@ -178,31 +206,14 @@ class Seller:
         """Deliver keys for settled auctions, each exactly once."""
         delivered = []
         for a in self.state.auctions("settled"):
-            info = self.port.info(a.auction_id)
-            # The house starts the period at the delivery block (>= now), so a token from now for
-            # the period bought never outlasts accessUntil. Recorded once: retries reuse these claims.
-            tok = self.state.add_token(AgentToken(
-                token_id=os.urandom(16).hex(), auction_id=a.auction_id, buyer=info.winner, not_before=now,
-                not_after=now + info.access_period))
-            if info.phase == "delivered":  # sent before a crash, not recorded: fix the record only
-                self.state.mark_token(tok.token_id, delivered=True)
-                self.state.save_auction(a.auction_id, status="delivered")
+            if not self._due(a.auction_id):
                 continue
-            if info.phase != "settled":
-                self._record_outcome(a.auction_id, info)
-                continue
-            if info.delivery_deadline and now >= info.delivery_deadline:
-                log.error("auction %d: delivery deadline passed; the winner may reclaim", a.auction_id)
-                self.state.save_auction(a.auction_id, status="missed")
-                continue
-            claims = AccessClaims(self.agent.identity.device_id_hex, a.auction_id, tok.buyer, tok.not_before,
-                                  tok.not_after, tok.token_id)
-            box = seal(self.port.buyer_key(tok.buyer), token_for(self.agent, claims).encode(), key_context(a.auction_id))
-            tx = self.port.deliver(a.auction_id, box)
-            self.state.mark_token(tok.token_id, delivered=True)
-            self.state.save_auction(a.auction_id, status="delivered", delivered_tx=tx)
-            delivered.append(a.auction_id)
-            log.info("auction %d: key delivered to %s (tx %s)", a.auction_id, tok.buyer, tx)
+            try:
+                if self._deliver_one(a, now):
+                    delivered.append(a.auction_id)
+                self._ok(a.auction_id)
+            except Exception as exc:  # noqa: BLE001 - one auction's failure must not stop the pass
+                self._failed(a.auction_id, "delivering its key", exc)
         return delivered
 
     def release_cancelled(self) -> list[int]:
@@ -221,6 +232,34 @@ class Seller:
             released.append(a.auction_id)
             log.info("auction %d was cancelled by the check-out; every bidder was refunded", a.auction_id)
         return released
+
+    def _deliver_one(self, a, now: int) -> bool:
+        """Deliver the key of one settled auction; True when a delivery was sent now."""
+        info = self.port.info(a.auction_id)
+        # The house starts the period at the delivery block (>= now), so a token from now for
+        # the period bought never outlasts accessUntil. Recorded once: retries reuse these claims.
+        tok = self.state.add_token(AgentToken(
+            token_id=os.urandom(16).hex(), auction_id=a.auction_id, buyer=info.winner, not_before=now,
+            not_after=now + info.access_period))
+        if info.phase == "delivered":  # sent before a crash, not recorded: fix the record only
+            self.state.mark_token(tok.token_id, delivered=True)
+            self.state.save_auction(a.auction_id, status="delivered")
+            return False
+        if info.phase != "settled":
+            self._record_outcome(a.auction_id, info)
+            return False
+        if info.delivery_deadline and now >= info.delivery_deadline:
+            log.error("auction %d: delivery deadline passed; the winner may reclaim", a.auction_id)
+            self.state.save_auction(a.auction_id, status="missed")
+            return False
+        claims = AccessClaims(self.agent.identity.device_id_hex, a.auction_id, tok.buyer, tok.not_before,
+                              tok.not_after, tok.token_id)
+        box = seal(self.port.buyer_key(tok.buyer), token_for(self.agent, claims).encode(), key_context(a.auction_id))
+        tx = self.port.deliver(a.auction_id, box)
+        self.state.mark_token(tok.token_id, delivered=True)
+        self.state.save_auction(a.auction_id, status="delivered", delivered_tx=tx)
+        log.info("auction %d: key delivered to %s (tx %s)", a.auction_id, tok.buyer, tx)
+        return True
 
     def withdraw_due(self, now: int) -> int:
         last = self.state.cursor("last_withdraw")

@@ -40,9 +40,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from device_agent.profiles import Profile
+from exchange.border import BorderError, parse_json, read_body
 from exchange.crypto import TokenError, TokenFailure, verify_token
 from exchange.relay.e2e import (
     NONCE_HEADER,
@@ -56,6 +58,7 @@ from exchange.relay.e2e import (
 )
 
 UNAUTHENTICATED = {TokenFailure.MALFORMED, TokenFailure.BAD_SIGNATURE}
+MAX_BODY = 4096  # bodies are small: an action input, a list of names
 MAX_LONGPOLL_S = 25.0
 MAX_LONGPOLLS_PER_TOKEN = 2  # each waiting poll holds a server thread for up to MAX_LONGPOLL_S
 MAX_SUBSCRIBE_WAIT_S = 300.0  # a longpoll subscription answers 204 after this without an event
@@ -157,7 +160,7 @@ def _error(status: int, reason: str, detail: str = "", headers: dict | None = No
 
 def create_app(ctx: ServingContext) -> Flask:
     app = Flask("device_agent")
-    app.config["MAX_CONTENT_LENGTH"] = 4096  # bodies are small: an action input, a list of names
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
     waiting: dict[str, int] = {}  # token id -> long polls now waiting
     waiting_lock = threading.Lock()
@@ -208,6 +211,28 @@ def create_app(ctx: ServingContext) -> Flask:
             raise _BadRequest(f"query parameter {name} is out of range")
         return v
 
+    @app.before_request
+    def read_the_body_once():
+        """Every body is read here, bounded and strictly (a bad chunked encoding is a JSON 400, not
+        werkzeug's HTML one or an error out of ``request.get_data``); views and the answer's
+        signature use this one copy."""
+        g.body = b""
+        try:
+            g.body = read_body(request, MAX_BODY)
+        except BorderError as exc:
+            return _error(exc.status, "too_large" if exc.status == 413 else "bad_request", exc.reason)
+        return None
+
+    def json_body():
+        """The JSON body (None without a JSON content type); nesting beyond the recursion limit
+        is a 400 here, not a RecursionError out of the view (what ``request.get_json`` raised)."""
+        if not request.is_json:
+            return None
+        try:
+            return parse_json(g.body)
+        except BorderError as exc:
+            raise _BadRequest(f"the body is not JSON this device can take: {exc.reason}") from None
+
     @app.errorhandler(_BadRequest)
     def bad_request(exc):
         return _error(400, "bad_request", str(exc))
@@ -224,6 +249,11 @@ def create_app(ctx: ServingContext) -> Flask:
     def too_large(_exc):
         return _error(413, "too_large", "request body too large")
 
+    @app.errorhandler(HTTPException)
+    def http_error(exc):  # any other werkzeug refusal (a malformed request): JSON like the rest
+        code = exc.code or 400
+        return _error(code, exc.name.lower().replace(" ", "_"), exc.description or "")
+
     @app.errorhandler(500)
     def internal(_exc):
         # Flask has logged the traceback; the client learns nothing about the agent's internals.
@@ -236,7 +266,7 @@ def create_app(ctx: ServingContext) -> Flask:
             resp.headers[SIGNATURE_HEADER] = sign_answer(
                 ctx.ed25519_private, ctx.device_id_hex, request.method, target,
                 request.headers.get(NONCE_HEADER, ""), resp.status_code, resp.headers.get("Content-Type", ""),
-                resp.get_data(), int(time.time()), request.get_data(cache=True))
+                resp.get_data(), int(time.time()), g.get("body", b""))
         return resp
 
     @app.post(SEALED_PATH)
@@ -247,8 +277,7 @@ def create_app(ctx: ServingContext) -> Flask:
         if not ctx.x25519_private:
             return _error(404, "not_found", "this device takes no sealed requests")
         try:
-            method, target, headers, reply_key, body = open_request(ctx.x25519_private, ctx.device_id_hex,
-                                                                    request.get_data())
+            method, target, headers, reply_key, body = open_request(ctx.x25519_private, ctx.device_id_hex, g.body)
         except AnswerError as exc:
             return _error(400, "bad_sealed_request", str(exc))
         if target.split("?", 1)[0] == SEALED_PATH:
@@ -274,7 +303,7 @@ def create_app(ctx: ServingContext) -> Flask:
             return refused
         names = list(props)
         if request.method == "POST":
-            asked = request.get_json(silent=True)
+            asked = json_body()
             if not isinstance(asked, list) or not asked or not all(isinstance(n, str) for n in asked):
                 raise _BadRequest("readmultipleproperties takes a non-empty JSON array of property names")
             names = asked
@@ -307,7 +336,7 @@ def create_app(ctx: ServingContext) -> Flask:
         claims, refused = authorise()
         if refused:
             return refused
-        ask = request.get_json(silent=True)
+        ask = json_body()
         if not isinstance(ask, dict):
             raise _BadRequest("the history action takes a JSON object {property, from, to, step}")
         extra = sorted(set(ask) - {"property", "from", "to", "step"})

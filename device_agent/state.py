@@ -6,6 +6,8 @@ where it stopped: every step of a sale is recorded before and after its chain tr
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -98,11 +100,20 @@ class AgentState:
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
         SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in TABLES])
+        # A connection that never writes: its data_version moves with every commit of the others.
+        self._watch = sqlite3.connect(self.engine.url.database, check_same_thread=False) \
+            if url.startswith("sqlite") and self.engine.url.database not in (None, "", ":memory:") else None
+        self._watch_lock = threading.Lock()
+        self._revoked: tuple[int, frozenset[str]] | None = None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.engine.dispose()
 
     # ----------------------------------------------------------- consent
@@ -187,8 +198,22 @@ class AgentState:
             return list(s.exec(select(AgentToken).order_by(AgentToken.issued_at)))
 
     def revoked_ids(self) -> frozenset[str]:
+        """Every data request asks: answered from memory until the database changes (a commit by
+        any connection, also ``device-agent revoke`` in another process, moves SQLite's data_version)."""
+        version = self._data_version()
+        cached = self._revoked
+        if version is not None and cached is not None and cached[0] == version:
+            return cached[1]
         with self.session() as s:
-            return frozenset(s.exec(select(AgentToken.token_id).where(AgentToken.revoked == True)))  # noqa: E712
+            ids = frozenset(s.exec(select(AgentToken.token_id).where(AgentToken.revoked == True)))  # noqa: E712
+        self._revoked = (version, ids) if version is not None else None
+        return ids
+
+    def _data_version(self) -> int | None:
+        with self._watch_lock:
+            if self._watch is None:
+                return None
+            return self._watch.execute("PRAGMA data_version").fetchone()[0]
 
     # ----------------------------------------------------------- cursors
     def cursor(self, name: str, default: int = 0) -> int:

@@ -194,6 +194,8 @@ class StreamPublisher:
                     self.poll_sales()  # refunds only
                 except ExchangeError as exc:
                     log.warning("stream sales while disabled: %s", exc)
+                except Exception:  # noqa: BLE001 - one bad pass must not end the thread
+                    log.exception("stream sales while disabled: unexpected error; retrying")
                 stop.wait(0.2)
                 continue
             try:
@@ -209,6 +211,8 @@ class StreamPublisher:
                     self.save()
             except ExchangeError as exc:
                 log.warning("stream publishing: %s", exc)
+            except Exception:  # noqa: BLE001 - one bad pass (a payment, a reading) must not end the thread
+                log.exception("stream publishing: unexpected error; retrying on the next round")
             # Answer payments promptly between publications.
             waited = 0.0
             while waited < every and not stop.is_set() and self._consented():
@@ -216,6 +220,8 @@ class StreamPublisher:
                     self.poll_sales()
                 except ExchangeError as exc:
                     log.warning("stream sales poll: %s", exc)
+                except Exception:  # noqa: BLE001 - see above
+                    log.exception("stream sales poll: unexpected error; retrying")
                 stop.wait(0.2)
                 waited += 0.2
         self.save()

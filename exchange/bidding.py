@@ -6,7 +6,9 @@ and gets back batches ready for ``AuctionHouseClient.bid_batch`` (open mechanism
 
 Strategy: in an open (English) auction the cheapest leading bid is the auction's minimum next
 bid, so that is what is bid; in a sealed second-price auction bidding one's true value is the
-dominant strategy, so the maximum is bid. Devices are taken cheapest first so the budget covers
+dominant strategy, so the maximum is bid. A sealed bid locks a deposit that is public, so it is
+not the bid but the bid rounded up to the next 1, 2 or 5 x 10^k wei (``sealed_deposit``); the
+budget counts what is locked (deposits). Devices are taken cheapest first so the budget covers
 as many devices as possible; ties keep the caller's order.
 """
 
@@ -18,10 +20,24 @@ from dataclasses import dataclass, field
 from exchange.errors import ExchangeError
 
 DEFAULT_BATCH = 100
+MAX_AMOUNT = 2**88 - 1  # the house's largest bid or deposit
+DEPOSIT_STEPS = (1, 2, 5, 10)
 
 
 class BidPlanError(ExchangeError, ValueError):
     """The planning inputs are malformed."""
+
+
+def sealed_deposit(amount: int) -> int:
+    """The default deposit of a sealed bid of ``amount`` wei: the smallest 1, 2 or 5 x 10^k wei at
+    or above it (at most the house's largest amount). The house publishes every deposit
+    (BidCommitted), so all bids of one step lock the same deposit and show only their step;
+    what the deposit holds beyond the bid's bond is freed at the reveal."""
+    _positive_int(amount, "sealed bid amount")
+    if amount > MAX_AMOUNT:
+        raise BidPlanError(f"sealed bid amount must be at most 2**88 - 1 wei, got {amount}")
+    unit = 10 ** (len(str(amount)) - 1)
+    return min(next(m * unit for m in DEPOSIT_STEPS if m * unit >= amount), MAX_AMOUNT)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ class PlannedBid:
     auction_id: int
     amount: int
     sealed: bool
+    deposit: int  # wei locked when placed: the bid (open), sealed_deposit(bid) (sealed)
 
 
 @dataclass(frozen=True)
@@ -56,8 +73,13 @@ class BidBatch:
         return [b.amount for b in self.bids]
 
     @property
+    def deposits(self) -> list[int]:
+        return [b.deposit for b in self.bids]
+
+    @property
     def total(self) -> int:
-        return sum(b.amount for b in self.bids)
+        """Wei this batch locks when placed."""
+        return sum(b.deposit for b in self.bids)
 
 
 @dataclass(frozen=True)
@@ -96,7 +118,7 @@ def plan_bids(devices: Iterable, max_price_per_device: int, budget: int, batch_s
     """Plan bids on ``devices`` (DeviceOffer, or mappings/objects with the same fields).
 
     Every planned amount is at most ``max_price_per_device`` and at least the device's
-    ``min_bid``; the sum of all amounts is at most ``budget``; each batch holds at most
+    ``min_bid``; the sum of all deposits (what placing the plan locks) is at most ``budget``; each batch holds at most
     ``batch_size`` bids of one kind (open or sealed); an auction is bid on at most once.
     """
     max_price = _positive_int(max_price_per_device, "max_price_per_device")
@@ -119,15 +141,16 @@ def plan_bids(devices: Iterable, max_price_per_device: int, budget: int, batch_s
         else:
             seen.add(o.auction_id)
             amount = max_price if o.sealed else o.min_bid
-            candidates.append((amount, order, PlannedBid(o.device_id, o.auction_id, amount, o.sealed)))
+            locked = sealed_deposit(amount) if o.sealed else amount
+            candidates.append((locked, order, PlannedBid(o.device_id, o.auction_id, amount, o.sealed, locked)))
     candidates.sort(key=lambda c: (c[0], c[1]))
     chosen: list[PlannedBid] = []
     spent = 0
-    for amount, _, bid in candidates:
-        if spent + amount > budget:
+    for locked, _, bid in candidates:
+        if spent + locked > budget:
             skipped[bid.device_id] = "over budget"
             continue
-        spent += amount
+        spent += locked
         chosen.append(bid)
     batches: list[BidBatch] = []
     for sealed in (False, True):

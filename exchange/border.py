@@ -34,6 +34,7 @@ from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 from exchange.errors import ExchangeError
 
 INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)  # an Integer column on PostgreSQL (arrival order, milestone index)
 UINT63 = (0, 2**63 - 1)  # what an unsigned wire value may be to fit a signed BigInteger column
 MAX_JSON_DEPTH = 64
 _LINGER_BYTES = 8 * 1024 * 1024

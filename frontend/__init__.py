@@ -16,9 +16,10 @@ from datetime import timedelta
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from exchange.market import format_bps, format_duration
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
-from frontend.forms import Kept, format_duration, format_eth, format_number
+from frontend.forms import Kept, format_eth, format_number
 from frontend.security import (
     CsrfError,
     KeyVault,
@@ -71,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     from frontend.jobs import JobRunner
     from frontend.services import Services
     from frontend.stream_ops import StreamManager
+    from frontend.wallet_tx import PendingStore
 
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
@@ -84,13 +86,27 @@ def create_app(config: dict | None = None) -> Flask:
                                                             app.config["LOGIN_WINDOW_S"])
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.siwe_nonces"] = NonceStore()
+    app.extensions["thingbid.wallet_pending"] = PendingStore()
+    app.extensions["thingbid.wallet_runs"] = {}  # job id -> WalletRun (a plan the browser wallet is placing)
     app.extensions["thingbid.jobs"] = JobRunner()
     app.extensions["thingbid.plans"] = PlanStore()
     app.extensions["thingbid.streams"] = StreamManager()
 
-    from frontend.blueprints import account, auctions, bids, catalog, directory, keys, siwe, streams, wallet
+    from frontend.blueprints import (
+        account,
+        auctions,
+        bids,
+        catalog,
+        directory,
+        keys,
+        siwe,
+        streams,
+        wallet,
+        wallet_tx,
+    )
 
-    for bp in (account.bp, siwe.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp, directory.bp):
+    for bp in (account.bp, siwe.bp, wallet_tx.bp, catalog.bp, bids.bp, auctions.bp, keys.bp, wallet.bp, streams.bp,
+               directory.bp):
         app.register_blueprint(bp)
 
     app.before_request(check_csrf)
@@ -104,7 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.add_template_filter(format_eth, "eth")
     app.add_template_filter(format_number, "num")
     app.add_template_filter(format_duration, "duration")
-    app.add_template_filter(lambda bps: f"{int(bps or 0) / 100:g}%", "pct")
+    app.add_template_filter(format_bps, "pct")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

@@ -7,14 +7,25 @@ request. What a user sees is always filtered by their own address.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from exchange.crypto.delivery import key_context  # noqa: F401 - re-exported for tests and pages
+from exchange.market import (  # noqa: F401 - the shared code path; re-exported for the pages and tests
+    BATCH_SIZE,
+    AuctionBook,
+    Opened,
+    Outcome,
+    PlannedBid,
+    PlanView,
+    Skip,
+    Target,
+    min_bid,
+    plan_from_targets,
+    send_plan,
+)
+from exchange.market import targets as book_targets
 from frontend.errors import FrontendError
-from frontend.jobs import Job, Outcome
-
-BATCH_SIZE = 100  # bids per transaction (stays far below the block gas limit)
+from frontend.jobs import Job
 
 
 def _hex(b) -> str:
@@ -31,90 +42,6 @@ class AuctionView:
     winner: str | None
 
 
-DEFAULT_DELIVERY = 86_400  # the house's default delivery window (a 0 at opening)
-FULL_BOND = 10_000
-
-
-@dataclass(frozen=True)
-class Terms:
-    """What a bid commits to, fixed when the auction opened (shown next to every bid box)."""
-
-    fee_bps: int  # protocol fee taken from the price at delivery
-    delivery_window: int  # seconds from settlement the seller has to deliver; then the winner reclaims
-    bond_bps: int  # share of a bid locked while the auction runs
-    window: int = 0  # open auctions: anti-sniping extension; sealed: the reveal window
-
-    @classmethod
-    def from_opened(cls, params, fee_bps: int) -> Terms:
-        return cls(int(fee_bps), int(params[7]) or DEFAULT_DELIVERY, int(params[8]) or FULL_BOND, int(params[5]))
-
-
-@dataclass
-class Opened:
-    auction_id: int
-    device_id: str
-    seller: str
-    bidding_end: int
-    mechanism: str = ""
-    reserve: int = 0
-    increment: int = 0
-    highest: int = 0
-    leader: str | None = None
-    closed: bool = False  # settled, unsold or cancelled: no more bids
-    terms: Terms | None = None
-
-
-@dataclass
-class AuctionBook:
-    """Everything the house's events say, folded by auction id (kept up to date on demand)."""
-
-    next_block: int = 0
-    opened: dict[int, Opened] = field(default_factory=dict)
-    by_device: dict[str, list[int]] = field(default_factory=dict)
-    bids: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> auction -> latest amount
-    commits: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> sealed auction -> deposit
-    delivered: dict[int, tuple[str, bytes, int]] = field(default_factory=dict)  # winner, sealed key, access until
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def refresh(self, client) -> AuctionBook:
-        with self.lock:
-            head = client.chain.w3.eth.block_number
-            if head < self.next_block:
-                return self
-            for e in client.events(self.next_block, head):
-                a = e.args
-                if e.name == "AuctionOpened":
-                    aid = int(a["auctionId"])
-                    did = _hex(a["deviceId"])
-                    p = a["params"]
-                    self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
-                                              int(p[2]), int(p[3]), terms=Terms.from_opened(p, a["feeBps"]))
-                    self.by_device.setdefault(did, []).append(aid)
-                elif e.name == "BidPlaced":
-                    aid, amount = int(a["auctionId"]), int(a["amount"])
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[aid] = amount
-                    o = self.opened.get(aid)
-                    if o and amount >= o.highest:  # open auctions only accept a new highest bid
-                        o.highest, o.leader = amount, str(a["bidder"])
-                elif e.name == "BidCommitted":
-                    self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
-                elif e.name == "BidRevealed":
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
-                elif e.name in ("AuctionSettled", "AuctionUnsold", "AuctionCancelled"):
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.closed = True
-                elif e.name == "BiddingExtended":
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.bidding_end = int(a["biddingEnd"])
-                elif e.name == "KeyDelivered":
-                    self.delivered[int(a["auctionId"])] = (str(a["winner"]).lower(), bytes(a["sealedKey"]),
-                                                           int(a["accessUntil"]))
-            self.next_block = head + 1
-            return self
-
-
 def _client(services, chain=None):
     from exchange.chain.auction import AuctionHouseClient
 
@@ -129,7 +56,7 @@ def book(services) -> AuctionBook:
 
 def chain_now(services) -> int:
     with services.chain_guard():
-        return int(services.base_chain().w3.eth.get_block("latest")["timestamp"])
+        return services.base_chain().now()
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -158,23 +85,6 @@ def device_auctions(services, device_id: str) -> list[AuctionView]:
     return out
 
 
-@dataclass
-class Target:
-    """One matching device and the auction a bid would go to (None: nothing open)."""
-
-    device_id: str
-    title: str
-    auction_id: int | None
-    reserve: int
-    increment: int
-    highest: int
-    leader: str | None
-    bidding_end: int
-    sealed: bool = False
-    reason: str = ""
-    terms: Terms | None = None
-
-
 def targets_for(services, devices, bidder: str) -> list[Target]:
     """The newest open auction of each device, from the event book (no per-auction calls).
 
@@ -183,25 +93,8 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     bk = book(services)
     now = chain_now(services)
-    sealed_mech = (_client(services).mechanisms.get("sealed-second-price") or "").lower()
-    out = []
-    for d in devices:
-        ids = [i for i in bk.by_device.get(d.id.lower(), []) if not bk.opened[i].closed]
-        if not ids:
-            out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
-            continue
-        o = bk.opened[ids[-1]]
-        sealed = o.mechanism == sealed_mech
-        reason = ""
-        if o.bidding_end <= now:
-            reason = "bidding has ended"
-        elif sealed and o.auction_id in bk.commits.get(bidder.lower(), {}):
-            reason = "you already committed a sealed bid"
-        elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
-            reason = "you already lead"
-        out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
-                          sealed, reason, o.terms))
-    return out
+    sealed_mech = _client(services).mechanisms.get("sealed-second-price") or ""
+    return book_targets(bk, devices, bidder, now, sealed_mech)
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
@@ -222,81 +115,9 @@ def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str
 
 
 # ---- planning -----------------------------------------------------------------------------------
-@dataclass
-class PlannedBid:
-    device_id: str
-    auction_id: int
-    amount: int
-    sealed: bool = False
-    terms: Terms | None = None
-
-
-@dataclass
-class Skip:
-    device_id: str
-    title: str
-    reason: str
-
-
-@dataclass
-class PlanView:
-    batches: list[list[PlannedBid]]
-    skipped: list[Skip]
-
-    @property
-    def count(self) -> int:
-        return sum(len(b) for b in self.batches)
-
-    @property
-    def total(self) -> int:
-        return sum(p.amount for b in self.batches for p in b)
-
-    @property
-    def terms_range(self) -> dict | None:
-        """Lowest and highest fee, delivery window and bond over the planned bids (as text)."""
-        from frontend.forms import format_duration
-
-        ts = [p.terms for b in self.batches for p in b if p.terms]
-        if not ts:
-            return None
-
-        def span(values, fmt):
-            lo, hi = min(values), max(values)
-            return [fmt(lo)] if lo == hi else [fmt(lo), fmt(hi)]
-
-        pct = lambda bps: f"{bps / 100:g}%"  # noqa: E731
-        return {"fee": span([t.fee_bps for t in ts], pct), "delivery": span([t.delivery_window for t in ts], format_duration),
-                "bond": span([t.bond_bps for t in ts], pct)}
-
-
 def make_plan(services, bidder: str, devices, max_price: int, budget: int) -> PlanView:
     """Targets from the chain, then exchange.bidding.plan_bids decides amounts and batches."""
-    from exchange.bidding import plan_bids
-
-    targets = targets_for(services, devices, bidder)
-    return plan_from_targets(targets, bidder, max_price, budget, plan_bids)
-
-
-def min_bid(t: Target) -> int:
-    """The least bid an open auction accepts now: the reserve, or the leader's bid plus the increment."""
-    if t.highest <= 0 or t.sealed:  # a sealed auction shows no standing bid
-        return max(t.reserve, 1)
-    return max(t.reserve, t.highest + max(t.increment, 1))
-
-
-def plan_from_targets(targets: list[Target], bidder: str, max_price: int, budget: int, plan_bids) -> PlanView:
-    from exchange.bidding import DeviceOffer
-
-    skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
-    live = [t for t in targets if not t.reason]
-    titles = {t.device_id: t.title for t in live}
-    terms = {t.auction_id: t.terms for t in live}
-    plan = plan_bids([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
-                     max_price, budget, batch_size=BATCH_SIZE)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, terms.get(b.auction_id)) for b in batch.bids]
-               for batch in plan.batches]
-    skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
-    return PlanView([b for b in batches if b], skipped)
+    return plan_from_targets(targets_for(services, devices, bidder), max_price, budget, batch_size=BATCH_SIZE)
 
 
 # ---- writes (signed by the user's own chain connection) ------------------------------------------
@@ -352,32 +173,8 @@ def _place_plan(services, user, plan: PlanView, job: Job, top_up: bool) -> None:
             free = client.balance_of(user.address).free
             if plan.total > free:
                 client.deposit(plan.total - free, sender=user.address)
-    for i, batch in enumerate(plan.batches, 1):
-        job.stage = f"sending transaction {i} of {len(plan.batches)} ({len(batch)} bids)"
-        ids = [b.auction_id for b in batch]
-        amounts = [b.amount for b in batch]
-        sealed = batch[0].sealed
-        try:
-            with services.chain_guard():
-                if sealed:
-                    # Secrets first: a commitment whose salt is lost cannot be revealed.
-                    bids = client.seal_bids(user.address, ids, amounts)
-                    sealed_store(services, user).add(bids)
-                    receipt, skipped = client.commit_batch(bids, sender=user.address)
-                else:
-                    receipt, skipped = client.bid_batch(ids, amounts, sender=user.address)
-        except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: say so per device
-            from exchange.errors import ContractRevert
-
-            reason = f"{exc.error}{exc.error_args}" if isinstance(exc, ContractRevert) else type(exc).__name__
-            job.record([Outcome(b.device_id, b.auction_id, "failed", reason, b.amount) for b in batch])
-            continue
-        placed_note = "sealed bid committed: reveal it after bidding ends" if sealed else ""
-        job.stage = f"transaction {i} of {len(plan.batches)} mined"
-        job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
-                            skipped.get(b.auction_id, "").replace("_", " ") or placed_note, b.amount)
-                    for b in batch],
-                   "0x" + bytes(receipt["transactionHash"]).hex())
+    send_plan(client, user.address, plan, job, keep_sealed=lambda bids: sealed_store(services, user).add(bids),
+              guard=services.chain_guard)
 
 
 @dataclass
@@ -397,6 +194,7 @@ class MyAuction:
     sealed: bool = False
     can_reveal: bool = False
     revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
+    deposit: int = 0  # sealed only: the deposit the commitment locked (what others see before the reveal)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -413,7 +211,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
         settled = info.state not in ("open", "none")
         closes = info.time + (info.window if info.sealed_bids else 0)  # sealed: after the reveal window
         out.append(MyAuction(
-            aid, _hex(info.device_id), info.state, mine.get(aid, commits.get(aid, 0)), info.first_amount,
+            aid, _hex(info.device_id), info.state, mine.get(aid, 0), info.first_amount,
             info.first, won and settled,
             can_settle=info.state == "open" and closes <= now,
             can_reclaim=won and info.state == "awaiting_key" and info.time <= now,  # the house allows now >= deadline
@@ -421,7 +219,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
                         and info.time <= now < info.time + info.window),
-            revealed=info.sealed_bids and aid in mine))
+            revealed=info.sealed_bids and aid in mine, deposit=commits.get(aid, 0)))
     return out
 
 
@@ -435,7 +233,7 @@ def standing(a: MyAuction, address: str) -> str:
 
 def my_bids(services, address: str) -> list:
     return [dict(auction_id=a.auction_id, device_id=a.device_id, amount=a.my_bid, state=a.state,
-                 standing=standing(a, address))
+                 standing=standing(a, address), deposit=a.deposit, revealed=a.revealed, sealed=a.sealed)
             for a in my_auctions(services, address)]
 
 
@@ -472,6 +270,7 @@ class KeyView:
     not_before: int
     not_after: int
     error: str = ""
+    sealed_hex: str = ""  # a wallet session's key, still sealed: the browser opens it
 
 
 def my_keys(services, user) -> list[KeyView]:
@@ -486,7 +285,7 @@ def my_keys(services, user) -> list[KeyView]:
         o = bk.opened.get(aid)
         did = o.device_id if o else ""
         if user.x25519_private is None:  # a wallet session: the key opens in the browser only
-            out.append(KeyView(aid, did, "", 0, until, "opens in your browser with your wallet"))
+            out.append(KeyView(aid, did, "", 0, until, "opens in your browser with your wallet", bytes(box).hex()))
             continue
         try:
             token = open_sealed(user.x25519_private, box, key_context(aid)).decode("ascii")

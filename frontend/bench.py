@@ -1,4 +1,4 @@
-"""Plan and place bids on 1000 devices through the web app's own code path.
+"""Plan and place bids on 1000 devices through the web app's own code path; wallet sign-in and bids in Chromium.
 
 Run by ``thingbid bench ui`` as ``python -m frontend.bench`` (a child process, so ``exchange``
 never imports ``frontend``).
@@ -7,6 +7,13 @@ A real anvil, the real contracts, 1000 checked-in devices with open auctions, th
 indexed; then, as a signed-in user of the Flask app (its test client: same views, forms,
 CSRF, planning and background job as in the browser), the timer runs from POSTing the bid
 form (plan) through "sign and place" until the job reports every batch done.
+
+With Debian chromium present, two more rows come from a real browser and the development wallet
+(``frontend.devwallet``: a test key signing in the page, the node calls relayed to the same anvil):
+``signin`` (click "Sign in with your wallet" to the server's answer: nonce, EIP-4361 message, the
+wallet's signature, the server's check; p50 over fresh browser contexts, no dev faucet) and ``browser_1000_bids`` (click "Sign and
+place" to the job's outcome page: every batch prepared and estimated by the server, signed and sent
+by the wallet, checked on chain by the server).
 """
 
 from __future__ import annotations
@@ -72,7 +79,100 @@ def _one(n: int) -> dict:
                 "plan_and_place_s": round(total_s, 3), "setup_s": round(setup_s, 2), "error": p["error"]}
 
 
-def run(devices: int, repeat: int):
+SIGNINS = 9
+
+
+def _browser_rows(devices: int) -> list[dict]:
+    import os
+    import re
+    import statistics
+    import tempfile
+    import threading
+    import time
+    from pathlib import Path
+
+    from eth_account import Account
+    from werkzeug.serving import make_server
+
+    from exchange.chain.anvil import start_anvil
+    from exchange.chain.connect import rpc_chain
+    from exchange.chain.deploy import deploy_all
+    from frontend import create_app, devwallet
+    from frontend.auction_ops import open_auctions_for
+    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend.services import Services
+
+    if not os.path.exists(devwallet.CHROMIUM):
+        why = f"Debian chromium not installed at {devwallet.CHROMIUM}"
+        return [{"op": "signin", "skipped": why}, {"op": "browser_1000_bids", "skipped": why}]
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, start_anvil(port=None, reuse=False) as proc:
+        tmp = Path(tmp)
+        chain = rpc_chain(proc.url, kind="anvil")
+        manifest, _ = deploy_all(chain, tmp / "deployments")
+        devs = make_devices(devices, chain.accounts[1:4], seed=6, tags=("walletbench",))
+        check_in(chain, manifest, devs)
+        world = World(chain, manifest, sqlite_url(tmp), devs)
+        open_auctions_for(world, devs, duration_s=3600)
+        index(chain, manifest, world.database_url)
+        # No dev faucet: a sign-in is then exactly what a public frontend does; the bidder is funded below.
+        app = create_app({"THINGBID_SERVICES": Services(rpc_chain(proc.url), manifest, world.database_url,
+                                                        "http://127.0.0.1:9", tmp / "keystores"),
+                          "BIND_HOST": "127.0.0.1"})
+        srv = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_port}"
+        pw = sync_playwright().start()
+        browser = pw.chromium.launch(executable_path=devwallet.CHROMIUM, args=devwallet.LAUNCH_ARGS, headless=True)
+        script = devwallet.bundle()
+        try:
+            signin_ms = []
+            for i in range(SIGNINS + 1):  # the first warms the server and the browser: not counted
+                ctx = browser.new_context()
+                key = f"0x{0xbe7c0000 + i:064x}"
+                devwallet.install(ctx, script, key, proc.url)
+                page = ctx.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/account/signin?next=/catalog/%3Fq%3Dwalletbench")
+                t0 = time.perf_counter()
+                with page.expect_response(lambda r: r.url.endswith("/siwe/verify")) as answer:
+                    page.click("#wallet-signin")
+                if not answer.value.ok:
+                    raise RuntimeError(f"wallet sign-in refused: {answer.value.text()}")
+                if i:
+                    signin_ms.append((time.perf_counter() - t0) * 1000)
+                page.wait_for_url(re.compile(r"/catalog/\?q=walletbench$"))
+                if i < SIGNINS:
+                    ctx.close()
+            chain.send_value(Account.from_key(key).address, 100 * 10**18)  # the bidder's ether, from the node's first account
+            page.fill("input[name=max_price]", "0.01")
+            page.fill("input[name=budget]", "100")
+            page.click("#plan-bids")
+            page.wait_for_url(re.compile(r"/bids/plan/"))
+            t0 = time.perf_counter()
+            page.click("#wallet-prepare")  # key registration and the deposit
+            page.locator("#wallet-sign-plan:enabled").wait_for()
+            prepare_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            page.click("#wallet-sign-plan")
+            page.wait_for_url(re.compile(r"/bids/job/"), timeout=300_000)
+            wall_s = time.perf_counter() - t0
+            summary = page.locator("#outcome-summary").inner_text()
+            counts = dict((k, int(v)) for v, k in re.findall(r"(\d+) (placed|skipped|failed|transaction)", summary))
+            ctx.close()
+        finally:
+            browser.close()
+            pw.stop()
+            srv.shutdown()
+    return [{"op": "signin", "p50_ms": round(statistics.median(signin_ms), 1), "max_ms": round(max(signin_ms), 1),
+             "signins": len(signin_ms), "goal_ms": 1000},
+            {"op": "browser_1000_bids", "wall_s": round(wall_s, 3), "batches": counts.get("transaction", 0),
+             "bids": counts.get("placed", 0), "skipped": counts.get("skipped", 0), "failed": counts.get("failed", 0),
+             "devices": devices, "prepare_s": round(prepare_s, 3), "goal_s": 15, "goal_batches": 10}]
+
+
+def run(devices: int, repeat: int, browser: bool = True):
     import statistics
 
     rows = [_one(devices) for _ in range(max(1, repeat))]
@@ -82,6 +182,8 @@ def run(devices: int, repeat: int):
     row["devices"] = devices
     row["goal_s"] = 10
     yield {"bids": row.pop("bids"), "plan_and_place_s": row.pop("plan_and_place_s"), **row}
+    if browser:
+        yield from _browser_rows(devices)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m frontend.bench")
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--no-browser", action="store_true", help="skip the Chromium rows (signin, browser_1000_bids)")
     args = p.parse_args(argv)
-    for row in run(args.devices, args.repeat):
+    for row in run(args.devices, args.repeat, browser=not args.no_browser):
         print(json.dumps(row), flush=True)
     return 0
 

@@ -89,16 +89,6 @@ def format_eth(wei: int | None) -> str:
     return s
 
 
-def format_duration(seconds) -> str:
-    """Seconds as the largest whole unit that fits: 7 days, 1 day, 10 min, 90 s."""
-    s = int(seconds or 0)
-    for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60)):
-        if s >= size and s % size == 0:
-            n = s // size
-            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
-    return f"{s} s"
-
-
 def format_number(v) -> str:
     """A parsed number as the user would type it: 800.0 -> "800", 52.52 -> "52.52", None -> ""."""
     if v is None or v == "":

@@ -12,14 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-@dataclass
-class Outcome:
-    device_id: str
-    auction_id: int | None
-    status: str  # "placed" | "skipped" | "failed"
-    reason: str = ""
-    amount: int = 0
+from exchange.market import Outcome  # noqa: F401 - one outcome type for the app and the client
 
 
 @dataclass
@@ -67,15 +60,17 @@ class JobRunner:
         self._lock = threading.Lock()
         self.keep = keep
 
+    def add(self, owner: str, kind: str, total_batches: int, total_items: int, meta: dict | None = None) -> Job:
+        """A job driven from outside (a browser wallet sends its transactions), shown like any other."""
+        job = Job(secrets.token_urlsafe(12), owner, kind, total_batches, total_items, meta=meta or {})
+        job.state = "running"
+        self._keep(job)
+        return job
+
     def start(self, owner: str, kind: str, total_batches: int, total_items: int,
               work: Callable[[Job], None], meta: dict | None = None) -> Job:
         job = Job(secrets.token_urlsafe(12), owner, kind, total_batches, total_items, meta=meta or {})
-        with self._lock:
-            self._jobs[job.id] = job
-            if len(self._jobs) > self.keep:  # drop the oldest finished jobs
-                for jid, j in sorted(self._jobs.items(), key=lambda kv: kv[1].started):
-                    if j.state in ("done", "failed") and len(self._jobs) > self.keep:
-                        del self._jobs[jid]
+        self._keep(job)
 
         def run():
             job.state = "running"
@@ -92,6 +87,14 @@ class JobRunner:
 
         threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
         return job
+
+    def _keep(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+            if len(self._jobs) > self.keep:  # drop the oldest finished jobs
+                for jid, j in sorted(self._jobs.items(), key=lambda kv: kv[1].started):
+                    if j.state in ("done", "failed") and len(self._jobs) > self.keep:
+                        del self._jobs[jid]
 
     def get(self, job_id: str, owner: str) -> Job | None:
         with self._lock:

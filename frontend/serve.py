@@ -16,9 +16,17 @@ import os
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_web_server(app, host: str, port: int):
+    """The threaded werkzeug server for ``app`` (not started); protocol errors (bad request line,
+    unknown HTTP version, oversized headers) are answered as JSON 4xx like every server's."""
     from werkzeug.serving import make_server
 
+    from exchange.border import JsonErrorHandler
+
+    return make_server(host, port, app, threaded=True, request_handler=JsonErrorHandler)
+
+
+def main(argv: list[str] | None = None) -> int:
     from frontend import create_app
 
     p = argparse.ArgumentParser(prog="python -m frontend.serve", description=__doc__.splitlines()[0])
@@ -40,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.public_url:
         config["PUBLIC_URL"] = args.public_url
     app = create_app(config)
-    srv = make_server(args.host, args.port, app, threaded=True)
+    srv = make_web_server(app, args.host, args.port)
     print(f"web        http://{args.host}:{srv.server_port}", flush=True)
     try:
         srv.serve_forever()

@@ -74,17 +74,7 @@ class Services:
         gets a fresh connection with a local signing middleware built from the keystore
         (``rpc_chain``), keeping web3 inside ``exchange.chain``.
         """
-        from exchange.chain.connect import Chain, rpc_chain
-
-        base = self.base_chain()
-        if base.kind == "embedded":
-            with self._lock:
-                if account.address not in base.tester.get_accounts():
-                    base.tester.add_account(account.key.hex() if account.key.hex().startswith("0x")
-                                            else "0x" + account.key.hex())
-            return Chain(base.w3, "embedded", [account.address], tester=base.tester)
-        url = base.w3.provider.endpoint_uri
-        return rpc_chain(url, keystore=keystore_path, password=password, kind=base.kind)
+        return self.base_chain().with_signer(bytes(account.key), keystore_path, password)
 
     # -- catalog -------------------------------------------------------------------------------
     def catalog(self):

@@ -28,10 +28,7 @@ def dev_fund(services, address: str, amount: int = DEV_FUND_WEI) -> None:
     if not services.dev_faucet or not chain.accounts or chain.chain_id == 1:
         return
     with services.chain_guard():
-        if chain.w3.eth.get_balance(address) >= amount // 10:
-            return
-        tx = chain.w3.eth.send_transaction({"from": chain.deployer, "to": address, "value": amount})
-        chain.w3.eth.wait_for_transaction_receipt(tx)
+        chain.dev_fund(address, amount, top_up_below=amount // 10)
 
 
 def account_summary(services, user) -> AccountSummary:
@@ -40,7 +37,7 @@ def account_summary(services, user) -> AccountSummary:
 
     chain = services.base_chain()
     with services.chain_guard():
-        bal = chain.w3.eth.get_balance(user.address)
+        bal = chain.balance(user.address)
     free, locked = auction_ops.balance_of(services, user.address)
     registered = auction_ops.buyer_key_of(services, user.address)
     pub = x25519_public(user.x25519_private) if user.x25519_private is not None else None

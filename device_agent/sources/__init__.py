@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 from device_agent.errors import AgentConfigError
 from device_agent.sources.base import Reading, Sink, Source, SourceError
 
+DAY = 86_400
+
 __all__ = ["Reading", "Sink", "Source", "SourceError", "SOURCE_KINDS", "make_source", "parse_spec", "resolve_spec",
            "validate_source_config"]
 
 SOURCE_KINDS = ("simulator", "wot", "mqtt")
 UPSTREAM_TD_FILE = "upstream-td.json"
-_KEYS = {"simulator": {"kind"},
+_KEYS = {"simulator": {"kind", "sample_seconds"},
          "wot": {"kind", "url", "auth", "poll_seconds"},
          "mqtt": {"kind", "url", "properties", "events", "title", "device_type"}}
 
@@ -56,6 +58,10 @@ def validate_source_config(source: dict) -> None:
         poll = source.get("poll_seconds", 10)
         if not isinstance(poll, int | float) or isinstance(poll, bool) or poll <= 0:
             raise AgentConfigError(f"wot source poll_seconds must be positive, got {poll!r}")
+    if kind == "simulator":
+        sample = source.get("sample_seconds", 60)
+        if type(sample) is not int or not 1 <= sample <= 3600:
+            raise AgentConfigError(f"simulator source sample_seconds must be an integer 1..3600, got {sample!r}")
     if kind == "mqtt":
         from device_agent.sources.mqtt import broker_address, parse_mapping
 
@@ -111,6 +117,8 @@ def make_source(config, data_dir: Path, creds: dict[str, str], clock: Callable[[
         from device_agent.sources.simulated import SimulatedSource
 
         return SimulatedSource(config.appliance, config.seed, config.tz_offset_h, clock=clock,
+                               sample_seconds=(sample := src.get("sample_seconds", 60)),
+                               backfill_seconds=min(DAY, 1440 * sample),  # at most a day, at most 1440 samples
                                last_recorded=last_recorded)
     if kind == "wot":
         from device_agent.sources.wot import WotSource

@@ -6,6 +6,7 @@ Rows are written straight into the catalog tables (the same column builder the i
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 import time
@@ -26,7 +27,9 @@ CITIES = {"u33d": (52.52, 13.40), "u281": (48.14, 11.58), "gcpv": (51.51, -0.13)
           "sr2y": (41.90, 12.50), "dr5r": (40.71, -74.0), "xn76": (35.68, 139.69), "r3gx": (-33.87, 151.21)}
 WORDS = ["kitchen", "garage", "basement", "office", "garden", "attic", "bathroom", "cellar", "shop", "lab"]
 
-def fill(engine, n: int, rng: random.Random, batch: int = 5000) -> None:
+def fill(engine, n: int, rng: random.Random, batch: int = 5000, whole_tds: bool = False) -> None:
+    """``n`` synthetic devices. ``whole_tds``: each stored TD carries the device's own title,
+    geohash and tags (as a registered TD would), not its kind's template (what the directory serves)."""
     from sqlalchemy import insert
 
     from exchange.catalog.indexer import GWEI, A, D, G, J, T, W, td_columns
@@ -38,6 +41,7 @@ def fill(engine, n: int, rng: random.Random, batch: int = 5000) -> None:
 
     kinds = sorted(APPLIANCES)
     templates = {k: td_columns(canonical_td(appliance_td(k))) for k in kinds}
+    tds = {k: appliance_td(k) for k in kinds}
     prefixes = sorted(CITIES)
     with engine.begin() as conn:
         for start in range(0, n, batch):
@@ -62,7 +66,12 @@ def fill(engine, n: int, rng: random.Random, batch: int = 5000) -> None:
                 types += [{**t, "device_id": did} for t in ty]
                 affs += [{**a, "device_id": did} for a in af]
                 tags += [{"tag": w, "device_id": did} for w in words]
-                docs.append({**doc[0], "device_id": did})
+                if whole_tds:
+                    td = {**tds[kind], "id": "urn:thingbid:device:" + did[2:], "title": f"{kind} {i}",
+                          "geohash": gh, "tags": words}
+                    docs.append({"td_json": json.dumps(td, separators=(",", ":"), sort_keys=True), "device_id": did})
+                else:
+                    docs.append({**doc[0], "device_id": did})
                 words_rows += [{"word": w, "device_id": did} for w in words_of(text)]
                 if rng.random() < 0.4:
                     reps.append({"device_id": did, "count": rng.randint(1, 20), "average": round(rng.uniform(1, 5), 2)})
@@ -96,6 +105,18 @@ def filter_mix(rng: random.Random) -> list[dict]:
         ]
     return mix
 
+def database_label(engine) -> str:
+    """``sqlite``, or ``postgresql`` with the database's collation (the catalog must be fast with any)."""
+    if engine.dialect.name != "postgresql":
+        return engine.dialect.name
+    import sqlalchemy as sa
+
+    with engine.connect() as c:
+        provider, collate, icu = c.execute(sa.text(
+            "SELECT datlocprovider, datcollate, daticulocale FROM pg_database WHERE datname = current_database()")).one()
+    return f"postgresql (icu {icu})" if provider == "i" else f"postgresql (collation {collate})"
+
+
 def run(args):
     from exchange.bench import percentile
     from exchange.catalog import Catalog, CatalogFilter
@@ -105,6 +126,7 @@ def run(args):
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'catalog.db'}"
         cat = Catalog(url)
+        database = database_label(cat.engine)
         t = time.perf_counter()
         fill(cat.engine, args.devices, rng)
         analyze(cat.engine)
@@ -117,5 +139,5 @@ def run(args):
             cat.search(f)
             times.append((time.perf_counter() - t) * 1000)
         cat.close()
-    yield {"devices": args.devices, "queries": args.queries, "p50_ms": round(percentile(times, 50), 2),
+    yield {"database": database, "devices": args.devices, "queries": args.queries, "p50_ms": round(percentile(times, 50), 2),
            "p95_ms": round(percentile(times, 95), 2), "max_ms": round(max(times), 2), "fill_s": round(fill_s, 1)}

@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--confirm-samples", type=int, default=20)
     parser.add_argument("--difficulties", default="8,10,12,14", help="PoW rows (comma separated)")
     parser.add_argument("--repeat", type=int, default=3, help="ingest runs (median reported)")
+    parser.add_argument("--value-batch", type=int, default=500, help="transfers per HTTP batch (http_batch_value)")
+    parser.add_argument("--verify-workers", type=int, default=1,
+                        help="processes sharing the signature checks with the node (http_batch_value)")
 
 
 def _prebuild(n: int, difficulty: int, issuers: int = 64, seed: int = 1):
@@ -55,7 +58,8 @@ def _ingest_tps(raws, batch: int, workdir: Path, difficulty: int, durable: bool 
 
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / f"ingest-{difficulty}-{batch}{'-durable' if durable else ''}.db"
-    node = Node(NodeConfig(db_url=f"sqlite:///{db}", difficulty=difficulty, run_coordinator=False, durable=durable))
+    node = Node(NodeConfig(db_url=f"sqlite:///{db}", difficulty=difficulty, run_coordinator=False, durable=durable,
+                           **NO_LOAD_POW))
     try:
         t0 = time.perf_counter()
         for i in range(0, len(raws), batch):
@@ -66,6 +70,49 @@ def _ingest_tps(raws, batch: int, workdir: Path, difficulty: int, durable: bool 
         return len(raws) / (time.perf_counter() - t0)
     finally:
         node.stop()
+
+
+# the bench is the node's only client, from loopback: the load-adaptive proof of work (spam
+# control against strangers) would measure the bench's own PoW, not the node
+NO_LOAD_POW = {"pow_free_rate": 0, "pow_free_rate_per_sender": 0}
+
+
+def _chained_transfers(n: int, issuers: int = 64):
+    """``n`` value transfers, each approving its issuer's previous one and the newest transaction."""
+    from exchange.tangle import tx as txm
+    from exchange.tangle.wallet import Wallet
+
+    wallets = [Wallet.from_seed(b"http-value-%d" % i) for i in range(issuers)]
+    last, seqs, newest, raws = [txm.GENESIS_ID] * issuers, [0] * issuers, txm.GENESIS_ID, []
+    for i in range(n):
+        k = i % issuers
+        parents = sorted({last[k], newest})
+        raw = txm.build(wallets[k]._key, txm.VALUE, txm.value_payload(wallets[(k + 1) % issuers].address, 1, seqs[k]),
+                        parents * (3 - len(parents)) if len(parents) < 2 else parents, network=1, difficulty=10)
+        last[k] = newest = txm.blake(raw)
+        seqs[k] += 1
+        raws.append(raw)
+    return {w.address: 10**9 for w in wallets}, raws
+
+
+def _http_value_row(work: Path, n: int, batch: int, verify_workers: int) -> dict:
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.testing import run_node
+
+    genesis, raws = _chained_transfers(n + batch)
+    with run_node(work / "http-value", run_coordinator=False, genesis=genesis, rate_per_s=0,
+                  verify_workers=verify_workers, **NO_LOAD_POW) as (url, _):
+        c = TangleClient(url, timeout=60)
+        c.submit_batch(raws[:batch])  # warm-up: the worker processes start
+        raws = raws[batch:]
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            res = c.submit_batch(raws[i:i + batch])
+            if any("error" in r for r in res):
+                raise AssertionError(f"bench transfer rejected: {next(r for r in res if 'error' in r)}")
+        tps = n / (time.perf_counter() - t0)
+    return {"mode": "http_batch_value", "batch": batch, "submit_tps": round(tps, 1), "txs": n,
+            "verify_workers": verify_workers, "goal_submit_tps": 5000}
 
 
 def _http_rows(work: Path, n: int, batch: int):
@@ -80,7 +127,7 @@ def _http_rows(work: Path, n: int, batch: int):
     wallets = [Wallet.from_seed(b"http-%d" % i) for i in range(64)]
     raws = [txm.build(wallets[i % 64]._key, txm.DATA, txm.data_payload("bench", b"%d" % i), [txm.GENESIS_ID] * 2,
                       network=1, difficulty=10) for i in range(2 * n)]
-    with run_node(work / "http", run_coordinator=False) as (url, _node):
+    with run_node(work / "http", run_coordinator=False, **NO_LOAD_POW) as (url, _node):
         c = TangleClient(url)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(4) as ex:
@@ -112,7 +159,7 @@ def run(args):
     durable_single = statistics.median(_ingest_tps(raws[: min(len(raws), 500)], 1, work / f"d{i}", 10, durable=True)
                                        for i in range(args.repeat))
 
-    with run_node(work / "confirm") as (url, node):
+    with run_node(work / "confirm", **NO_LOAD_POW) as (url, node):
         c = TangleClient(url)
         w = Wallet.generate()
         c.wait_confirmed(c.faucet(w.address, 10**6))
@@ -136,6 +183,7 @@ def run(args):
            "ingest_tps_durable": round(durable, 1), "ingest_tps_durable_unbatched": round(durable_single, 1),
            "batch": args.batch, "txs": args.txs, "pow_difficulty": 10}
     yield from _http_rows(work, min(args.txs, 2000), args.batch)
+    yield _http_value_row(work, max(args.txs, args.value_batch), args.value_batch, args.verify_workers)
     for d in [int(x) for x in args.difficulties.split(",") if x.strip()]:
         n = min(args.txs, 1000 if d <= 12 else 200)
         raws, pow_ms = _prebuild(n, d, seed=d)

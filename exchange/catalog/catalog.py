@@ -124,6 +124,34 @@ class Catalog:
                                                            data_type=a.data_type, unit=a.unit) for a in affs],
                                 tags=list(tags), checked_in_block=d.checked_in_block, updated_block=d.updated_block)
 
+    def affordances_of(self, device_ids: list[str]) -> dict[str, list[AffordanceOut]]:
+        """Affordances of many devices in one query per 500 ids (the client's devices frame)."""
+        out: dict[str, list[AffordanceOut]] = {normalise_id(d): [] for d in device_ids}
+        ids = list(out)
+        with Session(self.engine) as s:
+            for i in range(0, len(ids), 500):
+                for a in s.execute(select(Affordance).where(Affordance.device_id.in_(ids[i:i + 500]))
+                                   .order_by(Affordance.device_id, Affordance.kind, Affordance.name)).scalars():
+                    out[a.device_id].append(AffordanceOut(kind=a.kind, name=a.name, title=a.title,
+                                                          data_type=a.data_type, unit=a.unit))
+        return out
+
+    def tds_of(self, device_ids: list[str]) -> dict[str, dict | None]:
+        """The registered TD of each device (None: unknown, or bytes that were not a valid TD)."""
+        ids = [normalise_id(d) for d in device_ids]
+        out: dict[str, dict | None] = dict.fromkeys(ids)
+        with Session(self.engine) as s:
+            for i in range(0, len(ids), 500):
+                rows = s.execute(select(DeviceTD.device_id, DeviceTD.td_json, Device.td_valid)
+                                 .join(Device, Device.device_id == DeviceTD.device_id)
+                                 .where(DeviceTD.device_id.in_(ids[i:i + 500]))).all()
+                for did, text, valid in rows:
+                    try:
+                        out[did] = json.loads(text) if valid else None
+                    except json.JSONDecodeError:
+                        out[did] = None
+        return out
+
     def device_types(self) -> list[tuple[str, int]]:
         """Distinct @types with counts (for filter drop-downs)."""
         from sqlalchemy import func

@@ -40,6 +40,9 @@ def create_tables(engine: Engine) -> None:
     from sqlmodel import SQLModel
 
     SQLModel.metadata.create_all(engine, tables=CATALOG_TABLES)
+    for table in CATALOG_TABLES:  # catalogs created before an index was declared get it now
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     if engine.dialect.name == "postgresql":
         _byte_order_columns(engine)
 

@@ -29,6 +29,9 @@ class Device(SQLModel, table=True):
         Index("ix_devices_reserve", "reserve_gwei"),
         Index("ix_devices_order", "checked_in_block", "device_id"),
         Index("ix_devices_title", "title", "device_id"),
+        # The WoT directory's listing: valid TDs of active devices in id order, an offset skipping
+        # index entries only.
+        Index("ix_devices_listing", "active", "td_valid", "device_id"),
     )
 
     device_id: str = Field(primary_key=True, max_length=66)  # 0x + 64 hex

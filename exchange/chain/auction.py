@@ -19,6 +19,7 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
+from exchange.bidding import sealed_deposit
 from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
 from exchange.chain.registry import ChainEvent, LogReader
@@ -309,9 +310,15 @@ class AuctionHouseClient:
 
     def seal_bids(self, bidder: str, auction_ids: Sequence[int], amounts: Sequence[int],
                   deposits: Sequence[int] | None = None) -> list[SealedBid]:
-        """Fresh random salts for sealed bids (keep the result secret until the reveal)."""
+        """Fresh random salts for sealed bids (keep the result secret until the reveal).
+
+        Each commit locks a deposit that everyone can read (BidCommitted). By default it is the
+        bid rounded up to the next 1, 2 or 5 x 10^k wei (``exchange.bidding.sealed_deposit``),
+        which tells only that step; pass ``deposits`` for a ceiling of your own (it must cover
+        the bond of the bid, or the reveal is refused)."""
         _same_length(auction_ids, amounts, deposits if deposits is not None else amounts)
-        deposits = deposits if deposits is not None else amounts
+        if deposits is None:
+            deposits = [sealed_deposit(_uint(a, 88, "amount", minimum=1)) for a in amounts]
         return [SealedBid(i, _uint(a, 88, "amount", minimum=1), secrets.token_bytes(32), _uint(d, 88, "deposit", 1))
                 for i, a, d in zip(_ids(auction_ids), amounts, deposits, strict=True)]
 

@@ -100,6 +100,54 @@ class Chain:
     def balance(self, address: str) -> int:
         return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
 
+    @property
+    def url(self) -> str | None:
+        """The JSON-RPC endpoint (None for eth-tester in this process)."""
+        return getattr(self.w3.provider, "endpoint_uri", None)
+
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def gas_used(self, tx_hash: str | bytes) -> int:
+        """Gas the mined transaction ``tx_hash`` used."""
+        if isinstance(tx_hash, str):
+            tx_hash = "0x" + tx_hash.removeprefix("0x")
+        return int(self.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])
+
+    def dev_fund(self, address: str, wei: int, top_up_below: int | None = None) -> str | None:
+        """The dev faucet: send ``wei`` from the first unlocked account when ``address`` holds less
+        than ``top_up_below`` (default ``wei // 2``); returns the tx hash, or None if nothing was
+        needed. Refused on Ethereum mainnet; only callers that know they are on a dev chain use it."""
+        if self.chain_id == 1:
+            raise ChainConnectionError("the dev faucet never runs on Ethereum mainnet")
+        with self.lock:
+            if self.balance(address) >= (wei // 2 if top_up_below is None else top_up_below):
+                return None
+            return self.send_value(address, wei)
+
+    def with_signer(self, private_key: bytes, keystore: str | os.PathLike | None = None,
+                    password: str | None = None) -> Chain:
+        """A Chain on the same node whose only account is ``private_key``'s: eth-tester is handed
+        the key (and the connection and its lock are shared); a JSON-RPC node gets a fresh
+        connection signing locally from ``keystore``."""
+        acct = Account.from_key(private_key)
+        if self.kind == "embedded":
+            with self.lock:
+                if acct.address not in self.tester.get_accounts():
+                    self.tester.add_account("0x" + bytes(acct.key).hex())
+            return Chain(self.w3, "embedded", [acct.address], tester=self.tester, lock=self.lock)
+        if keystore is None:
+            raise ChainConnectionError("a JSON-RPC signer needs its keystore")
+        return rpc_chain(self.url, keystore=keystore, password=password, kind=self.kind)
+
+    def add_dev_account(self, private_key: bytes) -> None:
+        """eth-tester only: let the in-process chain sign for ``private_key`` (no-op elsewhere)."""
+        if self.kind == "embedded":
+            with self.lock:
+                address = Account.from_key(private_key).address
+                if address not in self.tester.get_accounts():
+                    self.tester.add_account("0x" + bytes(private_key).hex())
+
     def estimate_cost(self, fn, sender: str | None = None, fallback_gas: int = 300_000) -> tuple[int, int]:
         """(gas, wei) that sending ``fn`` from ``sender`` is expected to cost, with 20% headroom on
         the gas and the node's current gas price. An account too poor for the node to estimate
@@ -151,16 +199,18 @@ def embedded_chain() -> Chain:
     return Chain(w3, "embedded", list(w3.eth.accounts), tester=tester)
 
 
-def rpc_chain(url: str, keystore: str | os.PathLike | None = None, password: str | None = None, kind: str = "rpc") -> Chain:
-    """Connect to an endpoint; with a keystore, transactions are signed locally by its key."""
+def rpc_chain(url: str, keystore: str | os.PathLike | None = None, password: str | None = None, kind: str = "rpc",
+              account=None) -> Chain:
+    """Connect to an endpoint; with a keystore (or an already decrypted eth-account ``account``),
+    transactions are signed locally by its key."""
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
     try:
         _ = w3.eth.chain_id
     except Exception as exc:  # noqa: BLE001
         raise ChainConnectionError(f"no EVM JSON-RPC endpoint answers at {url}: {type(exc).__name__}") from exc
     accounts: list[str]
-    if keystore:
-        acct = load_keystore(keystore, password)
+    if keystore or account is not None:
+        acct = account if account is not None else load_keystore(keystore, password)
         w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(acct), layer=0)
         w3.eth.default_account = acct.address
         accounts = [acct.address]

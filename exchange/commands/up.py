@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+DEMO_BIDDING_S = 60
+DEMO_SAMPLE_S = 5
+
 
 def register(sub) -> None:
     p = sub.add_parser("up", help="start the whole system (chain, contracts, tangle, agents, indexer, web app)")
@@ -38,6 +41,9 @@ def register(sub) -> None:
                    help="where all state goes (default .thingbid/run, recreated; --check: a fresh temporary dir)")
     p.add_argument("--agent-source", action="append", default=[], metavar="SPEC",
                    help="also sell a real device: wot:URL (a WoT Thing) or mqtt:URL#TOPIC (repeatable)")
+    p.add_argument("--demo", action="store_true",
+                   help=f"short auctions ({DEMO_BIDDING_S} s) and a reading every {DEMO_SAMPLE_S} s, so a key bought "
+                        "right away shows data within minutes (docs/client.md)")
     p.add_argument("--check", action="store_true", help="run the end-to-end scenario headless, then stop; exit 0 if it passed")
     p.add_argument("--keep", action="store_true",
                    help="keep the state dir from an earlier run (with --rpc: a chain that outlives the run; "
@@ -158,14 +164,15 @@ def run(args) -> int:
                               ready=http_ready(relay_url + "/v1/info"), describe=relay_url, env=env))
             relay_args = ["--relay", relay_url]
         # 6. device agents
-        bidding_seconds = 3600
+        bidding_seconds = DEMO_BIDDING_S if args.demo else 3600
+        demo_args = ["--sample-seconds", str(DEMO_SAMPLE_S)] if args.demo else []
         agent_password = agent_password or secrets.token_urlsafe(18)
         agent_env = {**env, "THINGBID_AGENT_PASSWORD": agent_password, **oem_env}
         source_args = [x for spec in args.agent_source for x in ("--source", spec)]
         sup.start(Service("agents", python_cmd("device_agent.fleet_service", "--state-dir", str(state), "--agents",
                                                str(args.agents), "--rpc", rpc_url, "--deployments-dir", str(deployments),
                                                "--tangle-url", tangle_urls[0], "--bidding-seconds", str(bidding_seconds),
-                                               *oem_args, *source_args, *relay_args),
+                                               *oem_args, *source_args, *relay_args, *demo_args),
                           ready=lambda: (state / "fleet.json").exists(), timeout=180,
                           describe=f"{args.agents} simulated appliances"
                                    + (f" and {len(args.agent_source)} real source(s)" if args.agent_source else "")
@@ -175,12 +182,20 @@ def run(args) -> int:
         web_port = pick(args.web_port)
         web_url = f"http://127.0.0.1:{web_port}"
         demo_password = secrets.token_urlsafe(12)
-        create_keystore(state / "keystores" / "demo.json", demo_password)
+        demo_address = create_keystore(state / "keystores" / "demo.json", demo_password)
+        if chain.accounts and not args.rpc:  # a local dev chain: the demo account can bid from Python at once
+            chain.send_value(demo_address, 100 * 10**18)
+        # Where everything is, for the client library and the data CLI (docs/client.md).
+        (state / "client.toml").write_text(
+            f'rpc_url = "{rpc_url}"\ndatabase_url = "{env["THINGBID_DATABASE_URL"]}"\n'
+            f'deployments_dir = "{deployments}"\ntangle_url = "{tangle_urls[0]}"\nstate_dir = "{state}"\n')
         sup.start(Service("web", python_cmd("frontend.serve", "--port", str(web_port), "--dev-faucet",
                                             "--device-network", "127.0.0.0/8"),
                           ready=http_ready(web_url + "/catalog/"), describe=web_url, env=env))
         print(f"{'ready':12} in {time.monotonic() - started:.1f} s; state in {state}", flush=True)
         print(f"\n  Open {web_url}  and sign in as  demo  with password  {demo_password}\n", flush=True)
+        print(f"  Python and CLI (docs/client.md): THINGBID_KEYSTORE_PASSWORD={demo_password} thingbid search "
+              f"--config {state / 'client.toml'} --keystore {state / 'keystores' / 'demo.json'}\n", flush=True)
         # The owner's tools (revoke, status, doctor) need the agents' key-file password.
         print(f"  Agents: THINGBID_KEYSTORE_PASSWORD={agent_password} device-agent --data-dir "
               f"{state / 'agents' / 'device-00'} status\n", flush=True)

@@ -30,12 +30,15 @@ class FuzzFailure(ExchangeError, AssertionError):
 class Route:
     """One route. ``path`` is a concrete example path (``/v1/things/abc``); ``valid(rng)`` builds
     a request the server accepts (2xx) from its live state, or ``None`` when the route has no
-    such request. ``json`` says the body is a JSON object (so fields are mutated one by one)."""
+    such request. ``json`` says the body is a JSON object (so fields are mutated one by one).
+    ``refused(rng)`` builds a well-formed request the server must refuse with a 4xx and no state
+    change (no or a wrong credential, a missing CSRF token, another user's session ...)."""
 
     method: str
     path: str
     valid: Callable[[random.Random], Req] | None = None
     json: bool = True
+    refused: Callable[[random.Random], Req] | None = None  # a request the server must refuse (4xx)
 
 
 def _json_reason(resp: Resp) -> str | None:
@@ -52,6 +55,10 @@ def _http_refused(resp: Resp) -> bool:
     return resp.status is not None and 400 <= resp.status < 500
 
 
+def _http_accepted(resp: Resp) -> bool:
+    return resp.status is not None and 200 <= resp.status < 300
+
+
 @dataclass
 class Target:
     """A running server as the harness sees it.
@@ -63,7 +70,9 @@ class Target:
     * ``headers``: sent with every request (authentication of the fuzzing client);
     * ``reason(resp)``: None when a 4xx answer explains itself (default: JSON ``{"error": ...}``);
     * ``refused(resp)``: whether the server refused the request, so its state must not change
-      (default: a 4xx; a JSON-RPC server also counts a 200 with an ``error`` member).
+      (default: a 4xx; a JSON-RPC server also counts a 200 with an ``error`` member);
+    * ``accepted(resp)``: whether the answer to a valid request is a success (default: a 2xx; a
+      web app's form POST answers 303 to the page that shows the result).
     """
 
     name: str
@@ -75,6 +84,7 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     reason: Callable[[Resp], str | None] = _json_reason
     refused: Callable[[Resp], bool] = _http_refused
+    accepted: Callable[[Resp], bool] = _http_accepted
 
 
 @dataclass
@@ -167,6 +177,32 @@ def _with(req: Req, **kw) -> Req:
     return replace(req, **kw)
 
 
+_FRAMING_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+def _mutate_header(req: Req, rng: random.Random, text: str, value) -> Req:
+    """One header of ``req`` (a credential, a cookie, a CSRF token ...) dropped, cut, flipped or replaced."""
+    names = [i for i, (k, _) in enumerate(req.headers) if k.lower() not in _FRAMING_HEADERS]
+    if not names:
+        return req
+    i = rng.choice(names)
+    k, v = req.headers[i]
+    op = rng.randrange(5)
+    if op == 0:
+        return replace(req, headers=req.headers[:i] + req.headers[i + 1:])
+    if op == 1:
+        new = v.partition(" ")[0] + " " + (text or "x") if " " in v else text
+    elif op == 2:
+        new = rng.choice(NASTY_TEXT) + v if rng.random() < 0.5 else v + rng.choice(NASTY_TEXT)
+    elif op == 3:
+        new = json.dumps(value)
+    else:
+        new = _mutate_value(v, rng, text) if v else text
+        new = new if isinstance(new, str) else json.dumps(new)
+    return replace(req, headers=(*req.headers[:i], (k, new.replace("\r", " ").replace("\n", " ")),
+                                 *req.headers[i + 1:]))
+
+
 def _mutate_path(path: str, rng: random.Random, text: str) -> str:
     base, _, query = path.partition("?")
     op = rng.randrange(7)
@@ -194,9 +230,15 @@ def _mutate_path(path: str, rng: random.Random, text: str) -> str:
 
 
 def _deep_json(rng: random.Random, limit: int) -> bytes:
-    depth = min(rng.choice([65, 200, 1000, 5000, 100_000]), max(1, limit // 8))
+    # As deep as fits under the limit: a 4 KiB limit still takes 2,000 levels, twice the recursion limit.
+    depth = rng.choice([65, 200, 1000, 5000, 100_000])
     if rng.random() < 0.5:
+        depth = min(depth, max(1, limit // 2 - 1))
         return b"[" * depth + b"]" * depth
+    if rng.random() < 0.5:
+        depth = min(depth, max(1, (limit - 8) // 2))
+        return b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    depth = min(depth, max(1, (limit - 1) // 6))
     return b'{"a":' * depth + b"1" + b"}" * depth
 
 
@@ -210,7 +252,14 @@ def materialize(kind: str, route: Route, rng: random.Random, blob: bytes, value,
     obj = _body_json(base) if route.json and base.body else None
     if kind == "valid":
         return [base]
+    if kind == "refused":
+        if route.refused is not None:
+            req = route.refused(rng)
+            return [replace(req, headers=(*target.headers, *req.headers))]
+        kind = "mutated"
     if kind == "mutated":
+        if len(base.headers) > len(target.headers) and rng.random() < 0.3:
+            return [_mutate_header(base, rng, text, value)]
         if obj is not None and rng.random() < 0.7:
             paths = list(_leaves(obj))
             path, leaf = rng.choice(paths)
@@ -344,7 +393,7 @@ def materialize(kind: str, route: Route, rng: random.Random, blob: bytes, value,
 KINDS = {  # kind -> weight
     "valid": 12, "mutated": 22, "garbage_body": 6, "garbage_wire": 5, "wrong_type": 10, "numbers": 8,
     "deep_json": 3, "bad_encoding": 6, "control_chars": 8, "oversize_body": 1, "oversize_headers": 2,
-    "bad_framing": 5, "bad_request_line": 4, "concurrent": 3,
+    "bad_framing": 5, "bad_request_line": 4, "concurrent": 3, "refused": 5,
 }
 
 
@@ -419,8 +468,11 @@ class _Runner:
         for req, resp in zip(reqs, resps, strict=True):
             if not self._judge(req, resp, case):
                 return
-        if kind == "valid" and not (200 <= resps[0].status < 300):
+        if kind == "valid" and route.valid is not None and not self.target.accepted(resps[0]):
             self.fail(f"a valid request was refused ({resps[0].status})", reqs[0], resps[0], case)
+            return
+        if kind == "refused" and route.refused is not None and not self.target.refused(resps[0]):
+            self.fail(f"a request that must be refused was answered {resps[0].status}", reqs[0], resps[0], case)
             return
         if all(self.target.refused(r) for r in resps):
             after = self.target.digest()

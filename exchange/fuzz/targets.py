@@ -20,6 +20,8 @@ from exchange.fuzz.wire import Req
 TARGETS: dict[str, str] = {
     "tangle": "exchange.fuzz.targets:tangle_node",
     "jsonrpc": "exchange.fuzz.targets:embedded_jsonrpc",
+    "device-agent": "device_agent.fuzz_target:wot_server",
+    "relay": "exchange.fuzz.targets:relay",
 }
 
 
@@ -143,7 +145,7 @@ def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
 
     chain = embedded_chain()
     srv = EmbeddedRpcServer(chain).start()
-    accounts = list(chain.w3.eth.accounts)
+    accounts = list(chain.accounts)
     ids = iter(range(1, 10**9))
 
     def call(method, params):
@@ -194,3 +196,52 @@ def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
     finally:
         srv.stop()
         chain.close()
+
+
+# --------------------------------------------------------------------------- relay
+
+
+@contextlib.contextmanager
+def relay(workdir: Path) -> Iterator[Target]:
+    """The relay (``thingbid relay``) with two agents connected over real WebSockets; each agent
+    answers every forwarded request itself (200, or 404 off its API), like a device would."""
+    from exchange.crypto import generate_ed25519
+    from exchange.relay.keys import TableKeys
+    from exchange.relay.link import RelayConnector
+    from exchange.relay.protocol import MAX_REQUEST_BODY
+    from exchange.relay.server import Relay, RelayThread
+
+    devices = [(os.urandom(20) + bytes(12), generate_ed25519()) for _ in range(2)]
+    keys = TableKeys({d.hex(): pk.hex() for d, (_sk, pk) in devices})
+
+    def device(method, target, _headers, _client, body):
+        if target.split("?", 1)[0] in ("/properties/temperature", "/properties", "/sealed"):
+            return 200, [("Content-Type", "application/json")], b'{"ok": true, "echo": %d}' % len(body)
+        return 404, [("Content-Type", "application/json")], b'{"error": "not_found", "detail": "no such resource"}'
+
+    server = RelayThread(Relay(keys, "fuzz-relay")).start()
+    connector = RelayConnector(workers=4).start()
+    links = [connector.add(server.url, d, sk, device) for d, (sk, _pk) in devices]
+    for link in links:
+        if not link.connected.wait(15):
+            raise RuntimeError(f"fuzz relay: an agent did not connect ({link.last_refusal})")
+    ids = [d.hex() for d, _ in devices]
+    routes = [
+        Route("GET", f"/devices/{ids[0]}/properties/temperature",
+              lambda r: Req("GET", f"/devices/{r.choice(ids)}/properties/temperature")),
+        Route("GET", f"/devices/{ids[0]}/properties?names=a,b",
+              lambda r: Req("GET", f"/devices/{r.choice(ids)}/properties?names=a,b")),
+        Route("POST", f"/devices/{ids[0]}/sealed",
+              lambda r: Req("POST", f"/devices/{r.choice(ids)}/sealed",
+                            (("Content-Type", "application/vnd.thingbid.sealed"),), r.randbytes(r.randint(60, 2000)))),
+        Route("GET", "/v1/info", lambda r: Req("GET", "/v1/info")),
+    ]
+
+    def digest():
+        return (tuple(sorted(d.hex() for d in server.relay.links)), tuple(link.connects for link in links))
+
+    try:
+        yield Target("relay", "127.0.0.1", server.port, routes, digest, max_body=MAX_REQUEST_BODY)
+    finally:
+        connector.stop()
+        server.stop()

@@ -60,7 +60,7 @@ def ethereum_env(chain=None) -> Iterator[LedgerEnv]:
         return EthereumLedger(board.for_sender(next(accounts)))
 
     def give(ledger, amount):
-        chain.w3.eth.send_transaction({"from": chain.accounts[0], "to": ledger.address, "value": amount})
+        chain.send_value(ledger.address, amount, sender=chain.accounts[0])
 
     try:
         yield LedgerEnv("ethereum", EthereumLedger(board.for_sender(chain.accounts[0])),

@@ -120,13 +120,23 @@ def open_request(x25519_private: bytes, device_id_hex: str, box: bytes) -> tuple
         inner = json.loads(open_sealed(x25519_private, box, _REQUEST_CONTEXT + bytes.fromhex(device_id_hex)))
         method, target, headers, key = inner["m"], inner["p"], inner["h"], bytes.fromhex(inner["k"])
         body = _b64d(inner.get("b", ""))
-    except (CryptoError, ValueError, KeyError, TypeError):
+    except (CryptoError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # anyone can seal to a public key
         raise AnswerError("the sealed request does not open with this device's key") from None
     if (not isinstance(method, str) or not isinstance(target, str) or not target.startswith("/")
             or not isinstance(headers, dict) or len(key) != 32
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
         raise AnswerError("the sealed request is malformed")
+    # What could not go on the wire cannot go to the app either (a newline in a header raised
+    # ValueError there, a lone surrogate in the target UnicodeEncodeError).
+    if (not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target)
+            or not all(_TOKEN.fullmatch(k) and _HEADER_VALUE.fullmatch(v) for k, v in headers.items())):
+        raise AnswerError("the sealed request is malformed: its method, target or a header could not be sent over HTTP")
     return method, target, headers, key, body
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")  # RFC 9110 token (methods, header names)
+_TARGET = re.compile(r"/[\x21-\x7e]{0,8191}")  # origin-form: visible ASCII, no spaces
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,8192}")  # field-value: no CR, LF, NUL or other controls
 
 
 def seal_answer(reply_key: bytes, device_id_hex: str, status: int, headers: list[tuple[str, str]],

@@ -6,7 +6,8 @@ Routes:
   byte for byte (status, headers, body: the relay neither reads nor changes bodies).
 - ``GET /v1/info``: the relay's id and how many devices are connected.
 
-Refusals are JSON ``{"error", "detail"}``: 400 malformed (pseudonym, HTTP), 404 ``unknown_device``
+Refusals are JSON ``{"error", "detail"}``: 400 malformed (pseudonym, HTTP, a body cut short, a
+transfer coding other than chunked), 408 a body that stalls, 404 ``unknown_device``
 (the registry lists no active device of that id), 413 body too large, 431 headers too large, and
 503 with ``Retry-After`` when the device is registered but not connected, too busy or too slow
 (the one 5xx: the upstream is gone, not the client's fault).
@@ -28,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_runner import AppRunner
 from aiohttp.web_server import Server
@@ -63,6 +66,7 @@ def _error(status: int, reason: str, detail: str, retry_after: int | None = None
 class RelayLimits:
     request_timeout_s: float = 30.0  # a long poll at the device waits up to 25 s
     hello_timeout_s: float = 5.0
+    body_timeout_s: float = 10.0
     send_timeout_s: float = 5.0  # an agent that does not take a frame in this long is dropped
     max_in_flight: int = 64  # per connection
     retry_after_s: int = 2
@@ -179,9 +183,20 @@ class Relay:
         link = self.links.get(device_id)
         if link is None:
             return await self._not_connected(device_id)
+        coding = request.headers.get("Transfer-Encoding", "").strip().lower()
+        if coding and coding != "chunked":  # aiohttp would inflate gzip/deflate itself: refuse what no device takes
+            return _error(400, "bad_transfer_encoding", "only Transfer-Encoding: chunked is accepted")
         if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
             return _error(413, "too_large", f"request bodies are at most {MAX_REQUEST_BODY} bytes")
-        body = await request.read()  # raises 413 past client_max_size (chunked bodies too)
+        try:
+            # raises 413 past client_max_size (chunked bodies too); a client that stalls mid-body is cut off
+            body = await asyncio.wait_for(request.read(), self.limits.body_timeout_s)
+        except TimeoutError:
+            return _error(408, "body_timeout", f"the request body did not arrive within {self.limits.body_timeout_s:g} s")
+        except HttpProcessingError as exc:
+            return _error(400, "bad_body", f"the request body is malformed: {exc.message}"[:200])
+        if request.content_length is not None and len(body) != request.content_length:
+            return _error(400, "bad_body", f"the request body ended after {len(body)} of {request.content_length} bytes")
         raw = request.raw_path
         target = raw[len(DEVICES_PREFIX) + 64:] or "/"
         if not target.startswith(("/", "?")):
@@ -279,14 +294,49 @@ class Relay:
 
 
 class _JsonErrorHandler(RequestHandler):
-    """aiohttp's protocol errors (bad request line, header too long, bad chunking) as JSON refusals."""
+    """aiohttp's protocol errors (bad request line, header too long, bad chunking) as JSON refusals.
+
+    A client that half-closes after its request (shutdown(SHUT_WR), valid HTTP/1.1) still gets its
+    answer, then the connection closes; one that stops mid-head or mid-body gets a 400 (aiohttp
+    would drop the first unanswered and leave the second waiting for ever)."""
+
+    _bytes_seen = False
+
+    def data_received(self, data: bytes) -> None:
+        self._bytes_seen = self._bytes_seen or bool(data)
+        super().data_received(data)
+        if self._messages:  # remembered: a request may be taken off the queue before its handler runs
+            self._last_payload = self._messages[-1][1]
+
+    def eof_received(self) -> bool | None:
+        if self._request_count == 0 and self.transport is not None:  # no complete request head came
+            if not self._bytes_seen:
+                self.force_close()
+                return None
+            body = json.dumps({"error": "bad_request", "detail": "the request ended before its head did"}).encode()
+            self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+                                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            self.force_close()
+            return None
+        # A body cut short fails its read (answered 400) instead of waiting for bytes that cannot come.
+        payloads = [p for _, p in self._messages] + [getattr(self, "_last_payload", None)]
+        for payload in payloads:
+            if isinstance(payload, StreamReader) and not payload.is_eof() and payload.exception() is None:
+                payload.feed_eof()  # the handler compares what came with Content-Length
+        if self._waiter is not None and not self._waiter.done() and not self._messages:
+            self.force_close()  # idle between requests: nothing left to answer
+            return None
+        self.close()  # no further requests: close once the ones read are answered
+        return True  # keep our side open for the answer
 
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None, message: str | None = None):
-        resp = super().handle_error(request, status, exc, message)
-        reason = {400: "bad_request", 413: "too_large", 431: "headers_too_large"}.get(resp.status, "bad_request")
-        status = resp.status if 400 <= resp.status < 500 else 400
-        out = web.json_response({"error": reason, "detail": (message or "malformed HTTP request")[:200]},
-                                status=status)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the answer was already being sent")
+        log.debug("relay: refused a malformed request from %s: %s", request.remote, exc)
+        status = status if 400 <= status < 500 else 400
+        reason = {413: "too_large", 431: "headers_too_large"}.get(status, "bad_request")
+        detail = str(getattr(exc, "message", "") or message or "malformed HTTP request")
+        out = web.json_response({"error": reason, "detail": detail[:200]}, status=status)
         out.force_close()
         return out
 
@@ -304,7 +354,10 @@ class _JsonErrorRunner(AppRunner):
 
 
 async def start_site(relay: Relay, host: str, port: int) -> tuple[AppRunner, int]:
-    runner = _JsonErrorRunner(relay.app(), handle_signals=False, access_log=None)
+    # On stop, connections still open (a client that never finished its request) get 2 s, not 60.
+    # Bodies are forwarded as they came: never inflated here (Content-Encoding is the device's business).
+    runner = _JsonErrorRunner(relay.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                              auto_decompress=False)
     await runner.setup()
     # A relay restart is met by every agent within ~2 s: a short backlog would drop their SYNs (1 s, 3 s retries).
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
@@ -332,7 +385,7 @@ class RelayThread:
 
     def stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(30)
             self._runner = None
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 from exchange.errors import ExchangeError
 
 log = logging.getLogger("thingbid.indexer")
+MAX_BACKOFF_S = 30.0
 
 
 def follow(rpc_url: str, deployments_dir: Path, database_url: str, interval: float = 0.5,
@@ -30,15 +31,22 @@ def follow(rpc_url: str, deployments_dir: Path, database_url: str, interval: flo
     contracts = manifest["contracts"]
     indexer = Indexer(chain, contracts["DeviceRegistry"]["address"], database_url,
                       auction_house=contracts.get("AuctionHouse", {}).get("address"), confirmations=confirmations)
+    failures = 0
     try:
         while not stop.is_set():
             try:
                 res = indexer.sync()
+                failures = 0
                 if res.events:
                     log.info("indexed blocks %d..%d: %d events, %d applied", res.from_block, res.to_block, res.events, res.applied)
             except ExchangeError as exc:
+                failures += 1
                 log.warning("sync failed, retrying: %s", exc)
-            stop.wait(interval)
+            except Exception:  # noqa: BLE001 - a database or decoding error must not end the indexer
+                failures += 1
+                log.exception("sync failed unexpectedly (%d in a row), retrying", failures)
+            # A pass that keeps failing is retried further apart (up to MAX_BACKOFF_S), not in a tight loop.
+            stop.wait(min(interval * 2 ** failures, max(interval, MAX_BACKOFF_S)))
     finally:
         indexer.close()
 

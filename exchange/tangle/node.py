@@ -14,12 +14,14 @@ import bisect
 import hashlib
 import json
 import logging
+import multiprocessing
 import queue
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -50,6 +52,7 @@ PEER_SECRET_HEADER = "X-Tangle-Peer-Secret"
 PEER_HEADER = "X-Tangle-Peer"  # the sending node's own URL: per-peer limits on gossip
 MAX_PEER_ANSWER = 16 * 1024 * 1024
 MAX_SNAPSHOT = 512 * 1024 * 1024
+VERIFY_PARALLEL_MIN = 64
 
 
 @dataclass
@@ -75,6 +78,9 @@ class NodeConfig:
     pow_free_rate_per_sender: float = 200.0
     pow_max_extra: int = 8
     pow_tau_s: float = 5.0
+    # signature checks of a batch of at least VERIFY_PARALLEL_MIN are shared between this
+    # thread and this many worker processes (0: all in this thread)
+    verify_workers: int = 0
     future_ms: int = 30_000
     past_ms: int = 600_000
     peers: list[str] = field(default_factory=list)
@@ -112,11 +118,15 @@ class NodeConfig:
     require_commitments: bool = True
     # Pruning: confirmed history more than prune_depth milestones below the latest, and older
     # than prune_min_age_s, is forgotten (database and memory) except stream messages younger
-    # than stream_retention_s (what buyers of unexpired spans still read). 0 never prunes.
+    # than stream_retention_s (what buyers of unexpired spans still read) and data messages
+    # younger than data_retention_s (offers, sale answers), which stay in the database only.
     # Transactions older than the pruning horizon are refused from then on (no replays).
-    prune_depth: int = 100
+    # 0 never prunes (the default: who scans by cursor, e.g. a seller watching for payments,
+    # must keep up within the window once it is on).
+    prune_depth: int = 0
     prune_min_age_s: float = 900.0
     stream_retention_s: float = 7 * 86400.0
+    data_retention_s: float = 30 * 86400.0
     # a fresh node (empty database) starts from this peer's snapshot plus its recent cone
     bootstrap_from: str | None = None
 
@@ -202,6 +212,8 @@ class Node:
         self.peer_key = config.peer_key()
         self.peer_id = txm.public_bytes(self.peer_key).hex()
         self.peer_verifier = config.peer_verifier()
+        self._verify_pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         # the nonce is outside the signature, so anyone can re-mine a copy under a new id:
         # refuse a second transaction with the same signed essence
         self.essences: set[bytes] = set()
@@ -416,8 +428,7 @@ class Node:
 
     # ------------------------------------------------------------------ ingest
 
-    def _check(self, raw, source: str, now: int, batch: set, api_pow: int = 0) -> Tx:
-        t = txm.decode(raw)
+    def _check(self, t: Tx, source: str, now: int, batch: set, api_pow: int = 0, sig_ok: bool | None = None) -> Tx:
         cfg = self.config
         if t.network != cfg.network:
             raise TangleRejected(f"wrong network {t.network} (this node: {cfg.network})", 400)
@@ -428,7 +439,7 @@ class Node:
             raise TangleRejected("duplicate transaction content (re-mined replay)", 409)
         if not txm.pow_ok(t.id, cfg.difficulty):
             raise TangleRejected(f"insufficient proof of work (need {cfg.difficulty} leading zero bits)", 400)
-        if not t.verify_signature():
+        if not (t.verify_signature() if sig_ok is None else sig_ok):
             raise TangleRejected("bad signature", 400)
         if t.timestamp > now + cfg.future_ms:
             raise TangleRejected("timestamp too far in the future", 400)
@@ -505,12 +516,21 @@ class Node:
         out: list = []
         good: list[Tx] = []
         api_pow = self.pow.required(sender, time.monotonic()) if source == "api" else 0
+        decoded = []
+        for raw in raws:
+            try:
+                decoded.append(txm.decode(raw))
+            except TangleRejected as exc:
+                decoded.append(exc)
+        sig_ok = self._verify_batch(decoded)  # outside the lock: other requests go on meanwhile
         with self.lock:
             seen: set[bytes] = set()
             waiting = 0
-            for raw in raws:
+            for t in decoded:
                 try:
-                    t = self._check(raw, source, now, seen, api_pow)
+                    if isinstance(t, TangleRejected):
+                        raise t
+                    t = self._check(t, source, now, seen, api_pow, sig_ok.get(t.id))
                     if source == "peer":
                         self._admit_unsolid(t, peer, seen, waiting)
                         if not all(p in self.graph.solid or p in seen for p in t.parents):
@@ -551,6 +571,31 @@ class Node:
         if self.peers:
             self._outbox.put([t.raw for t in good])
         return out
+
+    def _verify_batch(self, decoded: list) -> dict[bytes, bool]:
+        """Signature checks of a big batch across processes; {} when done one by one in ``_check``.
+        Only what passes the cheap checks (network, proof of work, not known) is verified."""
+        cfg = self.config
+        if cfg.verify_workers <= 0 or len(decoded) < VERIFY_PARALLEL_MIN:
+            return {}
+        todo = [t for t in decoded if isinstance(t, Tx) and t.network == cfg.network
+                and txm.pow_ok(t.id, cfg.difficulty) and t.id not in self.graph]
+        if len(todo) < VERIFY_PARALLEL_MIN:
+            return {}
+        if self._verify_pool is None:
+            with self._pool_lock:
+                if self._verify_pool is None:  # spawn: no forked copy of this threaded process
+                    self._verify_pool = ProcessPoolExecutor(cfg.verify_workers,
+                                                            mp_context=multiprocessing.get_context("spawn"))
+        parts = cfg.verify_workers + 1
+        step = -(-len(todo) // parts)
+        chunks = [todo[i:i + step] for i in range(0, len(todo), step)]
+        futures = [self._verify_pool.submit(txm.verify_many, [(t.issuer, t.signature, t.raw[:t.essence_len])
+                                                              for t in chunk]) for chunk in chunks[1:]]
+        results = [t.verify_signature() for t in chunks[0]]
+        for f in futures:
+            results += f.result()
+        return {t.id: ok for t, ok in zip((t for chunk in chunks for t in chunk), results, strict=True)}
 
     # ------------------------------------------------------------------ milestones
 
@@ -633,8 +678,8 @@ class Node:
             self.prune(upto)
 
     def prune(self, upto: int) -> int:
-        """Forget confirmed history up to milestone ``upto`` (kept: stream messages younger than
-        ``stream_retention_s``, in the database only); returns how many transactions left memory."""
+        """Forget confirmed history up to milestone ``upto`` (kept, in the database only: stream
+        and data messages within their retention); returns how many transactions left memory."""
         with self.lock:
             if not self.pruned_index < upto <= self.latest_milestone - max(2, self.config.walk_depth + 1):
                 raise TangleRejected(f"can prune only up to {self.latest_milestone} minus the walk depth", 409)
@@ -649,15 +694,18 @@ class Node:
             self._late = [(i, eh) for i, eh in cands if self.graph.ts.get(i, 0) >= horizon]
             drop = {i for i, _ in gone} | self.entry_points
             entry = self.graph.prune(drop)
-            keep_streams_from = txm.now_ms() - int(self.config.stream_retention_s * 1000)
+            now = txm.now_ms()
+            kept = {txm.STREAM: now - int(self.config.stream_retention_s * 1000),
+                    txm.DATA: now - int(self.config.data_retention_s * 1000)}
+            retained = sa.or_(*(sa.and_(store.TX.c.kind == k, store.TX.c.timestamp >= since)
+                                for k, since in kept.items()))
             ids = [i.hex() for i, _ in gone]
             with self.engine.begin() as c:
                 for k in range(0, len(ids), 500):
-                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500]))
-                              .where(sa.not_(sa.and_(store.TX.c.kind == txm.STREAM,
-                                                     store.TX.c.timestamp >= keep_streams_from))))
-                c.execute(store.TX.delete().where(store.TX.c.milestone <= upto, store.TX.c.kind == txm.STREAM,
-                                                  store.TX.c.timestamp < keep_streams_from))
+                    c.execute(store.TX.delete().where(store.TX.c.id.in_(ids[k:k + 500])).where(sa.not_(retained)))
+                for kind, since in kept.items():  # messages kept earlier whose retention is over
+                    c.execute(store.TX.delete().where(store.TX.c.milestone <= upto, store.TX.c.kind == kind,
+                                                      store.TX.c.timestamp < min(since, horizon)))
                 c.execute(store.ENTRY.delete())
                 if entry:
                     c.execute(store.ENTRY.insert(), [{"id": i.hex(), "milestone": self.confirmed[i],
@@ -1028,4 +1076,6 @@ class Node:
         self._stop.set()
         for th in self._threads:
             th.join(timeout=5)
+        if self._verify_pool is not None:
+            self._verify_pool.shutdown(cancel_futures=True)
         self.engine.dispose()

@@ -13,7 +13,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from exchange.border import BorderError, JsonErrorHandler, check_text, parse_json, read_body
+from exchange.border import INT32, BorderError, JsonErrorHandler, check_text, parse_json, read_body
 from exchange.tangle import peerauth
 from exchange.tangle.errors import TangleRejected
 from exchange.tangle.node import PEER_HEADER, PEER_SECRET_HEADER, Node, _is_addr
@@ -186,12 +186,12 @@ class App:
         kinds = {"value": 1, "data": 2, "stream": 3, "milestone": 4}
         if kind is not None and kind not in kinds:
             _bad(f"kind must be one of {', '.join(kinds)}")
-        items, cursor = self.node.find(tag, address, _int_arg(req, "since", 0), _int_arg(req, "limit", 500, 1, 1000),
-                                       kinds.get(kind))
+        items, cursor = self.node.find(tag, address, _int_arg(req, "since", 0, hi=INT32[1]),
+                                       _int_arg(req, "limit", 500, 1, 1000), kinds.get(kind))
         return _json({"items": items, "cursor": cursor})
 
     def on_milestones(self, req):
-        return _json({"milestones": self.node.milestone_list(_int_arg(req, "since", 0))})
+        return _json({"milestones": self.node.milestone_list(_int_arg(req, "since", 0, hi=INT32[1]))})
 
     def on_info(self, req):
         return _json(self.node.info(_sender(req.remote_addr)))
@@ -251,7 +251,7 @@ class App:
         return _json(self.node.snapshot())
 
     def on_sync(self, req):
-        raws, cursor = self.node.sync_since(_int_arg(req, "since", 0), _int_arg(req, "limit", 500, 1, 1000))
+        raws, cursor = self.node.sync_since(_int_arg(req, "since", 0, hi=INT32[1]), _int_arg(req, "limit", 500, 1, 1000))
         return _json({"txs": [r.hex() for r in raws], "cursor": cursor})
 
 

@@ -28,6 +28,7 @@ milestone order decides which one wins (see ``ledger``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import time
@@ -59,6 +60,7 @@ def blake(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
+@functools.lru_cache(maxsize=65536)  # issuers repeat; the ingest path asks several times per transaction
 def address_of(pubkey: bytes) -> str:
     """An account address: hex of BLAKE2b-256 of the Ed25519 public key (64 hex chars)."""
     return blake(pubkey).hex()
@@ -97,6 +99,7 @@ class Tx:
     data: bytes = b""
     index: int = 0
     ledger_root: bytes | None = None
+    essence_id: bytes = b""  # essence_hash(), computed once by decode
 
     @property
     def hex_id(self) -> str:
@@ -112,7 +115,7 @@ class Tx:
 
     def essence_hash(self) -> bytes:
         """Hash of the signed content (everything but signature and nonce)."""
-        return hashlib.blake2b(self.raw[: self.essence_len], digest_size=32, person=b"tb-essence").digest()
+        return self.essence_id or _essence_id(self.raw[: self.essence_len])
 
     def verify_signature(self) -> bool:
         try:
@@ -138,6 +141,23 @@ class Tx:
         if self.kind == STREAM:
             return self.channel.hex()
         return None
+
+
+def _essence_id(essence_bytes: bytes) -> bytes:
+    return hashlib.blake2b(essence_bytes, digest_size=32, person=b"tb-essence").digest()
+
+
+def verify_many(items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """Ed25519 checks of (public key, signature, message) triples; module level so a process
+    pool can run it (verification across cores)."""
+    out = []
+    for pub, sig, msg in items:
+        try:
+            Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+            out.append(True)
+        except (InvalidSignature, ValueError):
+            out.append(False)
+    return out
 
 
 def _fail(reason: str):
@@ -219,7 +239,8 @@ def decode(raw: bytes) -> Tx:
     if tx_id in parents:
         _fail("transaction references itself")
     return Tx(raw=raw, id=tx_id, network=network, kind=kind, timestamp=ts, parents=parents, issuer=issuer,
-              payload=payload, signature=sig, nonce=nonce, essence_len=essence_len, **fields)
+              payload=payload, signature=sig, nonce=nonce, essence_len=essence_len,
+              essence_id=_essence_id(raw[:essence_len]), **fields)
 
 
 # ---------------------------------------------------------------- building

@@ -1,5 +1,5 @@
 """The catalog as a read-only W3C WoT Discovery Thing Description Directory (HTTP side of
-frontend/directory.py): ``/.well-known/wot`` (the directory's TD), ``GET /things`` (listing,
+exchange/catalog/directory.py): ``/.well-known/wot`` (the directory's TD), ``GET /things`` (listing,
 pagination with ``next`` and ``canonical`` Link headers, ``application/ld+json``),
 ``GET /things/{id}``, ``GET /search/jsonpath?query=``, plus the catalog's structured filters as
 query parameters. Writes answer 405: devices register on chain. Errors are
@@ -12,8 +12,7 @@ import urllib.parse
 from flask import Blueprint, current_app, jsonify, request
 
 from exchange.catalog import CatalogFilter
-from exchange.catalog.schemas import CatalogQueryError
-from frontend.directory import (
+from exchange.catalog.directory import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     DirectoryError,
@@ -21,6 +20,7 @@ from frontend.directory import (
     device_id_of,
     directory_td,
 )
+from exchange.catalog.schemas import CatalogQueryError
 
 bp = Blueprint("directory", __name__)
 

@@ -31,6 +31,11 @@ def _page(errors=(), kept: Kept | None = None, status: int = 200):
     user = require_user()
     services = _services()
     tangle = {"address": getattr(user.tangle_wallet, "address", None), "balance": None, "history": [], "error": None}
+    if user.is_wallet:
+        tangle["error"] = ("the tangle wallet is not offered to browser-wallet sessions yet: tangle payments need the"
+                           " local keystore mode on your own machine")
+        return render_template("wallet/index.html", summary=account_summary(services, user), tangle=tangle,
+                               dev=services.dev_faucet, errors=list(errors), kept=kept or Kept()), status
     try:
         ledger = stream_ops.user_ledger(services, user)
         tangle["balance"] = ledger.balance()
@@ -93,7 +98,7 @@ def deposit():
     amount = parse_eth("amount", request.form.get("amount"))
     services = _services()
     with services.chain_guard():
-        balance = services.base_chain().w3.eth.get_balance(user.address)
+        balance = services.base_chain().balance(user.address)
     if amount > balance:
         raise FormError("amount", f"is more than your Ether balance ({format_eth(balance)} ETH)")
     return _do(lambda: auction_ops.deposit(services, user, amount), f"Deposited {format_eth(amount)} ETH.")

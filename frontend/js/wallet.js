@@ -1,7 +1,7 @@
 // The browser wallet side of Thingbid: Sign-In with Ethereum through the page's EIP-1193 provider
 // (MetaMask, Rabby, WalletConnect...). Bundled by scripts/build-js (esbuild) into
 // frontend/static/dist/wallet.js and served same-origin: the CSP allows no CDN and no inline script.
-import { createWalletClient, custom, getAddress } from "viem";
+import { createPublicClient, createWalletClient, custom, formatEther, getAddress } from "viem";
 import { createSiweMessage } from "viem/siwe";
 
 function csrfToken() {
@@ -69,9 +69,326 @@ function bindSignIn(button) {
   });
 }
 
-window.thingbidWallet = { signIn, walletClient };
+// ---- the key-delivery key: derived from a wallet signature over a fixed message ------------------
+// Deterministic (RFC 6979) signatures give the same key on any machine with the same wallet. The
+// private key stays in this page's memory; only its public half is sent (to be registered on chain).
+export const KEY_MESSAGE = "Thingbid key-delivery key, version 1.\n\n" +
+  "Signing this derives the key that opens the data-access keys devices seal to you. " +
+  "It costs nothing and moves no funds; the signature never leaves your browser. " +
+  "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.";
+const enc = new TextEncoder();
+const PKCS8_X25519 = hexBytes("302e020100300506032b656e04220420");
+const SEALED_INFO = enc.encode("thingbid/sealed-box/v1\0");
+const KEY_CONTEXT = enc.encode("thingbid/access-key/v1\0");
+
+function hexBytes(hex) {
+  const h = hex.startsWith("0x") ? hex.slice(2) : hex;
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(2 * i, 2), 16);
+  return out;
+}
+function bytesHex(b) {
+  return Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+function b64url(s) {
+  const b = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+async function hkdf(ikm, salt, info, usage) {
+  const base = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveKey", "deriveBits"]);
+  if (usage === "bits") return new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, base, 256));
+  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info }, base, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+}
+
+const keyCache = new Map();
+export async function deliveryKey(client, address) {
+  if (keyCache.has(address)) return keyCache.get(address);
+  const signature = await client.signMessage({ account: address, message: KEY_MESSAGE });
+  const raw = await hkdf(hexBytes(signature), enc.encode("thingbid/wallet-key/v1"), enc.encode("x25519 key delivery"), "bits");
+  const priv = await crypto.subtle.importKey("pkcs8", concat(PKCS8_X25519, raw), { name: "X25519" }, true, ["deriveBits"]);
+  const pub = b64url((await crypto.subtle.exportKey("jwk", priv)).x);
+  raw.fill(0);
+  const key = { priv, pub, publicHex: bytesHex(pub) };
+  keyCache.set(address, key);
+  try { localStorage.setItem("thingbid.x25519." + address.toLowerCase(), key.publicHex); } catch (e) { /* private mode */ }
+  return key;
+}
+
+// exchange/crypto/sealed.py in WebCrypto: X25519 with an ephemeral key, HKDF-SHA256 salted with both
+// public keys, AES-256-GCM with the context as associated data.
+export async function openSealed(key, box, context) {
+  const eph = box.slice(0, 32), nonce = box.slice(32, 44), ct = box.slice(44);
+  const ephKey = await crypto.subtle.importKey("raw", eph, { name: "X25519" }, false, []);
+  const shared = new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: ephKey }, key.priv, 256));
+  const aes = await hkdf(shared, concat(eph, key.pub), concat(SEALED_INFO, context));
+  return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: context }, aes, ct));
+}
+
+export function keyContext(auctionId) {
+  const id = new Uint8Array(32);
+  let n = BigInt(auctionId);
+  for (let i = 31; i >= 0; i--) { id[i] = Number(n & 0xffn); n >>= 8n; }
+  return concat(KEY_CONTEXT, id);
+}
+
+// ---- transactions prepared by the server, signed and sent by the wallet -------------------------
+function eth(wei) {
+  const n = Number(formatEther(BigInt(wei)));
+  return (n === 0 ? "0" : n >= 1e-6 ? String(Number(n.toPrecision(6))) : BigInt(wei) + " wei") + (n >= 1e-6 || n === 0 ? " ETH" : "");
+}
+
+async function account(client) {
+  const [raw] = await client.requestAddresses();
+  return getAddress(raw);
+}
+
+export async function sendPrepared(client, address, step) {
+  let hash;
+  try {
+    const tx = step.tx;
+    hash = await client.sendTransaction({ account: address, chain: null, to: tx.to, data: tx.data,
+                                          value: BigInt(tx.value), gas: BigInt(tx.gas) });
+  } catch (e) {
+    await call("/wallet-tx/declined", { token: step.token, reason: e.shortMessage || e.message }).catch(() => {});
+    throw e;
+  }
+  const reader = createPublicClient({ transport: custom(window.ethereum), pollingInterval: 200 });
+  await reader.waitForTransactionReceipt({ hash, pollingInterval: 200, timeout: 120000 });
+  return call("/wallet-tx/sent", { token: step.token, tx_hash: hash });
+}
+
+function showCost(box, est) {
+  const set = (id, text) => { const el = box.querySelector("#" + id); if (el) el.textContent = text; };
+  set("cost-gas", est.gas.toLocaleString("en") + " gas in " + est.steps.length + " transaction(s)");
+  set("cost-fee", eth(est.fee_wei) + " at " + (est.fee_per_gas / 1e9).toFixed(3) + " gwei");
+  set("cost-bids", eth(est.bids_wei));
+  set("cost-total", eth(est.total_wei));
+  const list = box.querySelector("#cost-steps");
+  if (list) {
+    list.replaceChildren(...est.steps.map((s) => {
+      const li = document.createElement("li");
+      li.textContent = s.label + ": " + s.gas.toLocaleString("en") + " gas" + (s.value ? ", sends " + eth(s.value) : "");
+      return li;
+    }));
+  }
+  box.querySelector("#wallet-cost").hidden = false;
+}
+
+function estimateUrl(box) {
+  const pub = box.dataset.x25519;
+  return box.dataset.estimateUrl + (pub ? "?x25519_public=" + pub : "");
+}
+
+async function estimatePlan(box) {
+  const status = box.querySelector("#wallet-plan-status");
+  const sign = box.querySelector("#wallet-sign-plan");
+  const prepare = box.querySelector("#wallet-prepare");
+  status.textContent = "estimating gas…";
+  let est;
+  try {
+    est = await call(estimateUrl(box));
+  } catch (e) {
+    status.textContent = "cannot place this plan with your wallet: " + e.message;
+    status.className = "error";
+    return null;
+  }
+  showCost(box, est);
+  if (!est.ready) {
+    const todo = est.steps.map((s) => s.kind === "deposit" ? "deposit the missing " + eth(est.need_deposit_wei)
+                                                          : "register your key-delivery key");
+    status.textContent = "first " + todo.join(" and ") + " (the bid batches are estimated after that)";
+    prepare.textContent = todo.join(", then ").replace(/^./, (c) => c.toUpperCase()) + " with your wallet";
+    prepare.hidden = false;
+    prepare.dataset.steps = est.steps.map((s) => s.kind).join(",");
+    prepare.dataset.amount = formatEther(BigInt(est.need_deposit_wei));
+    sign.disabled = true;
+  } else {
+    status.textContent = "ready: your wallet will ask you to sign " + est.steps.length + " transaction(s)";
+    prepare.hidden = true;
+    sign.disabled = false;
+  }
+  return est;
+}
+
+async function prepareAccount(box, btn) {
+  const status = box.querySelector("#wallet-plan-status");
+  const client = walletClient();
+  const address = await account(client);
+  for (const kind of btn.dataset.steps.split(",")) {
+    let body;
+    if (kind === "register_key") {
+      status.textContent = "sign the key-delivery message in your wallet…";
+      const key = await deliveryKey(client, address);
+      box.dataset.x25519 = key.publicHex;
+      body = { x25519_public: key.publicHex };
+    } else {
+      body = { amount: btn.dataset.amount };
+    }
+    const step = await call("/wallet-tx/single/" + kind, body);
+    status.textContent = "sign in your wallet: " + step.label + " (" + step.gas.toLocaleString("en") + " gas, " + eth(step.fee_wei) + ")";
+    await sendPrepared(client, address, step);
+  }
+}
+
+async function runPlan(box) {
+  const status = box.querySelector("#wallet-plan-status");
+  const bar = box.querySelector("#wallet-progress progress");
+  const text = box.querySelector("#wallet-progress .progress-text");
+  const client = walletClient();
+  const address = await account(client);
+  status.textContent = "sign the key-delivery message in your wallet (once per visit)…";
+  const key = await deliveryKey(client, address);
+  box.dataset.x25519 = key.publicHex;
+  const run = await call(box.dataset.startUrl, { x25519_public: key.publicHex });
+  box.querySelector("#wallet-progress").hidden = false;
+  for (;;) {
+    const step = await call(run.next_url, {});
+    if (step.done) break;
+    status.textContent = "sign in your wallet: " + step.label + " (" + step.gas.toLocaleString("en") + " gas, " +
+      eth(step.fee_wei) + ")";
+    await sendPrepared(client, address, step);
+    const p = await call(run.progress_url);
+    bar.value = p.percent;
+    text.textContent = p.state + " · " + p.stage + " · batch " + p.done_batches + " of " + p.total_batches + " · " +
+      p.placed + " placed, " + p.skipped + " skipped, " + p.failed + " failed";
+  }
+  window.location.assign(run.job_url);
+}
+
+function bindPlan(box) {
+  const status = box.querySelector("#wallet-plan-status");
+  const fail = (e) => {
+    status.textContent = "stopped: " + (e.shortMessage || e.message);
+    status.className = "error";
+  };
+  box.querySelector("#wallet-prepare").addEventListener("click", async (ev) => {
+    const btn = ev.currentTarget;
+    btn.disabled = true;
+    try {
+      await prepareAccount(box, btn);
+      await estimatePlan(box);
+    } catch (e) { fail(e); } finally { btn.disabled = false; }
+  });
+  box.querySelector("#wallet-sign-plan").addEventListener("click", async (ev) => {
+    ev.currentTarget.disabled = true;
+    try { await runPlan(box); } catch (e) { fail(e); }
+  });
+  estimatePlan(box);
+}
+
+// ---- keys delivered to a wallet session: opened here, shown here, never sent anywhere ----------
+function tokenClaims(token) {
+  const parts = token.split(".");
+  const body = new TextDecoder().decode(b64url(parts[1]));
+  return JSON.parse(body);
+}
+
+function bindKeys(buttons) {
+  const status = document.getElementById("wallet-keys-status");
+  for (const btn of buttons) {
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      const out = btn.parentElement.querySelector("output.opened");
+      try {
+        const client = walletClient();
+        const address = await account(client);
+        status.textContent = "sign the key-delivery message in your wallet…";
+        const key = await deliveryKey(client, address);
+        const token = new TextDecoder().decode(await openSealed(key, hexBytes(btn.dataset.box), keyContext(btn.dataset.auction)));
+        const claims = tokenClaims(token);
+        const code = document.createElement("code");
+        code.className = "token";
+        code.textContent = token;
+        const valid = document.createElement("span");
+        valid.className = "valid";
+        valid.textContent = " valid " + new Date(claims.not_before * 1000).toISOString() + " – " +
+          new Date(claims.not_after * 1000).toISOString() + " (send it as Authorization: Bearer to the device)";
+        out.replaceChildren(code, valid);
+        out.hidden = false;
+        btn.hidden = true;
+        status.textContent = "opened in your browser";
+      } catch (e) {
+        status.textContent = "the key does not open: " + (e.shortMessage || e.message || e.name);
+        status.className = "error";
+        btn.disabled = false;
+      }
+    });
+  }
+}
+
+// ---- one-transaction forms (deposit, withdraw, settle, reclaim, rate) of a wallet session --------
+// First press: the server prepares the transaction and the form shows its gas and cost; second press:
+// the wallet signs and sends it, and the server checks it on chain. Changing the form starts over.
+function walletFormBody(form) {
+  const fd = new FormData(form);
+  const body = {};
+  if (fd.has("amount")) body.amount = fd.get("amount");
+  const ids = fd.getAll("auction_id").map(Number);
+  if (ids.length) body.auction_ids = ids;
+  if (fd.has("score")) body.score = Number(fd.get("score"));
+  return body;
+}
+
+function bindWalletForms(forms) {
+  for (const form of forms) {
+    const btn = form.querySelector("button[type=submit]");
+    const label = btn.textContent;
+    let out = form.querySelector("output.wallet-cost");
+    if (!out) {
+      out = document.createElement("output");
+      out.className = "wallet-cost";
+      form.append(out);
+    }
+    let step = null;
+    form.addEventListener("input", () => { step = null; btn.textContent = label; out.textContent = ""; });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      btn.disabled = true;
+      out.className = "wallet-cost";
+      try {
+        if (!step) {
+          step = await call("/wallet-tx/single/" + form.dataset.walletAction, walletFormBody(form));
+          out.textContent = step.label + ": " + step.gas.toLocaleString("en") + " gas, fees " + eth(step.fee_wei) +
+            ", total " + eth(step.total_wei) + " — press again to sign in your wallet";
+          btn.textContent = "Sign in your wallet";
+          return;
+        }
+        const client = walletClient();
+        const address = await account(client);
+        const prepared = step;
+        step = null;
+        out.textContent = "waiting for your wallet…";
+        await sendPrepared(client, address, prepared);
+        out.textContent = "done: " + prepared.label;
+        window.location.reload();
+      } catch (e) {
+        step = null;
+        btn.textContent = label;
+        out.textContent = "refused: " + (e.shortMessage || e.message);
+        out.className = "wallet-cost error";
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+}
+
+window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared };
 
 document.addEventListener("DOMContentLoaded", () => {
   const b = document.getElementById("wallet-signin");
   if (b) bindSignIn(b);
+  const plan = document.getElementById("wallet-plan");
+  if (plan) bindPlan(plan);
+  const keys = document.querySelectorAll("button.open-key");
+  if (keys.length) bindKeys(keys);
+  const forms = document.querySelectorAll("form[data-wallet-action]");
+  if (forms.length && document.body.dataset.session === "wallet") bindWalletForms(forms);
 });

@@ -3,7 +3,7 @@ printed by the bench, never asserted here)."""
 
 from __future__ import annotations
 
-from device_agent.bench import recorder_rows
+from device_agent.bench import nodewot_rows, recorder_rows
 
 
 def test_recorder_rows_name_ingest_history_and_proxy_read():
@@ -13,3 +13,9 @@ def test_recorder_rows_name_ingest_history_and_proxy_read():
     assert all(r["readings_per_s"] > 0 for r in rows[:2])
     assert rows[2]["readings"] == 92 * 86_400 // 10 and rows[2]["p95_ms"] > 0
     assert rows[3]["p50_ms"] > 0  # node-wot is installed by ./scripts/setup
+
+
+def test_nodewot_read_all_row_is_node_wot_reading_every_property():
+    (row,) = nodewot_rows(reads=3)
+    assert row["op"] == "nodewot_read_all" and "error" not in row, row
+    assert row["properties"] == 6 and row["p50_ms"] > 0  # node-wot is installed by ./scripts/setup

@@ -135,3 +135,27 @@ def test_restart_after_a_crash_continues_the_channel_after_unsaved_messages(node
     again = StreamPublisher(agent, tangle_ledger(agent.identity, node), kdf_n=2**8)
     assert again.seller.writer("readings").seq == seq == 4
     assert again.publish_once()
+
+
+def test_the_stream_loop_survives_an_unexpected_error_from_one_pass(node, make_agent, monkeypatch):
+    """Only ExchangeError was caught: any other exception from one pass (here a ValueError as a
+    malformed payment could raise) ended the publishing thread for good."""
+    calls = {"n": 0}
+    real_poll = StreamPublisher.poll_sales
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("a payment this code did not expect")
+        return real_poll(self)
+
+    monkeypatch.setattr(StreamPublisher, "poll_sales", flaky)
+    agent = make_agent("flaky", "thermostat", publish_every_seconds=0.1)
+    agent.record_consent()
+    runner = AgentRunner(agent.data_dir, PASSWORD, tangle_url=node, kdf_n=2**8).start()
+    try:
+        wait_for("publications after the failing pass", lambda: runner.publisher.seller.writer("readings").seq >= 3, 15)
+        assert calls["n"] > 1
+        assert all(t.is_alive() for t in runner.threads)
+    finally:
+        runner.stop()

@@ -113,9 +113,10 @@ def test_copied_commitment_cannot_be_revealed_by_another_bidder(market):
     market.at(market.close_at(aid))
     h.settle_batch([aid])
     assert h.auction(aid).first == a
-    seller = h.balance_of(market.seller).free
-    h.forfeit_unrevealed(aid, [b], market.stranger)  # documented rule: unrevealed deposit -> seller
-    assert h.balance_of(market.seller).free == seller + ETHER and h.balance_of(b).locked == 0
+    seller, fees = h.balance_of(market.seller).free, h.balance_of(h.fee()[1]).free
+    h.forfeit_unrevealed(aid, [b], market.stranger)  # documented rule: unrevealed deposit -> fee account
+    assert h.balance_of(h.fee()[1]).free == fees + ETHER and h.balance_of(b).locked == 0
+    assert h.balance_of(market.seller).free == seller
 
 
 @pytest.mark.parametrize("offset, accepted", [(-1, True), (0, False), (1, False)])

@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from exchange.bidding import BidPlanError, DeviceOffer, plan_bids
+from exchange.bidding import BidPlanError, DeviceOffer, plan_bids, sealed_deposit
 
 offers = st.lists(st.builds(DeviceOffer, device_id=st.text("abcdef", min_size=1, max_size=4),
                             auction_id=st.integers(1, 400), min_bid=st.integers(1, 1000), sealed=st.booleans()),
@@ -56,3 +56,30 @@ def test_first_offer_of_an_auction_decides_even_when_skipped():
     devs = [{"device_id": "a", "auction_id": 5, "min_bid": 2000}, {"device_id": "b", "auction_id": 5, "min_bid": 10}]
     plan = plan_bids(devs, max_price_per_device=100, budget=1000)
     assert plan.bids == [] and plan.skipped == {"a": "above max price", "b": "duplicate auction"}
+
+
+@pytest.mark.parametrize(("amount", "deposit"), [
+    (1, 1), (3, 5), (11, 20), (20, 20), (21, 50), (69_999 * 10**12, 10**17), (10**17, 10**17),
+    (2**88 - 1, 2**88 - 1),  # the largest bid: the bucket above it would not fit, the bid does
+])
+def test_sealed_deposit_is_the_next_1_2_5_step(amount, deposit):
+    assert sealed_deposit(amount) == deposit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2**88 - 1))
+def test_sealed_deposit_covers_the_bid_and_hides_it_within_a_bucket(amount):
+    dep = sealed_deposit(amount)
+    assert amount <= dep <= max(amount * 5 // 2, amount)
+    assert sealed_deposit(dep) == dep  # every bid in (previous step, dep] shows the same deposit
+
+
+def test_sealed_bids_are_planned_with_bucket_deposits_within_the_budget():
+    devs = [DeviceOffer("a", 1, 10, sealed=True), DeviceOffer("b", 2, 10, sealed=False),
+            DeviceOffer("c", 3, 10, sealed=True)]
+    plan = plan_bids(devs, max_price_per_device=30, budget=110)
+    sealed = [b for b in plan.bids if b.sealed]
+    assert [(b.amount, b.deposit) for b in sealed] == [(30, 50), (30, 50)]
+    assert [(b.amount, b.deposit) for b in plan.bids if not b.sealed] == [(10, 10)]
+    assert plan.total == 110  # what is locked when every bid is placed: the deposits
+    assert plan_bids(devs, max_price_per_device=30, budget=109).skipped == {"c": "over budget"}

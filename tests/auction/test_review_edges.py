@@ -114,9 +114,9 @@ def test_empty_batches_and_repeated_settlement_or_forfeit_are_harmless(market):
     h.commit_batch([sb], b, strict=True)
     market.at(market.close_at(aid))
     h.settle_batch([aid, aid])
-    seller = h.balance_of(market.seller).free
+    fees = h.balance_of(h.fee()[1]).free
     h.forfeit_unrevealed(aid, [b, b, a], market.stranger)  # b twice, a never committed
-    assert h.balance_of(market.seller).free == seller + ETHER
+    assert h.balance_of(h.fee()[1]).free == fees + ETHER
     assert h.balance_of(b).locked == 0
     assert h.ether_balance() == market.held()
 

@@ -109,3 +109,60 @@ def test_two_defaulters_close_unsold_and_pay_two_bonds_to_the_seller(market):
     assert h.balance_of(market.seller).free == seller_before + 10 * UNIT + 9 * UNIT
     assert h.balance_of(c) == c_before
     assert h.ether_balance() == market.held()
+
+
+# ---- case 7: sealed bids stay sealed; a seller's shill bids at a risk ----
+
+@pytest.mark.parametrize("amounts", [
+    [69_999 * 10**12, 51 * 10**15, 10**17],  # the reproduced 0.069999 ETH bid and its neighbours
+    [3 * 10**15, 21 * 10**14, 5 * 10**15],
+    [11, 19, 20],
+])
+def test_default_deposit_is_the_same_for_every_bid_of_a_bucket(market, amounts):
+    """The deposit is public (BidCommitted); by default it is the bucket (1, 2 or 5 x 10^k wei)
+    above the bid, so different bids commit the same deposit and none shows its amount."""
+    h, a = market.house, market.bidders[0]
+    ids = market.open(SEALED, n=len(amounts), reserve=0)
+    sealed = h.seal_bids(a, ids, amounts)
+    h.commit_batch(sealed, a, strict=True)
+    committed = [e.args["deposit"] for e in h.events(names={"BidCommitted"})][-len(amounts):]
+    assert len(set(committed)) == 1 and committed[0] == max(amounts)
+    assert all(dep >= x for dep, x in zip(committed, amounts, strict=True))
+    market.at(market.end_of(ids[0]))
+    h.reveal_batch(sealed, a, strict=True)  # the deposit covers the bond: every reveal ranks
+    assert h.balance_of(a).locked == sum(amounts)
+
+
+def test_shill_that_waits_for_the_honest_reveal_pays_for_every_unrevealed_commitment(market):
+    """The reproduced shill: the seller's second accounts commit a grid of bids; after the honest
+    0.07 ETH reveal only the one just under it is revealed and the others are left to forfeit.
+    Forfeits used to go to the seller, so the grid was free and the honest winner paid 0.069 ETH.
+    They go to the protocol's fee account now: the grid costs the seller more than it gains."""
+    h, honest = market.house, market.bidders[0]
+    shills = market.bidders[1:4]
+    grid = [69 * 10**15, 75 * 10**15, 90 * 10**15]
+    fee_account = h.fee()[1]
+    accounts = [market.seller, *shills]
+    before = sum(sum(h.balance_of(x)) for x in accounts)
+    fee_before = h.balance_of(fee_account).free
+    (aid,) = market.open(SEALED, reserve=10**15)
+    (hb,) = h.seal_bids(honest, [aid], [70 * 10**15])
+    h.commit_batch([hb], honest, strict=True)
+    shill_bids = [h.seal_bids(s, [aid], [x])[0] for s, x in zip(shills, grid, strict=True)]
+    for s, sb in zip(shills, shill_bids, strict=True):
+        h.commit_batch([sb], s, strict=True)
+    market.at(market.end_of(aid))
+    h.reveal_batch([hb], honest, strict=True)
+    h.reveal_batch([shill_bids[0]], shills[0], strict=True)  # just under the honest bid
+    market.at(market.close_at(aid))
+    h.settle_batch([aid])
+    assert (h.auction(aid).first, h.auction(aid).first_amount) == (honest, 69 * 10**15)
+    h.forfeit_unrevealed(aid, shills, market.stranger)
+    h.deliver_key(aid, b"\x01" * 32, market.seller)
+    forfeited = sum(sb.deposit for sb in shill_bids[1:])
+    assert h.balance_of(fee_account).free == fee_before + forfeited
+    # The seller and its shills together: the 0.069 ETH sale minus the forfeited deposits, worse
+    # than the 0.001 ETH reserve it would have sold at without shilling.
+    gain = sum(sum(h.balance_of(x)) for x in accounts) - before
+    assert gain == 69 * 10**15 - forfeited and gain < 10**15
+    assert h.ether_balance() == market.held()

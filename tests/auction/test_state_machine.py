@@ -536,7 +536,7 @@ class AuctionMachine(RuleBasedStateMachine):
             if cid == aid and c[1]:
                 expected.append((w, c[1]))
                 m.locked[w] -= c[1]
-                m.free[self.market.seller] += c[1]
+                m.free[self.market.chain.deployer] += c[1]  # the fee account, never the seller
                 c[1] = 0
         got = [(e["bidder"], e["deposit"]) for e in self._events(receipt, "CommitmentForfeited")]
         self._check(got == expected, (got, expected))

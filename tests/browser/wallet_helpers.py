@@ -1,56 +1,72 @@
-"""The injected test wallet (tests/browser/js/test_wallet_provider.js): bundled once, relayed to anvil.
+"""Helpers for the wallet browser tests: the key the browser derives, and where secrets could leak.
 
-A unique module name: tests/ is not a package.
+The injected wallet itself is ``frontend.devwallet`` (the benchmark uses it too). A unique module
+name: tests/ is not a package.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import urllib.request
+import logging
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = Path(__file__).resolve().parent / "js" / "test_wallet_provider.js"
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+# frontend/js/wallet.js KEY_MESSAGE, restated: the derivation is a format, the same on every machine.
+KEY_MESSAGE = ("Thingbid key-delivery key, version 1.\n\n"
+               "Signing this derives the key that opens the data-access keys devices seal to you. "
+               "It costs nothing and moves no funds; the signature never leaves your browser. "
+               "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.")
 
 
-def bundle_provider(out_dir: Path) -> str:
-    """The provider as one script (viem bundled by the repo's pinned esbuild)."""
-    out = out_dir / "test_wallet_provider.js"
-    subprocess.run([str(REPO / "node_modules" / ".bin" / "esbuild"), str(SOURCE), "--bundle", "--format=iife",
-                    "--target=chrome120", "--log-level=warning", f"--outfile={out}"], check=True, cwd=REPO)
-    return out.read_text()
+def delivery_key_of(private_key: str) -> bytes:
+    """The X25519 private key a wallet holding ``private_key`` derives in the browser (HKDF over its signature)."""
+    sig = Account.from_key(private_key).sign_message(encode_defunct(text=KEY_MESSAGE)).signature
+    return HKDF(hashes.SHA256(), 32, salt=b"thingbid/wallet-key/v1", info=b"x25519 key delivery").derive(bytes(sig))
 
 
-class RpcRelay:
-    """Forwards the wallet's node calls to the chain's JSON-RPC; remembers every call for the tests."""
+class LogKeeper(logging.Handler):
+    """Every log record anyone writes while installed (formatted, arguments included)."""
 
-    def __init__(self, rpc_url: str):
-        self.url = rpc_url
-        self.calls: list[dict] = []
-        self.asked: list[str] = []  # every method the page asked the wallet, node-bound or not
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[str] = []
 
-    def note(self, method: str) -> None:
-        self.asked.append(method)
+    def emit(self, record):
+        try:
+            self.records.append(record.getMessage() + repr(record.__dict__.get("args")))
+        except Exception:  # noqa: BLE001 - a record that does not format still counts as seen
+            self.records.append(repr(record.__dict__))
 
-    def __call__(self, payload: str) -> str:
-        call = json.loads(payload)
-        self.calls.append(call)
-        body = json.dumps({"jsonrpc": "2.0", "id": len(self.calls), "method": call["method"],
-                           "params": call.get("params", [])}).encode()
-        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.read().decode()
+    def lines(self) -> list[str]:
+        return list(self.records)
 
 
-def install_wallet(context, bundle: str, private_key: str, rpc_url: str, chain_id: int | None = None) -> RpcRelay:
-    """Give every page of ``context`` the test wallet as ``window.ethereum``."""
-    relay = RpcRelay(rpc_url)
-    context.expose_function("__walletRpc", relay)
-    context.expose_function("__walletNote", relay.note)
-    config = {"privateKey": private_key, "chainId": chain_id}
-    context.add_init_script(f"window.__testWallet = {json.dumps(config)};\n{bundle}")
-    return relay
+def secrets_found(secrets: list[str], requests: list[bytes], logs: list[str], directory: Path) -> list[str]:
+    """Where any secret (hex with or without 0x, or text) shows up: request, log line or file under ``directory``."""
+    needles, raw = set(), set()
+    for s in secrets:
+        s = s.lower()
+        needles.add(s)
+        bare = s.removeprefix("0x")
+        needles.add(bare)
+        if len(bare) % 2 == 0 and all(c in "0123456789abcdef" for c in bare):
+            raw.add(bytes.fromhex(bare))  # the same secret stored as bytes
+    found = []
+    for i, r in enumerate(requests):
+        low = r.lower()
+        found += [f"request {i}: {n[:12]}…" for n in needles if n.encode() in low]
+    for i, line in enumerate(logs):
+        low = line.lower()
+        found += [f"log {i}: {n[:12]}…" for n in needles if n in low]
+    for f in directory.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            found += [f"file {f.name}: {n[:12]}…" for n in needles if n.encode() in data.lower()]
+            found += [f"file {f.name}: raw {b[:4].hex()}…" for b in raw if b in data]
+    return found
 
 
 class RequestRecorder:

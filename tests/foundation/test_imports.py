@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,21 @@ def test_the_layer_contracts_of_import_linter_hold():
     done = subprocess.run([str(lint), "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "Contracts: 2 kept, 0 broken." in done.stdout
+
+
+# The fuzz target reads eth-tester's raw blocks for its state digest: a test harness, not a client.
+CHAIN_INTERNALS_ALLOWED = {"exchange/fuzz/targets.py"}
+
+
+def test_no_web3_handles_outside_exchange_chain():
+    """The chain seam: code outside exchange/chain asks Chain, never its web3 or eth-tester handles."""
+    uses = []
+    for pkg in PACKAGES:
+        for path in sorted((REPO_ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(REPO_ROOT).as_posix()
+            if rel.startswith("exchange/chain/") or rel in CHAIN_INTERNALS_ALLOWED:
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if re.search(r"[a-z_)]\.(w3|tester)\.[a-z_]+", line) and "www.w3.org" not in line:
+                    uses.append(f"{rel}:{n}: {line.strip()}")
+    assert uses == []

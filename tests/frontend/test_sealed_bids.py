@@ -69,3 +69,21 @@ def test_sealed_bids_show_their_reveal_state_never_outbid_or_winning_before_sett
     alice.post("/auctions/settle", data={"csrf_token": csrf_of(alice, "/auctions/"),
                                          "auction_id": re.findall(r'data-auction="(\d+)"', page)})
     assert standings(alice) == ["won"] * 4 and standings(bob) == ["lost"] * 4
+
+
+def test_sealed_plan_commits_bucket_deposits_that_do_not_show_the_bid(sealed_world_m, sealed_app):
+    """Issue 12 case 7: the app used to commit a deposit equal to the bid, and BidCommitted is
+    public. Two users bidding 0.003 and 0.0042 ETH now both lock 0.005 ETH (the next 1-2-5 step)."""
+    from exchange.chain.auction import AuctionHouseClient
+
+    house = AuctionHouseClient.from_manifest(sealed_world_m.chain, sealed_world_m.manifest)
+    alice, bob = sealed_app.test_client(), sealed_app.test_client()
+    assert create_user(alice, "alice").status_code == 302 and create_user(bob, "bob").status_code == 302
+    pages = {}
+    for c, price in ((alice, "0.003"), (bob, "0.0042")):
+        pages[price] = plan(c, max_price=price, budget="1").get_data(as_text=True)
+        assert wait_job(c, place(c, plan_id(pages[price])).headers["Location"])["placed"] == 4
+    assert re.search(r'id="plan-total">0\.02 ETH', pages["0.003"])  # 4 deposits of 0.005 locked
+    assert "0.005 ETH" in pages["0.0042"]
+    deposits = [e.args["deposit"] for e in house.events(names={"BidCommitted"})]
+    assert deposits == [5 * 10**15] * 8

@@ -9,54 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from frontend import create_app
 from frontend.services import Services
 from frontend.wallet_auth import NonceStore, is_loopback_host, keystore_mode_allowed
 from tests.frontend.fe_helpers import PASSWORD, create_user, csrf_of
-
-WALLET = Account.from_key("0x" + "11" * 32)
-OTHER = Account.from_key("0x" + "22" * 32)
-STATEMENT = "Sign in to Thingbid. This signature costs nothing and moves no funds."
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def eip4361(*, domain: str, address: str, uri: str, chain_id: int, nonce: str, issued: datetime,
-            expires: datetime | None) -> str:
-    lines = [f"{domain} wants you to sign in with your Ethereum account:", address, "", STATEMENT, "",
-             f"URI: {uri}", "Version: 1", f"Chain ID: {chain_id}", f"Nonce: {nonce}", f"Issued At: {iso(issued)}"]
-    if expires is not None:
-        lines.append(f"Expiration Time: {iso(expires)}")
-    return "\n".join(lines)
-
-
-def sign(account, message: str) -> str:
-    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
-
-
-def start(client) -> tuple[dict, str]:
-    """A nonce for this browser, and the page's CSRF token."""
-    token = csrf_of(client)
-    site = client.get("/siwe/nonce.json").get_json()
-    return site, token
-
-
-def good_fields(site: dict, **changes) -> dict:
-    now = datetime.now(UTC)
-    fields = {"domain": site["domain"], "address": WALLET.address, "uri": site["uri"], "chain_id": site["chain_id"],
-              "nonce": site["nonce"], "issued": now, "expires": now + timedelta(minutes=5)}
-    fields.update(changes)
-    return fields
-
-
-def post_verify(client, token: str, message: str, signature: str):
-    return client.post("/siwe/verify", json={"message": message, "signature": signature},
-                       headers={"X-CSRF-Token": token})
+from tests.frontend.siwe_helpers import OTHER, WALLET, eip4361, good_fields, post_verify, sign, start
 
 
 def test_nonce_names_this_site_and_its_chain(app, deployed_m):
@@ -153,6 +111,18 @@ def test_malformed_sign_in_bodies_get_a_json_reason(app, body):
     _site, token = start(c)
     r = c.post("/siwe/verify", json=body, headers={"X-CSRF-Token": token})
     assert r.status_code == 400 and r.get_json()["reason"] == "malformed"
+
+
+def test_failed_wallet_sign_ins_are_throttled_per_client(app):
+    c = app.test_client()
+    for _ in range(3):  # LOGIN_FAILURES_PER_WINDOW in these tests
+        site, token = start(c)
+        msg, sig = _bad(site, "signature")
+        assert post_verify(c, token, msg, sig).get_json()["reason"] == "signature"
+    site, token = start(c)
+    msg = eip4361(**good_fields(site))
+    r = post_verify(c, token, msg, sign(WALLET, msg))  # even a good one waits now
+    assert r.status_code == 429 and r.get_json()["reason"] == "rate"
 
 
 def test_a_nonce_signs_in_once_only(app):
@@ -273,3 +243,12 @@ def test_nonces_are_single_use_and_expire():
     c = [store.issue() for _ in range(4)]  # over the limit: the oldest goes
     assert not store.take(c[0]) and all(store.take(n) for n in c[1:])
     assert not store.take("never-issued")
+
+
+def test_serving_off_loopback_needs_a_public_url(capsys, monkeypatch):
+    from frontend.serve import main
+
+    monkeypatch.delenv("THINGBID_PUBLIC_URL", raising=False)
+    assert main(["--host", "0.0.0.0", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "give --public-url" in err and len(err.strip().splitlines()) == 1

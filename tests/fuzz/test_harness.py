@@ -31,6 +31,11 @@ class _Flawed:
         except BorderError as exc:
             return Response(json.dumps({"error": exc.reason}), exc.status, mimetype="application/json")(
                 environ, start_response)
+        key = req.headers.get("X-Key")
+        if self.flaw == "500 on a mangled key" and key is not None and key != "k":
+            return Response('{"error": "boom"}', 500)(environ, start_response)
+        if self.flaw in ("500 on a mangled key", "refuses with 403 on a missing key") and key != "k":
+            return Response('{"error": "key"}', 403, mimetype="application/json")(environ, start_response)
         if self.flaw == "500 on deep JSON" and data.startswith(b"[[[[[[[["):
             return Response('{"error": "boom"}', 500)(environ, start_response)
         if self.flaw == "drops on NUL" and (b"\\u0000" in data or "\x00" in req.full_path):
@@ -51,8 +56,15 @@ class _Flawed:
         return Response('{"ok": true}', 201, mimetype="application/json")(environ, start_response)
 
     def target(self) -> Target:
-        route = Route("POST", "/items", lambda rng: Req("POST", "/items", (("Content-Type", "application/json"),),
-                                                        json.dumps({"name": f"n{rng.randint(0, 99)}"}).encode()))
+        def item(rng, *headers):
+            return Req("POST", "/items", (("Content-Type", "application/json"), *headers),
+                       json.dumps({"name": f"n{rng.randint(0, 99)}"}).encode())
+
+        if self.flaw in ("500 on a mangled key", "accepts a missing key", "refuses with 403 on a missing key"):
+            # the key is a header: mutations reach it; a request without it must be refused
+            route = Route("POST", "/items", lambda rng: item(rng, ("X-Key", "k")), refused=item)
+        else:
+            route = Route("POST", "/items", item)
         return Target(f"flawed-{self.flaw}", "127.0.0.1", self.httpd.server_port, [route],
                       lambda: len(self.items), max_body=4096)
 
@@ -62,6 +74,8 @@ class _Flawed:
     ("drops on NUL", "no HTTP answer"),
     ("html 400", "not JSON"),
     ("changes state when refusing", "state changed"),
+    ("500 on a mangled key", "answered 500"),
+    ("accepts a missing key", "must be refused was answered 201"),
 ])
 def test_harness_catches_a_flawed_server_and_names_the_seed(flaw, message):
     srv = _Flawed(flaw)
@@ -81,5 +95,25 @@ def test_protocol_errors_of_the_shared_handler_are_json_4xx_with_a_status_line()
             resp = send("127.0.0.1", srv.httpd.server_port, Req("RAW", "", raw=raw))
             assert resp.status is not None and 400 <= resp.status < 500, (raw[:40], resp)
             assert json.loads(resp.body)["error"]
+    finally:
+        srv.httpd.shutdown()
+
+
+def test_harness_passes_a_server_that_refuses_requests_without_the_key():
+    srv = _Flawed("refuses with 403 on a missing key")
+    try:
+        stats = run(srv.target(), 1500, seed=99)
+        assert stats.kinds["refused"] > 0 and stats.status_5xx == 0
+    finally:
+        srv.httpd.shutdown()
+
+
+def test_a_target_that_accepts_redirects_takes_a_303_answer_to_a_valid_request():
+    srv = _Flawed("none")
+    target = srv.target()
+    target.accepted = lambda resp: resp.status == 303
+    try:
+        with pytest.raises(FuzzFailure, match="a valid request was refused \\(201\\)"):
+            run(target, 500, seed=5)
     finally:
         srv.httpd.shutdown()

@@ -210,3 +210,65 @@ def test_a_newer_connection_of_the_same_device_replaces_the_older(checked_in, st
     assert (status, body) == (200, b"second")
     wait_for("the older link to learn it was replaced", lambda: first.replaced, 10)
     assert not first.connected.is_set() and first.connects == 1
+
+
+def half_closed_exchange(port: int, data: bytes) -> bytes:
+    """Send ``data``, close our sending side (valid HTTP/1.1), read the answer until the relay closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+@pytest.fixture
+def echo_device(checked_in, start_relay, connector):
+    """(relay, pseudonym, requests seen): a checked-in device whose agent echoes the body length."""
+    agent = checked_in("echo")
+    relay = start_relay()
+    seen = []
+
+    def echo(method, target, headers, client, body):
+        seen.append((method, target, dict(headers), body))
+        return 200, [("Content-Type", "application/json")], b'{"got": %d}' % len(body)
+
+    link_agent(connector, relay, agent, echo)
+    return relay, agent.identity.device_id_hex, seen
+
+
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(echo_device):
+    relay, pseudonym, _ = echo_device
+    answer = half_closed_exchange(relay.port, f"GET /devices/{pseudonym}/x HTTP/1.1\r\nHost: r\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"got": 0}')
+
+
+@pytest.mark.parametrize("request_bytes, reason", [
+    (b"POST /devices/{p}/x HTTP/1.1\r\nHost: r\r\nContent-Length: 10\r\n\r\nabc", b"bad_body"),
+    (b"POST /devices/{p}/x HTTP/1.1\r\nHost: r\r\n", b"bad_request"),
+    (b"POST /devices/{p}/x HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\n\x1f\r\n0\r\n\r\n",
+     b"bad_transfer_encoding"),
+], ids=["body-cut-short", "head-cut-short", "gzip-transfer-coding"])
+def test_requests_cut_short_or_oddly_coded_are_400_and_never_reach_the_device(echo_device, request_bytes, reason):
+    relay, pseudonym, seen = echo_device
+    answer = half_closed_exchange(relay.port, request_bytes.replace(b"{p}", pseudonym.encode()))
+    assert answer.startswith(b"HTTP/1.1 400") and reason in answer and seen == []
+
+
+def test_a_compressed_body_is_forwarded_as_it_came(echo_device):
+    relay, pseudonym, seen = echo_device
+    answer = half_closed_exchange(relay.port, f"POST /devices/{pseudonym}/x HTTP/1.1\r\nHost: r\r\n"
+                                              "Content-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc".encode())
+    assert answer.startswith(b"HTTP/1.1 200") and seen[0][3] == b"abc" and seen[0][2]["Content-Encoding"] == "gzip"
+
+
+def test_a_client_that_stalls_mid_body_is_cut_off_with_408(checked_in, start_relay, connector):
+    agent = checked_in("stalled")
+    relay = start_relay(RelayLimits(body_timeout_s=0.5))
+    link_agent(connector, relay, agent)
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as s:
+        s.sendall(f"POST /devices/{agent.identity.device_id_hex}/x HTTP/1.1\r\nHost: r\r\n"
+                  "Content-Length: 10\r\n\r\nabc".encode())
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer

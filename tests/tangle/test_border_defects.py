@@ -217,3 +217,16 @@ def test_the_same_peer_posted_concurrently_is_stored_once_without_error(node):
         th.join()
     assert answers == [200] * 16
     assert _snapshot(n)[1] == ["http://127.0.0.1:9"]
+
+
+@pytest.mark.parametrize("path", ["/v1/milestones?since={}", "/v1/sync?since={}&limit=10",
+                                  "/v1/find?kind=data&since={}"])
+@pytest.mark.parametrize("since", [2**31, 2**53 + 1, 2**62])
+def test_a_cursor_beyond_the_32_bit_arrival_and_milestone_columns_gets_400(node, path, since):
+    """``since`` was accepted up to 2**62; on PostgreSQL those columns are INTEGER: 500 (out of range)."""
+    url, n = node
+    before = _snapshot(n)
+    status, resp = _raw(url, f"GET {path.format(since)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert status == 400, (status, resp)
+    assert "since" in resp["error"]
+    assert _snapshot(n) == before

@@ -19,7 +19,7 @@ from exchange.tangle.wallet import Wallet
 ALICE, BOB = Wallet.from_seed(b"prune-alice"), Wallet.from_seed(b"prune-bob")
 CHANNEL = "cc" * 32
 PRUNE = {"genesis": {ALICE.address: 10_000}, "difficulty": 4, "run_coordinator": False, "rate_per_s": 0,
-         "prune_depth": 5, "prune_min_age_s": 0}
+         "prune_depth": 5, "prune_min_age_s": 0, "data_retention_s": 0}
 ROUNDS, PER_ROUND = 40, 4
 
 
@@ -30,7 +30,8 @@ def _node(path, **config) -> Node:
 class History:
     """Value transfers, stream and data messages, a milestone after each round."""
 
-    def __init__(self):
+    def __init__(self, ahead_ms: int = 0):
+        self.ahead_ms = ahead_ms  # timestamps this far in the future (clocks differ; within future_ms)
         self.seq = 0
         self.data: list[bytes] = []
         self.streams: list[bytes] = []
@@ -38,7 +39,7 @@ class History:
     def build(self, node: Node, kind: int, payload: bytes, extra=()) -> bytes:
         parents = sorted({*sorted(node.graph.tipset)[:2], *extra} or {txm.GENESIS_ID})
         return txm.build(ALICE._key, kind, payload, parents * (3 - len(parents)) if len(parents) < 2 else parents,
-                         network=1, difficulty=4)
+                         network=1, difficulty=4, timestamp_ms=txm.now_ms() + self.ahead_ms)
 
     def round(self, node: Node, i: int) -> None:
         last = node.account_info(ALICE.address)["last_pending"]
@@ -99,6 +100,24 @@ def test_a_restart_loads_only_the_live_window_and_goes_on_confirming(pruned):
         again.stop()
 
 
+def test_history_timestamped_after_its_milestone_stays_until_the_horizon_passes_it(tmp_path):
+    """Such transactions are not pruned yet (a replay would not be refused), neither in memory
+    nor in the database, so a restart finds the same live window."""
+    node = _node(tmp_path / "ahead.db")
+    try:
+        History(ahead_ms=50).run(node, 15)
+        late = {i for i, _ in node._late}
+        assert node.pruned_index > 0 and late
+        live = set(node.graph.parents)
+    finally:
+        node.stop()
+    again = _node(tmp_path / "ahead.db")
+    try:
+        assert set(again.graph.parents) == live and {i for i, _ in again._late} == late
+    finally:
+        again.stop()
+
+
 def test_pruned_messages_are_gone_and_unexpired_stream_messages_stay(pruned):
     node, history, _ = pruned
     first_data, first_stream = txm.blake(history.data[0]).hex(), txm.blake(history.streams[0]).hex()
@@ -107,6 +126,27 @@ def test_pruned_messages_are_gone_and_unexpired_stream_messages_stay(pruned):
     items, _ = node.find(tag=CHANNEL, limit=1000)
     assert len(items) == ROUNDS  # a buyer still reads the whole channel
     assert node.count < ROUNDS * (PER_ROUND + 1) - len(history.data) // 2
+
+
+def test_data_messages_within_their_retention_stay_in_the_database(tmp_path):
+    node = _node(tmp_path / "d.db", data_retention_s=3600)
+    try:
+        history = History()
+        history.run(node)
+        assert node.pruned_index > 0 and node.get(txm.blake(history.data[0]).hex())["confirmed"]
+        assert len(node.find(tag="noise", limit=1000)[0]) == len(history.data)
+    finally:
+        node.stop()
+
+
+def test_pruning_is_off_unless_configured(tmp_path):
+    node = Node(NodeConfig(db_url=f"sqlite:///{tmp_path / 'off.db'}", **{k: v for k, v in PRUNE.items()
+                                                                          if k != "prune_depth"}))
+    try:
+        History().run(node, 20)
+        assert node.pruned_index == 0 and node.count == 20 * (PER_ROUND + 1)
+    finally:
+        node.stop()
 
 
 def test_expired_stream_messages_are_pruned_too(tmp_path):

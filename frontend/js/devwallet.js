@@ -1,6 +1,7 @@
-// An EIP-1193 wallet for the browser tests: a real secp256k1 key signing with viem's local account,
-// its node calls relayed to the test's anvil by Playwright (window.__walletRpc), as an extension's
-// background page talks to its node outside the page's CSP. Configured by window.__testWallet.
+// A development EIP-1193 wallet for benchmarks and browser tests (never served by the app): a real
+// secp256k1 key signing with viem's local account, its node calls relayed to a local chain by
+// Playwright (window.__walletRpc), as an extension's background page talks to its node outside the
+// page's CSP. Configured by window.__testWallet. Bundled on demand by frontend.devwallet.
 import { numberToHex, hexToBigInt } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 

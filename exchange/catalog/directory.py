@@ -1,5 +1,5 @@
 """A read-only W3C WoT Discovery Thing Description Directory over the catalog (the logic; the HTTP
-side is frontend/blueprints/directory.py).
+side is frontend/blueprints/directory.py, the figures ``thingbid bench directory``).
 
 - Every valid TD of the catalog is a Thing of the directory, under the id the on-chain registry
   gives it: ``urn:thingbid:device:<device id hex>`` (the device agent's own TD id; a TD claiming
@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from exchange.catalog import CatalogFilter
 from exchange.catalog.models import Device, DeviceTD, IndexerStatus, Reputation
 from exchange.catalog.query import DRIVE_MAX, child_filters, choose_drive, conditions, estimate_query
+from exchange.errors import ExchangeError
 from exchange.wot import TD10_CONTEXT, TD11_CONTEXT
-from frontend.errors import FrontendError
 
 DEVICE_URN = "urn:thingbid:device:"
 DISCOVERY_CONTEXT = "https://www.w3.org/2022/wot/discovery"
@@ -51,7 +51,7 @@ _HINTS = [  # canonical forms of filter terms the catalog can narrow by -> the f
 ]
 
 
-class DirectoryError(FrontendError):
+class DirectoryError(ExchangeError, ValueError):
     """A directory request is malformed (answered 400 with the reason)."""
 
 
@@ -166,11 +166,17 @@ class ThingDirectory:
                                    func.coalesce(func.max(IndexerStatus.next_block), 0))).one()
         return f"{row[1]}-{row[0]}"
 
-    def _page(self, s: Session, f: CatalogFilter, after: str | None, offset: int, limit: int,
+    @staticmethod
+    def _drive(s: Session, f: CatalogFilter) -> str | None:
+        """Which child-table filter drives the query (bounded selectivity probes, once per request)."""
+        return choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
+                             for k, t, c in child_filters(f)})
+
+    def _page(self, s: Session, f: CatalogFilter, drive: str | None, after: str | None, offset: int, limit: int,
               title: str | None = None) -> list[tuple[str, str]]:
-        drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
-                              for k, t, c in child_filters(f)})
-        q = select(Device.device_id, DeviceTD.td_json).join(DeviceTD, DeviceTD.device_id == Device.device_id)
+        """(device id, TD JSON) of matching devices in id order: the ids by a narrow query on the
+        devices table (an offset skips index entries, not TDs), then their TDs."""
+        q = select(Device.device_id)
         if f.min_reputation is not None:
             q = q.join(Reputation, Reputation.device_id == Device.device_id)
         conds = [Device.td_valid.is_(True), *conditions(f, drive)]
@@ -181,13 +187,17 @@ class ThingDirectory:
         q = q.where(and_(*conds)).order_by(Device.device_id.asc()).limit(limit)
         if offset:
             q = q.offset(offset)
-        return [tuple(r) for r in s.execute(q).all()]
+        ids = list(s.execute(q).scalars())
+        if not ids:
+            return []
+        docs = dict(s.execute(select(DeviceTD.device_id, DeviceTD.td_json).where(DeviceTD.device_id.in_(ids))).all())
+        return [(d, docs[d]) for d in ids if d in docs]
 
     def list(self, f: CatalogFilter, offset: int = 0, limit: int = DEFAULT_LIMIT,
              after: str | None = None) -> tuple[list[dict], str | None]:
         """(TDs of the page, the device id to continue after, or None on the last page)."""
         with Session(self.catalog.engine) as s:
-            rows = self._page(s, f, after, 0 if after else offset, limit + 1)
+            rows = self._page(s, f, self._drive(s, f), after, 0 if after else offset, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return [served_td(d, j) for d, j in rows], (rows[-1][0] if more and rows else None)
@@ -213,8 +223,11 @@ class ThingDirectory:
         scanned = 0
         cursor = after
         with Session(self.catalog.engine) as s:
+            drive = self._drive(s, p.filters)
+            size = limit + 1  # candidates mostly match when an index narrowed them: grow only when they do not
             while scanned < SCAN_BUDGET:
-                batch = self._page(s, p.filters, cursor, 0, min(500, SCAN_BUDGET - scanned), p.title)
+                batch = self._page(s, p.filters, drive, cursor, 0, min(size, 500, SCAN_BUDGET - scanned), p.title)
+                size *= 2
                 if not batch:
                     return found, None, p
                 for device_id, td_json in batch:

@@ -1,0 +1,167 @@
+"""Wallet transactions (JSON for frontend/js/wallet.js): estimate, prepare, report; the browser's wallet signs.
+
+``GET  /wallet-tx/plan/<pid>/estimate.json``  every transaction of a bid plan with gas and total cost
+``POST /wallet-tx/plan/<pid>/start``          claim the plan: a job whose batches the wallet sends
+``POST /wallet-tx/run/<job_id>/next``         the next transaction prepared (exact gas now), or done
+``POST /wallet-tx/single/<action>``           one transaction: register_key, deposit, withdraw, settle, reclaim, rate
+``POST /wallet-tx/sent``                      the wallet's hash: checked on chain, then recorded
+``POST /wallet-tx/declined``                  the wallet declined: the run stops there
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from frontend import auction_ops, wallet_tx
+from frontend.errors import FormError, NotFound
+from frontend.forms import parse_eth
+from frontend.security import require_user
+
+bp = Blueprint("wallet_tx", __name__, url_prefix="/wallet-tx")
+MAX_SETTLE = 200
+MAX_RUNS = 500  # wallet runs kept in memory
+
+
+def _services():
+    return current_app.extensions["thingbid.services"]
+
+
+def _pending() -> wallet_tx.PendingStore:
+    return current_app.extensions["thingbid.wallet_pending"]
+
+
+def _runs() -> dict:
+    return current_app.extensions["thingbid.wallet_runs"]
+
+
+def _wallet_user():
+    user = require_user()
+    if not user.is_wallet:
+        raise wallet_tx.WalletTxError("this session signs on the server (local keystore): use the page's own forms")
+    return user
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise wallet_tx.WalletTxError("send a JSON object")
+    return body
+
+
+def _plan(pid: str, owner: str):
+    stored = current_app.extensions["thingbid.plans"].get(pid, owner)
+    if stored is None:
+        raise NotFound("no such plan (expired, or not yours): make a new one from the catalog")
+    return stored
+
+
+def _registered(address: str, public: bytes | None = None) -> bool:
+    key = auction_ops.buyer_key_of(_services(), address)
+    return key == public if public is not None else key != bytes(32)
+
+
+def _x25519(raw) -> bytes:
+    if not isinstance(raw, str) or len(raw) != 64:
+        raise FormError("x25519_public", "must be 64 hex digits (the key your wallet derived)")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise FormError("x25519_public", "must be 64 hex digits (the key your wallet derived)") from None
+    if key == bytes(32):
+        raise FormError("x25519_public", "must not be all zero")
+    return key
+
+
+@bp.route("/plan/<pid>/estimate.json")
+def estimate(pid: str):
+    user = _wallet_user()
+    stored = _plan(pid, user.address)
+    public = request.args.get("x25519_public")
+    registered = _registered(user.address, _x25519(public) if public else None)
+    return wallet_tx.estimate_plan(_services(), user.address, stored.plan, registered)
+
+
+@bp.route("/plan/<pid>/start", methods=["POST"])
+def start(pid: str):
+    user = _wallet_user()
+    public = _x25519(_body().get("x25519_public"))
+    stored = _plan(pid, user.address)
+    wallet_tx.refuse_sealed(stored.plan)
+    free, _locked = auction_ops.balance_of(_services(), user.address)
+    if stored.plan.total > free:
+        raise wallet_tx.WalletTxError(f"your free deposit ({free} wei) is short of the plan's {stored.plan.total} wei:"
+                                      " deposit first")
+    stored = current_app.extensions["thingbid.plans"].claim(pid, user.address)
+    if stored is None:
+        raise NotFound("this plan is gone (placed already, expired, or not yours): make a new one")
+    p = stored.plan
+    job = current_app.extensions["thingbid.jobs"].add(user.address, "bids", len(p.batches), p.count,
+                                                       meta={"total": p.total, "skipped_in_plan": p.skipped,
+                                                             "signer": "wallet"})
+    stored.job_id = job.id
+    runs = _runs()
+    for jid in [j for j, r in runs.items() if r.job.state != "running" and len(runs) > MAX_RUNS]:
+        del runs[jid]  # finished runs go first; their jobs stay readable on the job page
+    runs[job.id] = wallet_tx.WalletRun(job, p, public, register_key=not _registered(user.address, public))
+    return {"job_id": job.id, "job_url": url_for("bids.job", job_id=job.id),
+            "progress_url": url_for("bids.job_progress", job_id=job.id),
+            "next_url": url_for("wallet_tx.next_tx", job_id=job.id)}
+
+
+@bp.route("/run/<job_id>/next", methods=["POST"])
+def next_tx(job_id: str):
+    user = _wallet_user()
+    run = _runs().get(job_id)
+    if run is None or run.job.owner.lower() != user.address.lower():
+        raise NotFound("no such wallet bidding run")
+    if run.job.state != "running":
+        return {"done": True, "state": run.job.state}
+    step = wallet_tx.next_step(_services(), user.address, run, _pending())
+    if step is None:
+        wallet_tx.finish_run(run)
+        return {"done": True, "state": run.job.state}
+    return {"done": False, **step}
+
+
+@bp.route("/single/<action>", methods=["POST"])
+def single(action: str):
+    user = _wallet_user()
+    body = _body()
+    amount, ids, score, public = 0, (), 0, b""
+    if action == "register_key":
+        public = _x25519(body.get("x25519_public"))
+    elif action in ("deposit", "withdraw"):
+        amount = parse_eth("amount", str(body.get("amount", "")))
+        if amount <= 0:
+            raise FormError("amount", "must be more than 0")
+    elif action in ("settle", "reclaim", "rate"):
+        raw = body.get("auction_ids")
+        if (not isinstance(raw, list) or not raw or len(raw) > MAX_SETTLE
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**64 for i in raw)):
+            raise FormError("auction_id", f"must be a list of 1 to {MAX_SETTLE} auction numbers")
+        ids = tuple(raw)
+        if action == "rate":
+            score = body.get("score")
+            if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+                raise FormError("score", "must be 1 to 5")
+    else:
+        raise NotFound(f"no wallet action {action!r}")
+    label, prepared = wallet_tx.prepare_single(_services(), user.address, action, amount, ids, score, public)
+    token = _pending().put(wallet_tx.Pending(user.address, label, prepared, lambda receipt: {"label": label}))
+    return {"token": token, "label": label, "tx": prepared.for_wallet(),
+            **wallet_tx.cost_of(_services(), prepared.gas, prepared.value, 0)}
+
+
+@bp.route("/sent", methods=["POST"])
+def sent():
+    user = _wallet_user()
+    body = _body()
+    return jsonify(wallet_tx.report(_services(), user.address, _pending(), str(body.get("token", "")),
+                                    body.get("tx_hash")))
+
+
+@bp.route("/declined", methods=["POST"])
+def declined():
+    user = _wallet_user()
+    body = _body()
+    return jsonify(wallet_tx.abandon(_pending(), user.address, str(body.get("token", "")), body.get("reason", "")))
