@@ -220,15 +220,24 @@ class Seller:
         """Auctions that check-out cancelled: record them, and hand back the sealed deposits the
         house still holds (the house refunded every open bond and payment itself)."""
         released = []
-        for a in [*self.state.auctions("open"), *self.state.auctions("settled")]:
-            info = self.port.info(a.auction_id)
-            if info.phase != "cancelled":
+        # Only open ones can hold sealed deposits (a settled auction's were forfeited before it
+        # settled); a cancelled settled auction is recorded by deliver_due like any outcome.
+        for a in self.state.auctions("open"):
+            if not self._due(a.auction_id):
                 continue
-            if info.sealed:
-                held = self.port.unrevealed(a.auction_id)
-                if held:
-                    self.port.release(a.auction_id, held)
-            self.state.save_auction(a.auction_id, status="cancelled")
+            try:
+                info = self.port.info(a.auction_id)
+                if info.phase != "cancelled":
+                    continue
+                if info.sealed:
+                    held = self.port.unrevealed(a.auction_id)
+                    if held:
+                        self.port.release(a.auction_id, held)
+                self.state.save_auction(a.auction_id, status="cancelled")
+                self._ok(a.auction_id)
+            except Exception as exc:  # noqa: BLE001 - one auction's failure must not stop the pass
+                self._failed(a.auction_id, "handing back its sealed deposits", exc)
+                continue
             released.append(a.auction_id)
             log.info("auction %d was cancelled by the check-out; every bidder was refunded", a.auction_id)
         return released
