@@ -46,6 +46,7 @@ from werkzeug.exceptions import HTTPException
 from device_agent.profiles import Profile
 from exchange.border import BorderError, parse_json, read_body
 from exchange.crypto import TokenError, TokenFailure, verify_token
+from exchange.ratelimit import RateLimiter
 from exchange.relay.e2e import (
     NONCE_HEADER,
     SEALED_ANSWER_TYPE,
@@ -94,35 +95,13 @@ class ServingContext:
     revoked: Callable[[], frozenset]
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    rate_max_keys: int = 10_000  # clients and access keys the limiter remembers (bounded memory)
     wall: Callable[[], float] = time.time  # when readings and events happen (a chain clock may run ahead)
     subscribe_wait_s: float = MAX_SUBSCRIBE_WAIT_S
     # Given, every answer is signed (Thingbid-Signature) and POST /sealed opens requests sealed to
     # the device (exchange.relay.e2e): what a relay between buyer and device can neither forge nor read.
     ed25519_private: bytes = field(default=b"", repr=False)
     x25519_private: bytes = field(default=b"", repr=False)
-
-
-class RateLimiter:
-    """Token buckets per key (client address, token id); thread-safe, bounded memory."""
-
-    def __init__(self, rate: float, burst: int, max_keys: int = 10_000):
-        self.rate, self.burst, self.max_keys = rate, burst, max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 if allowed, else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            level, last = self._buckets.get(key, (float(self.burst), now))
-            level = min(self.burst, level + (now - last) * self.rate)
-            if level < 1:
-                self._buckets[key] = (level, now)
-                return (1 - level) / self.rate
-            if len(self._buckets) >= self.max_keys and key not in self._buckets:
-                self._buckets.clear()  # crude but bounded; a flood of keys only resets everyone's bucket
-            self._buckets[key] = (level - 1, now)
-            return 0.0
 
 
 def client_key(addr: str | None) -> str:
@@ -161,7 +140,7 @@ def _error(status: int, reason: str, detail: str = "", headers: dict | None = No
 def create_app(ctx: ServingContext) -> Flask:
     app = Flask("device_agent")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst)
+    limiter = RateLimiter(ctx.rate_per_second, ctx.rate_burst, max_keys=ctx.rate_max_keys)
     waiting: dict[str, int] = {}  # token id -> long polls now waiting
     waiting_lock = threading.Lock()
     props = {p.name: p for p in ctx.profile.properties}

@@ -13,22 +13,24 @@ import os
 import time
 from datetime import timedelta
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, jsonify, redirect, render_template, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from exchange.market import format_bps, format_duration
+from exchange.ratelimit import RateLimiter
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
 from frontend.forms import Kept, format_eth, format_number
 from frontend.security import (
     CsrfError,
     KeyVault,
-    RateLimiter,
     check_csrf,
     csrf_token,
     current_user,
     set_security_headers,
 )
+from frontend.text import neutralise_bidi, neutralise_tree, shorten
 from frontend.wallet_auth import KeystoreModeRefused, NonceStore
 
 __all__ = ["create_app"]
@@ -44,6 +46,7 @@ DEFAULTS = {
     "LOGIN_FAILURES_PER_USER_WINDOW": 50,  # per user over all clients
     "LOGIN_WINDOW_S": 60.0,
     "ACCOUNT_CREATIONS_PER_WINDOW": 20,
+    "RATE_LIMIT_MAX_KEYS": 10_000,  # per throttle: bounded memory whatever names and addresses are tried
     "SESSION_IDLE_S": 3600.0,
     "TEMPLATES_AUTO_RELOAD": False,
     # Networks besides the public internet the data viewer may fetch device data from (CIDRs);
@@ -60,13 +63,33 @@ DEFAULTS = {
 }
 
 
+class BidiSafeJSONProvider(DefaultJSONProvider):
+    """JSON answers (charts' property names and units, job outcomes) without bidi controls."""
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(neutralise_tree(obj), **kwargs)
+
+
+def device_names(device_ids) -> dict[str, str]:
+    """Catalog titles of these devices, by lower-case 0x id (a template helper: pages name devices)."""
+    from frontend.catalog_adapter import titles_of
+
+    return titles_of(current_app.extensions["thingbid.services"].catalog(), device_ids)
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.json = BidiSafeJSONProvider(app)
     app.config.update(DEFAULTS)
     app.config["SECRET_KEY"] = os.urandom(32)
     if config:
         app.config.update(config)
     app.jinja_env.autoescape = True  # every template, whatever its extension
+    # Every {{ expression }} of every page passes here: bidi controls from TD text (or anything else
+    # a page shows) are dropped once, whichever page, field or source. Cleaning the catalog instead
+    # would miss text that comes by other roads (tangle offers, job records) and alter the stored TD,
+    # whose hash the chain holds.
+    app.jinja_env.finalize = neutralise_bidi
 
     from frontend.blueprints.bids import PlanStore
     from frontend.jobs import JobRunner
@@ -77,13 +100,16 @@ def create_app(config: dict | None = None) -> Flask:
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
     app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"])
-    app.extensions["thingbid.login_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_WINDOW"],
-                                                           app.config["LOGIN_WINDOW_S"])
-    app.extensions["thingbid.login_user_limiter"] = RateLimiter(app.config["LOGIN_FAILURES_PER_USER_WINDOW"],
-                                                                app.config["LOGIN_WINDOW_S"])
+    # Failures per client (and per user, per user and client) and account creations per client:
+    # each limit at once, then refilled over LOGIN_WINDOW_S; at most RATE_LIMIT_MAX_KEYS keys each.
+    window, max_keys = app.config["LOGIN_WINDOW_S"], app.config["RATE_LIMIT_MAX_KEYS"]
+    app.extensions["thingbid.login_limiter"] = RateLimiter.per_window(app.config["LOGIN_FAILURES_PER_WINDOW"],
+                                                                      window, max_keys=max_keys)
+    app.extensions["thingbid.login_user_limiter"] = RateLimiter.per_window(
+        app.config["LOGIN_FAILURES_PER_USER_WINDOW"], window, max_keys=max_keys)
     # Every account creation costs a scrypt run: bound them per client address.
-    app.extensions["thingbid.create_limiter"] = RateLimiter(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
-                                                            app.config["LOGIN_WINDOW_S"])
+    app.extensions["thingbid.create_limiter"] = RateLimiter.per_window(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
+                                                                       window, max_keys=max_keys)
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.siwe_nonces"] = NonceStore()
     app.extensions["thingbid.wallet_pending"] = PendingStore()
@@ -121,6 +147,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.add_template_filter(format_number, "num")
     app.add_template_filter(format_duration, "duration")
     app.add_template_filter(format_bps, "pct")
+    app.add_template_filter(shorten, "short")
+    app.add_template_global(device_names, "device_names")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

@@ -117,3 +117,9 @@ def all_matching(catalog, cq: CatalogQuery, limit: int) -> tuple[list[DeviceView
 def device(catalog, device_id: str):
     row = catalog.device(device_id)
     return None if row is None else DeviceView.of(row)
+
+
+def titles_of(catalog, device_ids) -> dict[str, str]:
+    """{lower-case 0x id: title} for the ids the catalog knows with a non-empty title."""
+    ids = list(dict.fromkeys("0x" + str(i).lower().removeprefix("0x") for i in device_ids))
+    return catalog.titles(ids) if ids else {}

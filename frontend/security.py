@@ -1,4 +1,4 @@
-"""Security plumbing: CSRF, headers, login throttling, and the in-memory key vault.
+"""Security plumbing: CSRF, headers, and the in-memory key vault (login throttling: exchange.ratelimit).
 
 The browser only ever holds a signed cookie with a random session id; the decrypted
 Ethereum key (and the keys derived from it) live in ``KeyVault`` in this process, keyed by
@@ -11,7 +11,6 @@ import hmac
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from flask import abort, current_app, g, request, session
@@ -62,44 +61,6 @@ def set_security_headers(resp):
 
 class WalletSessionError(FrontendError):
     """A server-signed action was asked of a wallet session (the server has no key for it)."""
-
-
-class RateLimiter:
-    """Sliding-window counter of failures per key (client address, user name)."""
-
-    def __init__(self, limit: int, window_s: float):
-        self.limit = limit
-        self.window = window_s
-        self._hits: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def _prune(self, key: str, now: float) -> deque:
-        q = self._hits.setdefault(key, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, *keys: str) -> float:
-        """Seconds until retry is allowed (0 when not blocked)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = []
-            for k in keys:
-                q = self._prune(k, now)
-                if len(q) >= self.limit:
-                    waits.append(self.window - (now - q[0]))
-            return max(waits, default=0.0)
-
-    def fail(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                self._prune(k, now).append(now)
-
-    def reset(self, *keys: str) -> None:
-        with self._lock:
-            for k in keys:
-                self._hits.pop(k, None)
 
 
 @dataclass

@@ -124,6 +124,17 @@ class Catalog:
                                                            data_type=a.data_type, unit=a.unit) for a in affs],
                                 tags=list(tags), checked_in_block=d.checked_in_block, updated_block=d.updated_block)
 
+    def titles(self, device_ids: list[str]) -> dict[str, str]:
+        """{device id: title} of these devices (0x + lower-case hex ids); unknown or untitled ones are left out."""
+        out: dict[str, str] = {}
+        with Session(self.engine) as s:
+            for i in range(0, len(device_ids), 500):  # stay under SQLite's bound-parameter limit
+                chunk = [normalise_id(d) for d in device_ids[i:i + 500]]
+                out.update((did, title) for did, title in
+                           s.execute(select(Device.device_id, Device.title).where(Device.device_id.in_(chunk)))
+                           if title)
+        return out
+
     def affordances_of(self, device_ids: list[str]) -> dict[str, list[AffordanceOut]]:
         """Affordances of many devices in one query per 500 ids (the client's devices frame)."""
         out: dict[str, list[AffordanceOut]] = {normalise_id(d): [] for d in device_ids}

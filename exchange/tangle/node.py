@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.border import UINT63, BorderError, check_base_url
 from exchange.errors import ConfigError
+from exchange.ratelimit import RateLimiter
 from exchange.tangle import peerauth, store
 from exchange.tangle import tx as txm
 from exchange.tangle.errors import TangleRejected
@@ -206,7 +207,9 @@ class Node:
         self.divergence: dict | None = None
         self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
         self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
-        self.buckets: dict[bytes, tuple[float, float]] = {}
+        # per issuer key, API submissions only (keys are free: ``spam`` prices floods of them in PoW)
+        self.issuer_limiter = (RateLimiter(config.rate_per_s, config.rate_burst, max_keys=100_000)
+                               if config.rate_per_s > 0 else None)
         self.pow = AdaptivePow(config.difficulty, config.pow_free_rate, config.pow_free_rate_per_sender,
                                config.pow_max_extra, config.pow_tau_s)
         self.peer_key = config.peer_key()
@@ -220,7 +223,8 @@ class Node:
         self.peers: dict[str, int] = {}
         self._peer_fail: dict[str, tuple[int, float]] = {}  # url -> (failures in a row, retry after)
         self.unsolid: dict[bytes, float] = {}  # stored, parents not all present -> since (monotonic)
-        self._peer_buckets: dict[str, tuple[float, float]] = {}
+        self.peer_unsolid_limiter = (RateLimiter(config.peer_unsolid_per_s, config.peer_unsolid_burst)
+                                     if config.peer_unsolid_per_s > 0 else None)
         self.count = 0
         # pruning: milestones up to pruned_index are forgotten; transactions older than
         # horizon_ts are refused; per applied milestone, what it confirmed (id, essence)
@@ -468,16 +472,8 @@ class Node:
                 acct = self.accounts.get(t.sender)
                 if t.sequence < (acct.next_seq if acct else 0):
                     raise TangleRejected(f"sequence {t.sequence} already used (replay)", 409)
-            if cfg.rate_per_s > 0 and t.issuer != self.coordinator:
-                tokens, last = self.buckets.get(t.issuer, (float(cfg.rate_burst), time.monotonic()))
-                mono = time.monotonic()
-                tokens = min(cfg.rate_burst, tokens + (mono - last) * cfg.rate_per_s)
-                if tokens < 1:
-                    raise TangleRejected("rate limit exceeded for this issuer", 429)
-                if len(self.buckets) > 100_000:  # forget issuers whose bucket has refilled
-                    self.buckets = {k: v for k, v in self.buckets.items()
-                                    if v[0] + (mono - v[1]) * cfg.rate_per_s < cfg.rate_burst}
-                self.buckets[t.issuer] = (tokens - 1, mono)
+            if self.issuer_limiter is not None and t.issuer != self.coordinator and self.issuer_limiter.take(t.issuer):
+                raise TangleRejected("rate limit exceeded for this issuer", 429)
         return t
 
     def ingest(self, raw: bytes, source: str = "api") -> Tx:
@@ -494,15 +490,8 @@ class Node:
         cfg = self.config
         if len(self.unsolid) + waiting_in_batch >= cfg.max_unsolid:
             raise TangleRejected(f"{cfg.max_unsolid} transactions already wait for their parents", 429)
-        if peer is not None and cfg.peer_unsolid_per_s > 0:
-            mono = time.monotonic()
-            tokens, last = self._peer_buckets.get(peer, (float(cfg.peer_unsolid_burst), mono))
-            tokens = min(cfg.peer_unsolid_burst, tokens + (mono - last) * cfg.peer_unsolid_per_s)
-            if tokens < 1:
-                raise TangleRejected("this peer sends too many transactions with unknown parents", 429)
-            if len(self._peer_buckets) > 10_000:
-                self._peer_buckets.clear()
-            self._peer_buckets[peer] = (tokens - 1, mono)
+        if peer is not None and self.peer_unsolid_limiter is not None and self.peer_unsolid_limiter.take(peer):
+            raise TangleRejected("this peer sends too many transactions with unknown parents", 429)
 
     def ingest_many(self, raws: list[bytes], source: str = "api", peer: str | None = None,
                     sender: str | None = None) -> list:

@@ -102,8 +102,8 @@ def signin():
             raise FormError("password", "is required")
         sign_in(username, password)
     except FormError as exc:
-        limiter.fail(*keys)
-        user_limiter.fail(f"user:{raw_name}")
+        limiter.charge(*keys)
+        user_limiter.charge(f"user:{raw_name}")
         return render_template("account/signin.html", error=str(exc), next=request.form.get("next", ""),
                                next_url=_safe_next(request.form.get("next")), keystore=True), 400
     limiter.reset(keys[1])
@@ -122,7 +122,7 @@ def create():
     key = f"ip:{request.remote_addr}"
     if limiter.blocked(key) > 0:
         return render_template("account/create.html", error="too many accounts created from here: wait a minute"), 429
-    limiter.fail(key)
+    limiter.charge(key)
     try:
         username = parse_username(request.form.get("username"))
         password = parse_password(request.form.get("password"), request.form.get("confirm"))

@@ -10,6 +10,7 @@ from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
 from frontend.forms import SORTS, parse_catalog_query
 from frontend.svgmap import build_map
+from frontend.text import shorten
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -40,7 +41,8 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
     circle = (cq.lat, cq.lon, cq.radius_km) if cq.radius_km is not None and not cq.errors else None
-    view = build_map([(d.lat, d.lon, d.title or d.id, url_for("catalog.device", device_id=d.id)) for d in points],
+    view = build_map([(d.lat, d.lon, shorten(d.title) or d.id, url_for("catalog.device", device_id=d.id))
+                      for d in points],
                      circle=circle)
     pages = max(1, -(-total // cq.per_page))
     errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once

@@ -83,7 +83,7 @@ def verify():
     try:
         address = verify_sign_in(body.get("message"), body.get("signature"), policy(), take)
     except SignInRefused as exc:
-        limiter.fail(key)
+        limiter.charge(key)
         return _refuse(exc.reason, str(exc))
     start_wallet_session(address)
     return {"address": address, "signed_in": True}
