@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IAuctionMechanism} from "./IAuctionMechanism.sol";
-import {IDeviceRegistry} from "./IDeviceRegistry.sol";
+import {IDeviceRegistry, IDeviceHooks} from "./IDeviceRegistry.sol";
 
 /// @title AuctionHouse
 /// @notice Escrow and bookkeeping for auctions of month-long access keys to device data.
@@ -16,7 +16,10 @@ import {IDeviceRegistry} from "./IDeviceRegistry.sol";
 ///      Sealed bids: an unrevealed commitment forfeits its whole deposit to the protocol fee
 ///      account, never to the seller (`forfeitUnrevealed`, callable by anyone after the reveal
 ///      window): a seller's shills then pay for every commitment they leave unrevealed.
-contract AuctionHouse {
+///      Consent and ownership (issue 12): the registry calls `onCheckOut`, which cancels every
+///      running auction of the device with full refunds, and `onTransfer`, which refuses a
+///      transfer while an auction of the device runs (see docs/auction.md).
+contract AuctionHouse is IDeviceHooks {
     // ---- auction states ----
     uint8 private constant NONE = 0;
     uint8 private constant OPEN = 1;
@@ -25,6 +28,7 @@ contract AuctionHouse {
     uint8 private constant RECLAIMED = 4;
     uint8 private constant UNSOLD = 5;
     uint8 private constant RATED = 6;
+    uint8 private constant CANCELLED = 7;
 
     // ---- skip reasons (BidSkipped / BidRejected) ----
     uint8 private constant R_NOT_OPEN = 1;
@@ -47,11 +51,14 @@ contract AuctionHouse {
     uint256 private constant MAX_FEE_BPS = 1_000; // the protocol fee is capped at 10%
     uint256 private constant MAX_AMOUNT = type(uint88).max;
     uint256 private constant MAX_SEALED_KEY = 4096;
-    /// Longest bidding period, access period and delivery window: every deadline the house
-    /// computes (now + period, at opening, settlement or delivery) then fits its uint40 field.
+    /// Longest bidding period and access period: every deadline the house computes (now + period,
+    /// at opening or delivery) then fits its uint40 field.
     uint256 private constant MAX_PERIOD = 3650 days;
+    /// Longest delivery window: the winner's payment is locked at most this long after settlement
+    /// (an agent offline over a long weekend still delivers; a buyer waits a week, not years).
+    uint256 private constant MAX_DELIVERY = 7 days;
     uint40 private constant DEFAULT_ACCESS = 30 days;
-    uint40 private constant DEFAULT_DELIVERY = 1 days;
+    uint24 private constant DEFAULT_DELIVERY = 1 days;
     uint24 private constant DEFAULT_REVEAL = 1 days;
 
     /// @notice What an owner chooses when opening an auction (zero means "default" where noted).
@@ -63,7 +70,7 @@ contract AuctionHouse {
         uint40 biddingPeriod; // seconds from now; 1 .. 3650 days
         uint24 window; // open: anti-sniping extension (0 = none); sealed: reveal window (0 = 1 day)
         uint40 accessPeriod; // 0 = 30 days; at most 3650 days
-        uint40 deliveryWindow; // 0 = 1 day; at most 3650 days
+        uint40 deliveryWindow; // 0 = 1 day; at most 7 days
         uint16 bondBps; // share of a bid locked while the auction runs; 0 = 10000 (full escrow)
     }
 
@@ -86,6 +93,7 @@ contract AuctionHouse {
         uint256 firstAmount; // its bid; the price after settlement
         address second;
         uint256 secondAmount;
+        uint256 feeBps; // the protocol fee of this auction, fixed when it opened
     }
 
     // One slot each, so a bid reads three slots and writes one.
@@ -98,11 +106,13 @@ contract AuctionHouse {
         uint24 window;
     }
 
+    // Fixed at opening, one slot: what a bidder saw is what applies (issue 12 case 8).
     struct Terms {
         uint88 reserve;
         uint88 increment;
         uint40 accessPeriod;
-        uint40 deliveryWindow;
+        uint24 deliveryWindow;
+        uint16 feeBps;
     }
 
     struct Account {
@@ -134,6 +144,10 @@ contract AuctionHouse {
     mapping(uint256 => mapping(address => bytes32)) private _commitHash;
     mapping(uint256 => mapping(address => uint256)) private _commitDeposit;
     mapping(bytes32 => Rating) private _ratings;
+    // Every auction of a device in opening order, and the index before which all are over: the
+    // hooks visit each auction at most once after it ended.
+    mapping(bytes32 => uint256[]) private _deviceAuctions;
+    mapping(bytes32 => uint256) private _liveFrom;
 
     // ---- events ----
     /// @notice `account` deposited `amount` into its free balance.
@@ -150,8 +164,9 @@ contract AuctionHouse {
     event GovernanceTransferred(address indexed governance);
     /// @notice `account` registered the X25519 public key keys are sealed to.
     event BuyerKeyRegistered(address indexed account, bytes32 x25519PublicKey);
-    /// @notice An auction was opened.
-    event AuctionOpened(uint256 indexed auctionId, bytes32 indexed deviceId, address indexed seller, OpenParams params, uint256 biddingEnd);
+    /// @notice An auction was opened; `feeBps` is its protocol fee, fixed for its whole life.
+    event AuctionOpened(uint256 indexed auctionId, bytes32 indexed deviceId, address indexed seller, OpenParams params,
+        uint256 biddingEnd, uint256 feeBps);
     /// @notice A bid now stands in `auctionId`.
     event BidPlaced(uint256 indexed auctionId, address indexed bidder, uint256 amount);
     /// @notice A bid of a batch was not placed, for `reason` (see docs: 1 not open .. 9 bad reveal).
@@ -174,6 +189,12 @@ contract AuctionHouse {
     event KeyDelivered(uint256 indexed auctionId, address indexed winner, bytes sealedKey, uint256 accessUntil);
     /// @notice The key was not delivered in time and the winner took its payment back.
     event PaymentReclaimed(uint256 indexed auctionId, address indexed winner, uint256 amount);
+    /// @notice The device was checked out while the auction ran: bids and payment were refunded.
+    event AuctionCancelled(uint256 indexed auctionId, bytes32 indexed deviceId);
+    /// @notice A cancelled auction's winner got its payment back (consent ended before delivery).
+    event PaymentRefunded(uint256 indexed auctionId, address indexed winner, uint256 amount);
+    /// @notice A cancelled sealed auction returned `bidder`'s commitment deposit.
+    event CommitmentReleased(uint256 indexed auctionId, address indexed bidder, uint256 deposit);
     /// @notice The winner rated the device.
     event DeviceRated(bytes32 indexed deviceId, uint256 indexed auctionId, address indexed rater, uint8 score);
 
@@ -188,7 +209,7 @@ contract AuctionHouse {
     error DeviceInactive(bytes32 deviceId);
     error BondOutOfRange(uint256 bps);
     error BiddingPeriodZero();
-    /// @notice A bidding period, access period or delivery window above `max` seconds.
+    /// @notice A bidding period or access period above `max` seconds, or a delivery window above 7 days.
     error PeriodOutOfRange(uint256 period, uint256 max);
     error AmountOutOfRange(uint256 amount);
     error UnknownAuction(uint256 auctionId);
@@ -206,6 +227,15 @@ contract AuctionHouse {
     error DeliveryWindowOpen(uint256 auctionId, uint256 deadline);
     error BadSealedKey(uint256 length);
     error BadScore(uint8 score);
+    /// @notice Only the device registry calls the consent and ownership hooks.
+    /// @param caller who called instead
+    error NotRegistry(address caller);
+    /// @notice The device cannot change hands while one of its auctions runs (open, or settled
+    ///         and before its delivery deadline): settle and deliver it, or check the device out.
+    /// @param deviceId the device
+    /// @param auctionId the running auction
+    /// @param state its state (1 open, 2 awaiting the key)
+    error AuctionRunning(bytes32 deviceId, uint256 auctionId, uint8 state);
 
     modifier onlyGovernance() {
         if (msg.sender != _governance) revert NotGovernance(msg.sender);
@@ -248,7 +278,8 @@ contract AuctionHouse {
         emit MechanismUnregistered(mechanism);
     }
 
-    /// @notice Set the protocol fee taken from each delivered sale.
+    /// @notice Set the protocol fee of auctions opened from now on (a running auction keeps the
+    ///         fee it opened with); `account` receives the fees of deliveries from now on.
     /// @param bps fee in basis points (at most 1000)
     /// @param account where fees are credited
     function setFee(uint16 bps, address account) external onlyGovernance {
@@ -350,7 +381,7 @@ contract AuctionHouse {
         // can never overflow their uint40 deadline and lock the bids or the payment.
         if (p.biddingPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.biddingPeriod, MAX_PERIOD);
         if (p.accessPeriod > MAX_PERIOD) revert PeriodOutOfRange(p.accessPeriod, MAX_PERIOD);
-        if (p.deliveryWindow > MAX_PERIOD) revert PeriodOutOfRange(p.deliveryWindow, MAX_PERIOD);
+        if (p.deliveryWindow > MAX_DELIVERY) revert PeriodOutOfRange(p.deliveryWindow, MAX_DELIVERY);
         uint16 bond = p.bondBps == 0 ? uint16(BPS) : p.bondBps;
         if (bond > BPS) revert BondOutOfRange(p.bondBps);
         (bool sealedBids, bool secondPriced) = IAuctionMechanism(p.mechanism).traits();
@@ -365,7 +396,8 @@ contract AuctionHouse {
             p.reserve,
             p.increment,
             p.accessPeriod == 0 ? DEFAULT_ACCESS : p.accessPeriod,
-            p.deliveryWindow == 0 ? DEFAULT_DELIVERY : p.deliveryWindow
+            p.deliveryWindow == 0 ? DEFAULT_DELIVERY : uint24(p.deliveryWindow),
+            _feeBps
         );
         // Primed (non-zero) standing slots make the first bid a 2.9k rewrite instead of a 22.1k write.
         _first[id].primed = 1;
@@ -373,7 +405,8 @@ contract AuctionHouse {
         if (flags & F_TRACK_THIRD != 0) _third[id].primed = 1;
         _seller[id] = msg.sender;
         _device[id] = p.deviceId;
-        emit AuctionOpened(id, p.deviceId, msg.sender, p, end);
+        _deviceAuctions[p.deviceId].push(id);
+        emit AuctionOpened(id, p.deviceId, msg.sender, p, end, _feeBps);
     }
 
     // =====================================================================
@@ -479,7 +512,8 @@ contract AuctionHouse {
     function forfeitUnrevealed(uint256 auctionId, address[] calldata bidders) external {
         Config memory c = _config[auctionId];
         if (c.state == NONE) revert UnknownAuction(auctionId);
-        if (c.flags & F_SEALED == 0) revert WrongState(auctionId, c.state);
+        // A cancelled auction's deposits go back to their bidders (releaseCommitments), never to the seller.
+        if (c.flags & F_SEALED == 0 || c.state == CANCELLED) revert WrongState(auctionId, c.state);
         if (c.state == OPEN && block.timestamp < uint256(c.time) + c.window) {
             revert RevealWindowOpen(auctionId, uint256(c.time) + c.window);
         }
@@ -491,6 +525,26 @@ contract AuctionHouse {
             _accounts[bidders[i]].locked -= uint128(dep);
             _accounts[sink].free += uint128(dep);
             emit CommitmentForfeited(auctionId, bidders[i], dep);
+        }
+    }
+
+    /// @notice Return the commitment deposits of a cancelled sealed auction to their bidders
+    ///         (anyone may call; bidders without a deposit are ignored).
+    /// @param auctionId a cancelled sealed auction
+    /// @param bidders bidders whose deposits to return
+    function releaseCommitments(uint256 auctionId, address[] calldata bidders) external {
+        uint8 state = _config[auctionId].state;
+        if (state == NONE) revert UnknownAuction(auctionId);
+        if (state != CANCELLED) revert WrongState(auctionId, state);
+        for (uint256 i = 0; i < bidders.length; ++i) {
+            uint256 dep = _commitDeposit[auctionId][bidders[i]];
+            if (dep == 0) continue;
+            _commitDeposit[auctionId][bidders[i]] = 0;
+            Account memory a = _accounts[bidders[i]];
+            a.locked -= uint128(dep);
+            a.free += uint128(dep);
+            _accounts[bidders[i]] = a;
+            emit CommitmentReleased(auctionId, bidders[i], dep);
         }
     }
 
@@ -733,9 +787,10 @@ contract AuctionHouse {
         if (block.timestamp >= c.time) revert DeliveryWindowClosed(auctionId, c.time);
         if (sealedKey.length == 0 || sealedKey.length > MAX_SEALED_KEY) revert BadSealedKey(sealedKey.length);
         IAuctionMechanism.Standing memory w = _first[auctionId];
-        uint256 fee = (uint256(w.amount) * _feeBps) / BPS;
+        Terms memory t = _terms[auctionId];
+        uint256 fee = (uint256(w.amount) * t.feeBps) / BPS; // the fee the auction opened with
         c.state = DELIVERED;
-        c.time = uint40(block.timestamp) + _terms[auctionId].accessPeriod;
+        c.time = uint40(block.timestamp) + t.accessPeriod;
         _config[auctionId] = c;
         _accounts[msg.sender].free += uint128(w.amount - fee);
         if (fee != 0) _accounts[_feeAccount].free += uint128(fee);
@@ -770,6 +825,69 @@ contract AuctionHouse {
         r.count += 1;
         _ratings[device] = r;
         emit DeviceRated(device, auctionId, msg.sender, score);
+    }
+
+    // =====================================================================
+    // consent and ownership (called by the registry)
+    // =====================================================================
+
+    /// @notice The device was checked out: cancel each of its running auctions. Open ones release
+    ///         every bond; a settled one refunds the winner's payment in full. Sealed deposits
+    ///         return through `releaseCommitments`.
+    /// @param deviceId the device checked out
+    function onCheckOut(bytes32 deviceId) external {
+        if (msg.sender != address(_registry)) revert NotRegistry(msg.sender);
+        uint256[] storage ids = _deviceAuctions[deviceId];
+        uint256 n = ids.length;
+        for (uint256 i = _liveFrom[deviceId]; i < n; ++i) {
+            _cancel(ids[i], deviceId);
+        }
+        _liveFrom[deviceId] = n;
+    }
+
+    /// @notice Refuse the transfer of `deviceId` while one of its auctions runs (the buyer bid
+    ///         on this seller's terms; see docs/auction.md). A settled auction whose delivery
+    ///         deadline passed does not block: only its winner's reclaim remains.
+    /// @param deviceId the device changing hands
+    function onTransfer(bytes32 deviceId, address, address) external {
+        if (msg.sender != address(_registry)) revert NotRegistry(msg.sender);
+        uint256[] storage ids = _deviceAuctions[deviceId];
+        uint256 n = ids.length;
+        uint256 from = _liveFrom[deviceId];
+        uint256 i = from;
+        while (i < n && _isOver(_config[ids[i]].state)) ++i;
+        if (i != from) _liveFrom[deviceId] = i;
+        for (; i < n; ++i) {
+            Config memory c = _config[ids[i]];
+            if (c.state == OPEN || (c.state == AWAITING_KEY && block.timestamp < c.time)) {
+                revert AuctionRunning(deviceId, ids[i], c.state);
+            }
+        }
+    }
+
+    function _isOver(uint8 state) private pure returns (bool) {
+        return state != OPEN && state != AWAITING_KEY;
+    }
+
+    function _cancel(uint256 id, bytes32 deviceId) private {
+        Config memory c = _config[id];
+        if (c.state == OPEN) {
+            IAuctionMechanism.Standing memory f = _first[id];
+            if (!_isNone(f)) _releaseStored(f, c.bondBps);
+            // With partial bonds the runner-up holds its bond too (see _rank).
+            if (c.bondBps < BPS) {
+                IAuctionMechanism.Standing memory s = _second[id];
+                if (!_isNone(s)) _releaseStored(s, c.bondBps);
+            }
+        } else if (c.state == AWAITING_KEY) {
+            IAuctionMechanism.Standing memory w = _first[id];
+            _accounts[w.bidder].free += w.amount;
+            emit PaymentRefunded(id, w.bidder, w.amount);
+        } else {
+            return;
+        }
+        _config[id].state = CANCELLED;
+        emit AuctionCancelled(id, deviceId);
     }
 
     // =====================================================================
@@ -822,6 +940,7 @@ contract AuctionHouse {
         v.firstAmount = _first[auctionId].amount;
         v.second = _second[auctionId].bidder;
         v.secondAmount = _second[auctionId].amount;
+        v.feeBps = t.feeBps;
     }
 
     /// @notice When the winner's access ends (0 before delivery).

@@ -165,7 +165,8 @@ contract DeviceRegistry is IDeviceRegistry {
     }
 
     /// @notice Give a device to `to` (owner only). The attestation named the old owner, so it
-    ///         is cleared; a running auction's seller role moves to `to` (see docs/auction.md).
+    ///         is cleared. Refused (by the house, `AuctionRunning`) while an auction of the device
+    ///         runs: the bidders bid on this seller's terms (see docs/auction.md).
     /// @param deviceId the device
     /// @param to the new owner (non-zero)
     function transferDevice(bytes32 deviceId, address to) external {

@@ -15,10 +15,10 @@ interface IDeviceRegistry {
 /// @notice What the registry tells the auction house when a device's owner opts out or hands it on,
 ///         so running auctions follow consent and ownership at once (nobody has to poll).
 interface IDeviceHooks {
-    /// @notice `deviceId` was checked out: its running auction is cancelled with full refunds.
+    /// @notice `deviceId` was checked out: its running auctions are cancelled with full refunds.
     function onCheckOut(bytes32 deviceId) external;
 
-    /// @notice `deviceId` now belongs to `to`: its running auction's seller role (and the payment
-    ///         still held for delivery) moves to `to`.
+    /// @notice `deviceId` is about to belong to `to`: the house reverts (refusing the transfer)
+    ///         while an auction of the device runs.
     function onTransfer(bytes32 deviceId, address from, address to) external;
 }

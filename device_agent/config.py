@@ -19,6 +19,7 @@ from device_agent.profiles import profile
 
 CONFIG_FILE = "agent.json"
 DAY = 86_400
+MAX_DELIVERY_SECONDS = 7 * DAY  # the house's cap on a delivery window (docs/auction.md)
 MECHANISMS = ("english", "sealed-second-price")  # codes 0, 1 in the registry and the house
 STREAM_LEDGERS = ("tangle", "ethereum")  # where stream spans are sold (the selectable Ledger)
 
@@ -76,7 +77,10 @@ class AgentConfig:
     min_increment_wei: int = 10**14
     bidding_seconds: int = 3600
     access_period_seconds: int = 30 * DAY
-    delivery_window_seconds: int = DAY
+    delivery_window_seconds: int = DAY  # at most MAX_DELIVERY_SECONDS (the house refuses more)
+    # English auctions: a bid in the last anti_snipe_seconds moves the end that far out, so a
+    # last-second bid cannot shut out a counter-bid (0 turns it off; the reveal window for sealed).
+    anti_snipe_seconds: int = 600
     withdraw_every_seconds: int = 3600
     # Streams: micro-sales of the live readings.
     stream_price_per_message: int = 1
@@ -126,6 +130,11 @@ class AgentConfig:
             v = getattr(self, name)
             if type(v) is not int or v <= 0:
                 raise AgentConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.delivery_window_seconds > MAX_DELIVERY_SECONDS:
+            raise AgentConfigError(f"delivery_window_seconds must be at most {MAX_DELIVERY_SECONDS} (7 days): the "
+                                   f"winner's payment is locked that long; got {self.delivery_window_seconds}")
+        if type(self.anti_snipe_seconds) is not int or not 0 <= self.anti_snipe_seconds < 2**24:
+            raise AgentConfigError(f"anti_snipe_seconds must be an integer 0..16777215, got {self.anti_snipe_seconds!r}")
         ledgers = self.stream_ledgers
         if not isinstance(ledgers, list) or not all(isinstance(x, str) for x in ledgers):
             raise AgentConfigError(f"stream_ledgers must be a list of ledger names, got {ledgers!r}")

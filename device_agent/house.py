@@ -13,7 +13,7 @@ from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.connect import Chain
 
 PHASES = {"awaiting_key": "settled", "delivered": "delivered", "rated": "delivered", "reclaimed": "reclaimed",
-          "unsold": "no_sale"}
+          "unsold": "no_sale", "cancelled": "cancelled"}
 
 
 class HousePort:
@@ -31,9 +31,12 @@ class HousePort:
         return cls(AuctionHouseClient.from_manifest(chain, manifest), agent.address, lambda: agent.clock(fresh=True))
 
     def open(self, device_id: bytes, *, mechanism: int, reserve: int, increment: int, bidding_seconds: int,
-             access_period: int, delivery_window: int) -> int:
+             access_period: int, delivery_window: int, anti_snipe: int = 0) -> int:
+        # The window is the anti-sniping extension of an English auction; a sealed auction keeps
+        # the house's default reveal window.
+        window = anti_snipe if MECHANISMS[mechanism] == "english" else 0
         params = OpenParams(device_id, self.client.mechanism(MECHANISMS[mechanism]), reserve, increment,
-                            bidding_seconds, 0, access_period, delivery_window)
+                            bidding_seconds, window, access_period, delivery_window)
         return self.client.open(params, sender=self.sender)
 
     def info(self, auction_id: int) -> AuctionInfo:
@@ -66,6 +69,9 @@ class HousePort:
 
     def forfeit(self, auction_id: int, bidders: list[str]) -> None:
         self.client.forfeit_unrevealed(auction_id, bidders, sender=self.sender)
+
+    def release(self, auction_id: int, bidders: list[str]) -> None:
+        self.client.release_commitments(auction_id, bidders, sender=self.sender)
 
     def settle(self, auction_ids: list[int]) -> None:
         self.client.settle_batch(auction_ids, sender=self.sender)

@@ -52,7 +52,7 @@ class AuctionPort(Protocol):
     """What the seller needs from the auction house (all ``sender``-signed by the device account)."""
 
     def open(self, device_id: bytes, *, mechanism: int, reserve: int, increment: int, bidding_seconds: int,
-             access_period: int, delivery_window: int) -> int: ...
+             access_period: int, delivery_window: int, anti_snipe: int = 0) -> int: ...
 
     def info(self, auction_id: int) -> AuctionInfo: ...
 
@@ -65,6 +65,8 @@ class AuctionPort(Protocol):
     def unrevealed(self, auction_id: int) -> list[str]: ...
 
     def forfeit(self, auction_id: int, bidders: list[str]) -> None: ...
+
+    def release(self, auction_id: int, bidders: list[str]) -> None: ...
 
     def buyer_key(self, buyer: str) -> bytes: ...
 
@@ -139,7 +141,7 @@ class Seller:
         aid = self.port.open(self.agent.device_id, mechanism=self.agent.mechanism_code,
                              reserve=cfg.reserve_price_wei, increment=cfg.min_increment_wei,
                              bidding_seconds=cfg.bidding_seconds, access_period=cfg.access_period_seconds,
-                             delivery_window=cfg.delivery_window_seconds)
+                             delivery_window=cfg.delivery_window_seconds, anti_snipe=cfg.anti_snipe_seconds)
         info = self.port.info(aid)
         self.state.save_auction(aid, opened_at=now, bidding_end=info.bidding_end,
                                 access_period=cfg.access_period_seconds, status="open")
@@ -214,6 +216,32 @@ class Seller:
                 self._failed(a.auction_id, "delivering its key", exc)
         return delivered
 
+    def release_cancelled(self) -> list[int]:
+        """Auctions that check-out cancelled: record them, and hand back the sealed deposits the
+        house still holds (the house refunded every open bond and payment itself)."""
+        released = []
+        # Only open ones can hold sealed deposits (a settled auction's were forfeited before it
+        # settled); a cancelled settled auction is recorded by deliver_due like any outcome.
+        for a in self.state.auctions("open"):
+            if not self._due(a.auction_id):
+                continue
+            try:
+                info = self.port.info(a.auction_id)
+                if info.phase != "cancelled":
+                    continue
+                if info.sealed:
+                    held = self.port.unrevealed(a.auction_id)
+                    if held:
+                        self.port.release(a.auction_id, held)
+                self.state.save_auction(a.auction_id, status="cancelled")
+                self._ok(a.auction_id)
+            except Exception as exc:  # noqa: BLE001 - one auction's failure must not stop the pass
+                self._failed(a.auction_id, "handing back its sealed deposits", exc)
+                continue
+            released.append(a.auction_id)
+            log.info("auction %d was cancelled by the check-out; every bidder was refunded", a.auction_id)
+        return released
+
     def _deliver_one(self, a, now: int) -> bool:
         """Deliver the key of one settled auction; True when a delivery was sent now."""
         info = self.port.info(a.auction_id)
@@ -274,6 +302,7 @@ class Seller:
                 self._refused = ""
                 out["settled"] = self.settle_due(now)
                 out["delivered"] = self.deliver_due(now)
+            out["cancelled"] = self.release_cancelled()
             out["withdrawn"] = self.withdraw_due(now)
             if not problem and self.agent.enabled():
                 out["opened"] = self.maybe_open(now)

@@ -27,6 +27,24 @@ def _hex(b) -> str:
     return "0x" + bytes(b).hex() if isinstance(b, bytes | bytearray) else str(b).lower()
 
 
+DEFAULT_DELIVERY = 86_400  # the house's default delivery window (a 0 at opening)
+FULL_BOND = 10_000
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a bid commits to, fixed when the auction opened (shown next to every bid box)."""
+
+    fee_bps: int  # protocol fee taken from the price at delivery
+    delivery_window: int  # seconds from settlement the seller has to deliver; then the winner reclaims
+    bond_bps: int  # share of a bid locked while the auction runs
+    window: int = 0  # open auctions: anti-sniping extension; sealed: the reveal window
+
+    @classmethod
+    def from_opened(cls, params, fee_bps: int) -> Terms:
+        return cls(int(fee_bps), int(params[7]) or DEFAULT_DELIVERY, int(params[8]) or FULL_BOND, int(params[5]))
+
+
 @dataclass
 class Opened:
     auction_id: int
@@ -38,7 +56,8 @@ class Opened:
     increment: int = 0
     highest: int = 0
     leader: str | None = None
-    closed: bool = False  # settled or unsold: no more bids
+    closed: bool = False  # settled, unsold or cancelled: no more bids
+    terms: Terms | None = None
 
 
 @dataclass
@@ -66,7 +85,7 @@ class AuctionBook:
                     did = _hex(a["deviceId"])
                     p = a["params"]
                     self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
-                                              int(p[2]), int(p[3]))
+                                              int(p[2]), int(p[3]), terms=Terms.from_opened(p, a["feeBps"]))
                     self.by_device.setdefault(did, []).append(aid)
                 elif e.name == "BidPlaced":
                     aid, amount = int(a["auctionId"]), int(a["amount"])
@@ -78,7 +97,7 @@ class AuctionBook:
                     self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
                 elif e.name == "BidRevealed":
                     self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
-                elif e.name in ("AuctionSettled", "AuctionUnsold"):
+                elif e.name in ("AuctionSettled", "AuctionUnsold", "AuctionCancelled"):
                     o = self.opened.get(int(a["auctionId"]))
                     if o:
                         o.closed = True
@@ -107,6 +126,7 @@ class Target:
     bidding_end: int
     sealed: bool = False
     reason: str = ""
+    terms: Terms | None = None
 
 
 class DeviceLike(Protocol):
@@ -146,7 +166,7 @@ def targets(book: AuctionBook, devices: Iterable[DeviceLike], bidder: str, now: 
         elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
             reason = "you already lead"
         out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
-                          sealed, reason))
+                          sealed, reason, o.terms))
     return out
 
 
@@ -157,6 +177,7 @@ class PlannedBid:
     amount: int
     sealed: bool = False
     deposit: int = 0  # wei locked when placed (sealed: the bid rounded up to a 1-2-5 step, public)
+    terms: Terms | None = None
 
 
 @dataclass
@@ -180,6 +201,21 @@ class PlanView:
         """Wei locked when every bid is placed (sealed bids lock their deposit)."""
         return sum(p.deposit or p.amount for b in self.batches for p in b)
 
+    @property
+    def terms_range(self) -> dict | None:
+        """Lowest and highest fee, delivery window and bond over the planned bids (as text)."""
+        ts = [p.terms for b in self.batches for p in b if p.terms]
+        if not ts:
+            return None
+
+        def span(values, fmt):
+            lo, hi = min(values), max(values)
+            return [fmt(lo)] if lo == hi else [fmt(lo), fmt(hi)]
+
+        return {"fee": span([t.fee_bps for t in ts], format_bps),
+                "delivery": span([t.delivery_window for t in ts], format_duration),
+                "bond": span([t.bond_bps for t in ts], format_bps)}
+
 
 def min_bid(t: Target) -> int:
     """The least bid an open auction accepts now: the reserve, or the leader's bid plus the increment."""
@@ -195,9 +231,11 @@ def plan_from_targets(targets: list[Target], max_price: int, budget: int, planne
     skipped = [Skip(t.device_id, t.title, t.reason) for t in targets if t.reason]
     live = [t for t in targets if not t.reason]
     titles = {t.device_id: t.title for t in live}
+    terms = {t.auction_id: t.terms for t in live}
     plan = planner([DeviceOffer(t.device_id, t.auction_id, min_bid(t), t.sealed) for t in live],
                    max_price, budget, batch_size=batch_size)
-    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, b.deposit) for b in batch.bids]
+    batches = [[PlannedBid(b.device_id, b.auction_id, b.amount, b.sealed, b.deposit, terms.get(b.auction_id))
+                for b in batch.bids]
                for batch in plan.batches]
     skipped += [Skip(did, titles.get(did, ""), why) for did, why in plan.skipped.items()]
     return PlanView([b for b in batches if b], skipped)
@@ -282,3 +320,18 @@ def send_plan(client, sender: str, plan: PlanView, progress: Progress,
                                  skipped.get(b.auction_id, "").replace("_", " ") or placed_note, b.amount)
                          for b in batch],
                         "0x" + bytes(receipt["transactionHash"]).hex())
+
+
+def format_bps(bps) -> str:
+    """Basis points as a percentage: 250 -> 2.5%."""
+    return f"{int(bps or 0) / 100:g}%"
+
+
+def format_duration(seconds) -> str:
+    """Seconds as the largest whole unit that fits: 7 days, 1 day, 1 h, 10 min, 90 s."""
+    s = int(seconds or 0)
+    for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60)):
+        if s >= size and s % size == 0:
+            n = s // size
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+    return f"{s} s"

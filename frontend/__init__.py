@@ -17,6 +17,7 @@ from flask import Flask, current_app, jsonify, redirect, render_template, reques
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from exchange.market import format_bps, format_duration
 from exchange.ratelimit import RateLimiter
 from frontend.device_data import DeviceNetworkPolicy
 from frontend.errors import FormError, FrontendError, NotFound, ServiceUnavailable
@@ -144,6 +145,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.add_template_filter(format_eth, "eth")
     app.add_template_filter(format_number, "num")
+    app.add_template_filter(format_duration, "duration")
+    app.add_template_filter(format_bps, "pct")
     app.add_template_filter(shorten, "short")
     app.add_template_global(device_names, "device_names")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")

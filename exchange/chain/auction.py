@@ -29,7 +29,7 @@ from exchange.errors import ContractRevert, ExchangeError
 MAX_AMOUNT = 2**88 - 1
 EMBEDDED_GAS = 25_000_000
 BPS = 10_000
-STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated"}
+STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated", 7: "cancelled"}
 SKIP_REASONS = {1: "not_open", 2: "closed", 3: "below_reserve", 4: "below_price", 5: "insufficient_funds",
                 6: "wrong_kind", 7: "bad_amount", 8: "bad_commit", 9: "bad_reveal"}
 MECHANISM_STEPS = {"english": "EnglishAuction", "sealed-second-price": "SealedSecondPrice"}
@@ -116,6 +116,7 @@ class AuctionInfo:
     first_amount: int  # its bid; the price after settlement
     second: str | None
     second_amount: int
+    fee_bps: int = 0  # the protocol fee of this auction, fixed when it opened
 
 
 class Balance(NamedTuple):
@@ -342,6 +343,11 @@ class AuctionHouseClient:
         return self._tx(self.contract.functions.forfeitUnrevealed(
             _ids([auction_id])[0], [to_checksum_address(b) for b in bidders]), sender)
 
+    def release_commitments(self, auction_id: int, bidders: Sequence[str], sender: str | None = None):
+        """Return the commitment deposits of a cancelled sealed auction to their bidders."""
+        return self._tx(self.contract.functions.releaseCommitments(
+            _ids([auction_id])[0], [to_checksum_address(b) for b in bidders]), sender)
+
     # ---- settlement and after ----
     def settle_batch(self, auction_ids: Sequence[int], sender: str | None = None):
         return self._tx(self.contract.functions.settleBatch(_ids(auction_ids)), sender)
@@ -378,7 +384,7 @@ class AuctionHouseClient:
         v = self._call(self.contract.functions.auction(auction_id))
         zero = "0x" + "0" * 40
         return AuctionInfo(auction_id, bytes(v[0]), v[1], v[2], STATES[v[3]], v[4], v[5], v[6], v[7], v[8], v[9],
-                           v[10], v[11], None if v[12] == zero else v[12], v[13], None if v[14] == zero else v[14], v[15])
+                           v[10], v[11], None if v[12] == zero else v[12], v[13], None if v[14] == zero else v[14], v[15], v[16])
 
     def access_until(self, auction_id: int) -> int:
         return self._call(self.contract.functions.accessUntil(auction_id))

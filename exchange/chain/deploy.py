@@ -31,10 +31,17 @@ class DeployStep:
 
 
 def _register_mechanisms(chain: Chain, addrs: Addresses) -> None:
-    """Allow-list the shipped auction mechanisms in the freshly deployed AuctionHouse."""
+    """Allow-list the shipped auction mechanisms in the freshly deployed AuctionHouse and name it
+    to the registry."""
     house = chain.w3.eth.contract(address=addrs["AuctionHouse"], abi=load_artifact("AuctionHouse")["abi"])
     for step in ("EnglishAuction", "SealedSecondPrice"):
         chain.transact(house.functions.registerMechanism(addrs[step]))
+    # The registry tells the house of check-outs and transfers (cancel / refuse while running).
+    registry = chain.w3.eth.contract(address=addrs["DeviceRegistry"], abi=load_artifact("DeviceRegistry")["abi"])
+    named = registry.functions.house().call()
+    if int(named, 16) != 0:  # set once: a reused registry cannot follow a redeployed house
+        raise DeploymentError(f"the reused DeviceRegistry already names the house {named}: deploy fresh")
+    chain.transact(registry.functions.setHouse(addrs["AuctionHouse"]))
 
 
 DEPLOY_PLAN: list[DeployStep] = [

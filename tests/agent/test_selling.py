@@ -214,3 +214,58 @@ def test_one_auction_that_keeps_failing_does_not_stop_the_others_being_delivered
     seller.tick()
     assert len(calls) == 3
     assert agent.state.auction(stale).status == "settled"  # kept, retried later
+
+
+def test_disable_cancels_the_running_auction_with_a_full_refund_and_nothing_is_delivered(market):
+    """Issue 12 case 6: after ``disable`` the auction stops taking bids and the bidder is whole."""
+    chain, manifest, agent, bidder = market
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    before = bidder.house.balance_of(bidder.account)
+    bidder.bid(aid, 3 * 10**15)
+    assert agent.disable()["action"] == "checked_out"
+    assert bidder.house.auction(aid).state == "cancelled"
+    assert bidder.house.balance_of(bidder.account) == before  # nothing locked
+    chain.time_travel(BIDDING + 5)
+    done = seller.tick()
+    assert done["settled"] == [] and done["delivered"] == [] and done["opened"] is None
+    assert bidder.delivered_keys(aid) == []
+
+
+def test_disable_of_a_sealed_auction_hands_every_deposit_back(market):
+    chain, manifest, agent, bidder = market
+    cfg = agent.config
+    cfg.mechanism = "sealed-second-price"
+    agent.save_config(cfg)
+    agent.sync_registration()
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    before = bidder.house.balance_of(bidder.account)
+    bidder.house.commit_batch(bidder.house.seal_bids(bidder.account, [aid], [5 * 10**15]), sender=bidder.account,
+                              strict=True)
+    agent.disable()
+    out = seller.tick()
+    assert out["cancelled"] == [aid] and out["settled"] == [] and out["delivered"] == []
+    assert bidder.house.balance_of(bidder.account) == before
+    assert agent.state.auction(aid).status == "cancelled"
+
+
+def test_agent_opens_english_auctions_with_an_anti_sniping_window(market):
+    """Issue 12 case 8: a bid in the last minutes moves the end; the house's terms are fixed."""
+    chain, manifest, agent, bidder = market
+    seller = seller_of(agent, chain, manifest)
+    aid = seller.tick()["opened"]
+    a = bidder.house.auction(aid)
+    assert a.window == agent.config.anti_snipe_seconds == 600
+    chain.time_travel(BIDDING - 60)
+    bidder.bid(aid, 3 * 10**15)
+    assert bidder.house.auction(aid).time > a.time  # the late bid extended the bidding
+
+
+@pytest.mark.parametrize(("field", "value"), [("delivery_window_seconds", 7 * 86_400 + 1),
+                                              ("anti_snipe_seconds", -1), ("anti_snipe_seconds", 2**24)])
+def test_agent_refuses_terms_a_buyer_would_not_accept(make_agent, field, value):
+    from device_agent.errors import AgentConfigError
+
+    with pytest.raises(AgentConfigError, match=field):
+        make_agent("greedy", "fridge", **{field: value})

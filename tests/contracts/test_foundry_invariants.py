@@ -28,6 +28,7 @@ HANDLERS = [
     "commit", "reveal", "forfeitUnrevealed", "settle", "deliverKey", "reclaim", "rate", "registerMechanism",
     "unregisterMechanism", "setFee", "houseTransferGovernance", "checkIn", "checkInBatch", "update",
     "checkOut", "transferDevice", "attest", "setOem", "setHouse", "registryTransferGovernance", "warp",
+    "releaseCommitments", "onCheckOut", "onTransfer",
 ]
 
 pytestmark = pytest.mark.skipif(not FORGE.exists(), reason="forge missing: run ./scripts/setup (npm @foundry-rs/forge)")

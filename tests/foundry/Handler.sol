@@ -31,6 +31,7 @@ contract Handler {
     uint8 public constant OPEN = 1;
     uint8 public constant AWAITING_KEY = 2;
     uint8 public constant DELIVERED = 3;
+    uint8 public constant CANCELLED = 7;
 
     struct Model {
         address owner;
@@ -88,6 +89,9 @@ contract Handler {
         registry.transferGovernance(gov0);
         regGov = gov0;
         house = new AuctionHouse(IDeviceRegistry(address(registry)), gov0, feeSink, 250);
+        // As deployed: the registry tells the house of check-outs and transfers.
+        vm.prank(gov0);
+        registry.setHouse(IDeviceHooks(address(house)));
         houseGov = gov0;
         feeBps = 250;
         feeAccount = feeSink;
@@ -138,11 +142,12 @@ contract Handler {
     /// Every handler name with its successful calls this run, as "name=count ..." (for the stats
     /// file the pytest wrapper reads to prove the campaign reached every life-cycle step).
     function stats() external view returns (string memory line) {
-        bytes32[29] memory names = [
+        bytes32[32] memory names = [
             bytes32("deposit"), "withdraw", "withdrawAll", "registerBuyerKey", "open", "openBatch", "bid", "bidBatch",
             "commit", "reveal", "forfeitUnrevealed", "settle", "deliverKey", "reclaim", "rate", "registerMechanism",
             "unregisterMechanism", "setFee", "houseTransferGovernance", "checkIn", "checkInBatch", "update",
-            "checkOut", "transferDevice", "attest", "setOem", "setHouse", "registryTransferGovernance", "warp"
+            "checkOut", "transferDevice", "attest", "setOem", "setHouse", "registryTransferGovernance", "warp",
+            "releaseCommitments", "onCheckOut", "onTransfer"
         ];
         for (uint256 i = 0; i < names.length; ++i) {
             line = string.concat(line, i == 0 ? "" : " ", _name(names[i]), "=", vm.toString(successes[names[i]]));
@@ -397,6 +402,52 @@ contract Handler {
         } catch {}
     }
 
+    /// Anyone may return a cancelled sealed auction's deposits; every other state refuses.
+    function releaseCommitments(uint256 a, uint256 i) external {
+        uint256 id = _auction(i);
+        if (id == 0) return;
+        _count("releaseCommitments");
+        address[] memory bidders = new address[](N_ACTORS);
+        uint256[] memory before = new uint256[](N_ACTORS);
+        for (uint256 k = 0; k < N_ACTORS; ++k) {
+            bidders[k] = actors[k];
+            (, before[k]) = house.commitOf(id, actors[k]);
+        }
+        uint8 state = house.auction(id).state;
+        vm.prank(_actor(a));
+        try house.releaseCommitments(id, bidders) {
+            _ok("releaseCommitments");
+            if (state != CANCELLED) _violation("releaseCommitments of an auction that was not cancelled");
+            for (uint256 k = 0; k < N_ACTORS; ++k) {
+                (, uint256 left) = house.commitOf(id, actors[k]);
+                if (left != 0) _violation("releaseCommitments left a deposit locked");
+            }
+        } catch {
+            if (state == CANCELLED) _violation("releaseCommitments of a cancelled auction failed");
+        }
+    }
+
+    /// The hooks belong to the registry: any other caller must be refused.
+    function onCheckOut(uint256 a, uint256 d) external {
+        _count("onCheckOut");
+        vm.prank(_caller(a));
+        try house.onCheckOut(deviceId(d)) {
+            _violation("onCheckOut by someone other than the registry");
+        } catch {
+            _ok("onCheckOut"); // refused, as it must be
+        }
+    }
+
+    function onTransfer(uint256 a, uint256 d, uint256 t) external {
+        _count("onTransfer");
+        vm.prank(_caller(a));
+        try house.onTransfer(deviceId(d), _actor(a), _actor(t)) {
+            _violation("onTransfer by someone other than the registry");
+        } catch {
+            _ok("onTransfer"); // refused, as it must be
+        }
+    }
+
     // =====================================================================
     // house: settlement, delivery, reclaim, rating
     // =====================================================================
@@ -614,6 +665,7 @@ contract Handler {
             _ok("checkOut");
             _model[id].active = false;
             _exact(allowed, true, "checkOut by a non-owner or of an inactive record");
+            if (_runningAuction(id) != 0) _violation("an auction of a checked-out device still runs");
         } catch {
             _exact(allowed, false, "checkOut by the owner failed");
         }
@@ -625,13 +677,13 @@ contract Handler {
         address sender = _ownerMostly(s, id);
         address to = t % 8 == 7 ? address(0) : _actor(t);
         Model memory m = _model[id];
-        bool allowed = m.owner == sender && to != address(0);
+        bool allowed = m.owner == sender && to != address(0) && _runningAuction(id) == 0;
         vm.prank(sender);
         try registry.transferDevice(id, to) {
             _ok("transferDevice");
             _model[id].owner = to;
             _model[id].attested = false;
-            _exact(allowed, true, "transferDevice by a non-owner or to zero");
+            _exact(allowed, true, "transferDevice by a non-owner, to zero or while an auction runs");
         } catch {
             _exact(allowed, false, "transferDevice by the owner failed");
         }
@@ -676,15 +728,13 @@ contract Handler {
         }
     }
 
-    /// The house does not take the registry's hooks yet, so governance never names it here;
-    /// everyone else must be refused.
+    /// The house is named once, at deployment: governance is refused too (HouseAlreadySet).
     function setHouse(uint256 c) external {
         address caller = _caller(c);
-        if (caller == regGov) return;
         _count("setHouse");
         vm.prank(caller);
         try registry.setHouse(IDeviceHooks(address(house))) {
-            _violation("setHouse by non-governance");
+            _violation("setHouse after the house was set");
         } catch {
             _ok("setHouse"); // refused, as it must be
         }
@@ -815,6 +865,17 @@ contract Handler {
             if (v.state == OPEN && v.sealedBids == sealedBids && block.timestamp < v.time) return cand;
         }
         return id;
+    }
+
+    /// The first auction of `device` that is open, or settled before its delivery deadline (0 if none).
+    function _runningAuction(bytes32 device) private view returns (uint256) {
+        uint256 n = house.auctionCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            AuctionHouse.AuctionView memory v = house.auction(id);
+            if (v.deviceId != device) continue;
+            if (v.state == OPEN || (v.state == AWAITING_KEY && block.timestamp < v.time)) return id;
+        }
+        return 0;
     }
 
     function _actor(uint256 a) private view returns (address) {

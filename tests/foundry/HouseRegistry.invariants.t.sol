@@ -112,7 +112,7 @@ abstract contract InvariantChecks {
         for (uint256 o = 0; o < oems.length; ++o) {
             if (registry.isOem(oems[o]) != handler.oemAllowed(oems[o])) revert("OEM allow-list changed without governance");
         }
-        if (registry.house() != address(0)) revert("house set without governance");
+        if (registry.house() != address(house)) revert("the registry's house changed");
     }
 
     /// Every handler's authorization and outcome predictions held (owner-only and
@@ -135,7 +135,9 @@ abstract contract InvariantChecks {
             one[0] = id;
             try house.settleBatch(one) {} catch { revert(string.concat("settle after all deadlines failed: ", _str(id))); }
             AuctionHouse.AuctionView memory v = house.auction(id);
-            if (v.sealedBids) {
+            if (v.sealedBids && v.state == 7) {
+                try house.releaseCommitments(id, acc) {} catch { revert("releaseCommitments of a cancelled auction failed"); }
+            } else if (v.sealedBids) {
                 try house.forfeitUnrevealed(id, acc) {} catch { revert("forfeitUnrevealed after all deadlines failed"); }
             }
         }
@@ -196,7 +198,7 @@ contract HouseRegistryInvariants is InvariantChecks {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory s) {
-        bytes4[] memory sel = new bytes4[](29);
+        bytes4[] memory sel = new bytes4[](32);
         sel[0] = Handler.deposit.selector;
         sel[1] = Handler.withdraw.selector;
         sel[2] = Handler.withdrawAll.selector;
@@ -226,22 +228,25 @@ contract HouseRegistryInvariants is InvariantChecks {
         sel[26] = Handler.setHouse.selector;
         sel[27] = Handler.registryTransferGovernance.selector;
         sel[28] = Handler.warp.selector;
-        // The auction life cycle is listed twice: drawn uniformly, the 29 selectors would leave
+        sel[29] = Handler.releaseCommitments.selector;
+        sel[30] = Handler.onCheckOut.selector;
+        sel[31] = Handler.onTransfer.selector;
+        // The auction life cycle is listed twice: drawn uniformly, the 32 selectors would leave
         // too few bids, reveals and deliveries per run.
         bytes4[] memory all = new bytes4[](sel.length + 10);
         for (uint256 i = 0; i < sel.length; ++i) {
             all[i] = sel[i];
         }
-        all[29] = Handler.open.selector;
-        all[30] = Handler.bid.selector;
-        all[31] = Handler.bidBatch.selector;
-        all[32] = Handler.commit.selector;
-        all[33] = Handler.reveal.selector;
-        all[34] = Handler.settle.selector;
-        all[35] = Handler.deliverKey.selector;
-        all[36] = Handler.reclaim.selector;
-        all[37] = Handler.rate.selector;
-        all[38] = Handler.deposit.selector;
+        all[32] = Handler.open.selector;
+        all[33] = Handler.bid.selector;
+        all[34] = Handler.bidBatch.selector;
+        all[35] = Handler.commit.selector;
+        all[36] = Handler.reveal.selector;
+        all[37] = Handler.settle.selector;
+        all[38] = Handler.deliverKey.selector;
+        all[39] = Handler.reclaim.selector;
+        all[40] = Handler.rate.selector;
+        all[41] = Handler.deposit.selector;
         s = new FuzzSelector[](1);
         s[0] = FuzzSelector(address(handler), all);
     }

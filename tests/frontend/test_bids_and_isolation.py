@@ -416,3 +416,21 @@ def test_a_checked_out_device_says_so_even_with_an_open_auction(auction_world_m,
     # A hand-made plan for it finds nothing to bid on (the filter is for active devices).
     html = plan_one(alice, device, budget="1").get_data(as_text=True)
     assert re.search(r'id="plan-count">0<', html)
+
+
+def test_every_bid_box_shows_the_fee_delivery_window_and_bond_fixed_at_opening(auction_world_m, auction_app):
+    """Issue 12 case 8: terms beside the device's bid box and on the plan, per auction."""
+    device = auction_world_m.devices[3]
+    alice = signed_in(auction_app, "alice")
+    page = alice.get(device_url(device)).get_data(as_text=True)
+    terms = re.search(r'<span class="terms" id="bid-terms">(.*?)</span>', page, re.S).group(1)
+    # The world's auctions: fee 0 (the deployment's), key due within 1 h, full escrow.
+    assert '<strong class="fee">0%</strong>' in terms
+    assert '<strong class="delivery">within 1 h</strong>' in terms
+    assert '<strong class="bond">100%</strong>' in terms
+    html = plan(alice).get_data(as_text=True)
+    assert re.search(r'id="plan-terms">fee 0%, key due within 1 h of settlement, bond 100%', html)
+    table = re.search(r'<details id="plan-bids">(.*?)</details>', html, re.S).group(1)
+    assert table.count('<td class="delivery">1 h</td>') == 12
+    search = alice.get("/catalog/").get_data(as_text=True)
+    assert "delivery window (at most 7 days)" in search
