@@ -98,6 +98,11 @@ class AgentConfig:
     rate_burst: int = 40
     oem_key_file: str = ""  # optional OEM keystore used to attest the device at check-in
 
+    def anti_snipe_window(self) -> int:
+        """The extension the agent opens English auctions with: anti_snipe_seconds, at most a sixth
+        of the bidding time, so a 60 s demo auction is not kept open ten minutes by its first bid."""
+        return min(self.anti_snipe_seconds, self.bidding_seconds // 6)
+
     def validate(self) -> AgentConfig:
         from device_agent.sources import source_kind, validate_source_config
 

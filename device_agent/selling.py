@@ -141,7 +141,7 @@ class Seller:
         aid = self.port.open(self.agent.device_id, mechanism=self.agent.mechanism_code,
                              reserve=cfg.reserve_price_wei, increment=cfg.min_increment_wei,
                              bidding_seconds=cfg.bidding_seconds, access_period=cfg.access_period_seconds,
-                             delivery_window=cfg.delivery_window_seconds, anti_snipe=cfg.anti_snipe_seconds)
+                             delivery_window=cfg.delivery_window_seconds, anti_snipe=cfg.anti_snipe_window())
         info = self.port.info(aid)
         self.state.save_auction(aid, opened_at=now, bidding_end=info.bidding_end,
                                 access_period=cfg.access_period_seconds, status="open")

@@ -166,7 +166,11 @@ class Relay:
             if exc.status < 400:
                 raise
             reason = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "bad_request")
-            return _error(exc.status, reason, exc.text or exc.reason)
+            refusal = _error(exc.status, reason, exc.text or exc.reason)
+            # Nothing after a request aiohttp itself refused is trusted as the next request: a CONNECT's
+            # body was parsed as one and got a second answer on the same connection.
+            refusal.force_close()
+            return refusal
 
     async def _lookup(self, device_id: bytes) -> bytes | None:
         return await asyncio.get_running_loop().run_in_executor(self._lookups, self.keys.lookup, device_id)

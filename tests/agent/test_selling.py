@@ -256,8 +256,8 @@ def test_agent_opens_english_auctions_with_an_anti_sniping_window(market):
     seller = seller_of(agent, chain, manifest)
     aid = seller.tick()["opened"]
     a = bidder.house.auction(aid)
-    assert a.window == agent.config.anti_snipe_seconds == 600
-    chain.time_travel(BIDDING - 60)
+    assert a.window == agent.config.anti_snipe_window() == min(600, BIDDING // 6) > 0
+    chain.time_travel(BIDDING - a.window // 2)
     bidder.bid(aid, 3 * 10**15)
     assert bidder.house.auction(aid).time > a.time  # the late bid extended the bidding
 
@@ -269,3 +269,11 @@ def test_agent_refuses_terms_a_buyer_would_not_accept(make_agent, field, value):
 
     with pytest.raises(AgentConfigError, match=field):
         make_agent("greedy", "fridge", **{field: value})
+
+
+@pytest.mark.parametrize(("bidding", "window"), [(3600, 600), (600, 100), (60, 10), (5, 0)])
+def test_the_anti_sniping_window_is_at_most_a_sixth_of_the_bidding_time(bidding, window):
+    """A 60 s demo auction must not stay open ten minutes after its first bid (it did: keys never came)."""
+    from device_agent.config import AgentConfig
+
+    assert AgentConfig(appliance="fridge", bidding_seconds=bidding).anti_snipe_window() == window

@@ -11,6 +11,7 @@ from .conftest import ETHER
 
 UINT40_MAX = 2**40 - 1
 MAX_PERIOD = 3650 * 86400  # AuctionHouse.MAX_PERIOD
+MAX_DELIVERY = 7 * 86400  # AuctionHouse.MAX_DELIVERY: a buyer's payment is never locked longer (issue 12 case 8)
 
 
 def _revert(fn, *args, **kw) -> ContractRevert:
@@ -67,16 +68,17 @@ def test_period_beyond_max_is_refused_at_opening(market, field):
     overflowed for a huge period: settlement panicked forever with the bids locked, or the seller
     could never deliver. Opening now refuses any period above MAX_PERIOD with a custom error."""
     h = market.house
-    for value in (UINT40_MAX, MAX_PERIOD + 1):
+    cap = MAX_DELIVERY if field == "delivery_window" else MAX_PERIOD
+    for value in (UINT40_MAX, MAX_PERIOD + 1, cap + 1):
         params = OpenParams(market.devices[0], h.mechanism("english"), reserve=1, **{field: value})
         err = _revert(h.open, params, market.seller)
-        assert (err.error, err.error_args) == ("PeriodOutOfRange", (value, MAX_PERIOD))
+        assert (err.error, err.error_args) == ("PeriodOutOfRange", (value, cap))
     assert h.auction_count() == 0
 
 
 def test_longest_periods_still_settle_deliver_and_reclaim(market):
     h, (a, b) = market.house, market.bidders[:2]
-    ids = market.open("english", n=2, bidding_period=MAX_PERIOD, access_period=MAX_PERIOD, delivery_window=MAX_PERIOD)
+    ids = market.open("english", n=2, bidding_period=MAX_PERIOD, access_period=MAX_PERIOD, delivery_window=MAX_DELIVERY)
     for aid in ids:
         h.bid(aid, ETHER, a)
     market.at(market.end_of(ids[1]))
