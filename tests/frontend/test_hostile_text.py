@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exchange.waiting import poll_until
 from frontend.text import BIDI_CONTROLS, neutralise_bidi, shorten
 from tests.frontend.fe_helpers import (
     LONG_TITLE,
@@ -64,10 +65,11 @@ def signed_in_with_bids(app, world):
     pid = re.search(r'name="plan" value="([^"]+)"', r.get_data(as_text=True)).group(1)
     job = alice.post("/bids/place", data={"csrf_token": csrf_of(alice, "/bids/"), "plan": pid, "top_up": "1"})
     location = job.headers["Location"]
-    for _ in range(600):
-        if alice.get(location + ".json").get_json()["state"] in ("done", "failed"):
-            break
-    assert alice.get(location + ".json").get_json()["placed"] == len(world.devices)
+    # 600 polls without a pause were sometimes over before the job's first batch: wait on time instead.
+    progress = poll_until(lambda: (lambda p: p if p["state"] in ("done", "failed") else None)(
+        alice.get(location + ".json").get_json()), timeout=60, interval=0.05,
+        on_timeout=lambda: AssertionError("the bid job did not finish in 60 s"))
+    assert progress["placed"] == len(world.devices), progress
     return alice, location
 
 
