@@ -66,9 +66,12 @@ def signed_in_with_bids(app, world):
     job = alice.post("/bids/place", data={"csrf_token": csrf_of(alice, "/bids/"), "plan": pid, "top_up": "1"})
     location = job.headers["Location"]
     # 600 polls without a pause were sometimes over before the job's first batch: wait on time instead.
-    progress = poll_until(lambda: (lambda p: p if p["state"] in ("done", "failed") else None)(
-        alice.get(location + ".json").get_json()), timeout=60, interval=0.05,
-        on_timeout=lambda: AssertionError("the bid job did not finish in 60 s"))
+    def finished():
+        job = alice.get(location + ".json").get_json()
+        return job if job["state"] in ("done", "failed") else None
+
+    progress = poll_until(finished, timeout=60, interval=0.05,
+                          on_timeout=lambda: AssertionError("the bid job did not finish in 60 s"))
     assert progress["placed"] == len(world.devices), progress
     return alice, location
 
