@@ -29,6 +29,7 @@ contract AuctionHouse is IDeviceHooks {
     uint8 private constant UNSOLD = 5;
     uint8 private constant RATED = 6;
     uint8 private constant CANCELLED = 7;
+    uint8 private constant VOIDED = 8;
 
     // ---- skip reasons (BidSkipped / BidRejected) ----
     uint8 private constant R_NOT_OPEN = 1;
@@ -60,6 +61,12 @@ contract AuctionHouse is IDeviceHooks {
     uint40 private constant DEFAULT_ACCESS = 30 days;
     uint24 private constant DEFAULT_DELIVERY = 1 days;
     uint24 private constant DEFAULT_REVEAL = 1 days;
+    /// Every rated purchase pays at least this much protocol fee: a rater whose purchase paid
+    /// less tops the fee up from its free balance when it rates (issue 12 case 5, docs/auction.md).
+    uint256 private constant MIN_RATING_FEE = 0.001 ether;
+    /// Gas a mechanism gets to price a settlement (the shipped ones need about 1k): one that
+    /// reverts or burns it voids the auction instead of blocking it.
+    uint256 private constant PRICE_GAS = 100_000;
 
     /// @notice What an owner chooses when opening an auction (zero means "default" where noted).
     struct OpenParams {
@@ -120,9 +127,12 @@ contract AuctionHouse is IDeviceHooks {
         uint128 locked;
     }
 
+    /// A device's ratings, each weighted by the protocol fee its purchase paid (at least
+    /// MIN_RATING_FEE): average = weightedSum / weight.
     struct Rating {
-        uint128 sum;
-        uint128 count;
+        uint128 weightedSum; // sum of score x weight
+        uint128 weight; // sum of the weights (wei of fee)
+        uint256 count;
     }
 
     IDeviceRegistry private immutable _registry;
@@ -195,8 +205,13 @@ contract AuctionHouse is IDeviceHooks {
     event PaymentRefunded(uint256 indexed auctionId, address indexed winner, uint256 amount);
     /// @notice A cancelled sealed auction returned `bidder`'s commitment deposit.
     event CommitmentReleased(uint256 indexed auctionId, address indexed bidder, uint256 deposit);
-    /// @notice The winner rated the device.
-    event DeviceRated(bytes32 indexed deviceId, uint256 indexed auctionId, address indexed rater, uint8 score);
+    /// @notice The winner rated the device; `weight` is the protocol fee the purchase paid
+    ///         (with the rater's top-up to the minimum rating fee), in wei.
+    event DeviceRated(bytes32 indexed deviceId, uint256 indexed auctionId, address indexed rater, uint8 score,
+        uint256 weight);
+    /// @notice The mechanism could not price the auction at settlement (it reverted or answered a
+    ///         price above the bid, or zero): nothing was sold and every bond was released.
+    event AuctionVoided(uint256 indexed auctionId, address indexed mechanism);
 
     // ---- errors ----
     error NotGovernance(address caller);
@@ -512,8 +527,8 @@ contract AuctionHouse is IDeviceHooks {
     function forfeitUnrevealed(uint256 auctionId, address[] calldata bidders) external {
         Config memory c = _config[auctionId];
         if (c.state == NONE) revert UnknownAuction(auctionId);
-        // A cancelled auction's deposits go back to their bidders (releaseCommitments), never to the seller.
-        if (c.flags & F_SEALED == 0 || c.state == CANCELLED) revert WrongState(auctionId, c.state);
+        // A cancelled or voided auction's deposits go back to their bidders (releaseCommitments), never to the seller.
+        if (c.flags & F_SEALED == 0 || c.state == CANCELLED || c.state == VOIDED) revert WrongState(auctionId, c.state);
         if (c.state == OPEN && block.timestamp < uint256(c.time) + c.window) {
             revert RevealWindowOpen(auctionId, uint256(c.time) + c.window);
         }
@@ -528,14 +543,14 @@ contract AuctionHouse is IDeviceHooks {
         }
     }
 
-    /// @notice Return the commitment deposits of a cancelled sealed auction to their bidders
+    /// @notice Return the commitment deposits of a cancelled or voided sealed auction to their bidders
     ///         (anyone may call; bidders without a deposit are ignored).
     /// @param auctionId a cancelled sealed auction
     /// @param bidders bidders whose deposits to return
     function releaseCommitments(uint256 auctionId, address[] calldata bidders) external {
         uint8 state = _config[auctionId].state;
         if (state == NONE) revert UnknownAuction(auctionId);
-        if (state != CANCELLED) revert WrongState(auctionId, state);
+        if (state != CANCELLED && state != VOIDED) revert WrongState(auctionId, state);
         for (uint256 i = 0; i < bidders.length; ++i) {
             uint256 dep = _commitDeposit[auctionId][bidders[i]];
             if (dep == 0) continue;
@@ -724,6 +739,7 @@ contract AuctionHouse is IDeviceHooks {
         uint256 price = 0;
         if (!_isNone(f)) {
             price = _price(c.mechanism, f, s, t.reserve);
+            if (price == 0) return _void(id, c, f, s, hold2);
             if (_pay(id, f, price, c.bondBps)) {
                 winner = f.bidder;
             } else if (hold2) {
@@ -731,6 +747,7 @@ contract AuctionHouse is IDeviceHooks {
                 // paid had the defaulter never bid (second-priced: the best dropped bid).
                 hold2 = false;
                 price = _price(c.mechanism, s, c.flags & F_TRACK_THIRD != 0 ? _third[id] : _none(), t.reserve);
+                if (price == 0) return _void(id, c, _none(), s, true);
                 if (_pay(id, s, price, c.bondBps)) winner = s.bidder;
             }
         }
@@ -747,16 +764,36 @@ contract AuctionHouse is IDeviceHooks {
         }
     }
 
-    /// The mechanism's price for `f`. A reserve of 0 is priced as 1 wei (bids are at least 1 wei,
-    /// so ranking is the same): a sale is never free, and a second-price sale with one revealed
-    /// bid, or a fallback re-priced at the reserve, cannot come out at 0 and revert settlement.
+    /// The mechanism's price for `f`, or 0 if the mechanism misbehaved (reverted, ran out of its
+    /// PRICE_GAS, or answered 0 or more than `f` bid). A reserve of 0 is priced as 1 wei (bids
+    /// are at least 1 wei, so ranking is the same): a sale is never free, and a second-price
+    /// sale with one revealed bid, or a fallback re-priced at the reserve, cannot come out at 0.
     function _price(address mech, IAuctionMechanism.Standing memory f, IAuctionMechanism.Standing memory s, uint256 reserve)
         private
         view
-        returns (uint256 p)
+        returns (uint256)
     {
-        p = IAuctionMechanism(mech).price(f, s, reserve == 0 ? 1 : reserve);
-        if (p > f.amount || p == 0) revert MechanismMisbehaved(mech);
+        try IAuctionMechanism(mech).price{gas: PRICE_GAS}(f, s, reserve == 0 ? 1 : reserve) returns (uint256 p) {
+            return p > f.amount ? 0 : p;
+        } catch {
+            return 0;
+        }
+    }
+
+    /// Settlement could not be priced: sell nothing and release the standing bonds (`f`, and `s`
+    /// when `releaseSecond`), so no bid stays locked behind the mechanism. A voided sealed
+    /// auction returns its unrevealed deposits through `releaseCommitments`, like a cancelled one.
+    function _void(
+        uint256 id,
+        Config memory c,
+        IAuctionMechanism.Standing memory f,
+        IAuctionMechanism.Standing memory s,
+        bool releaseSecond
+    ) private {
+        if (!_isNone(f)) _releaseStored(f, c.bondBps);
+        if (releaseSecond && !_isNone(s)) _releaseStored(s, c.bondBps);
+        _config[id].state = VOIDED;
+        emit AuctionVoided(id, c.mechanism);
     }
 
     /// Take `price` from `x`'s bond plus free balance; if that is short, forfeit the bond to the seller.
@@ -810,7 +847,11 @@ contract AuctionHouse is IDeviceHooks {
         emit PaymentReclaimed(auctionId, msg.sender, w.amount);
     }
 
-    /// @notice The winner rates the device once after delivery.
+    /// @notice The winner rates the device once after delivery. The rating weighs the protocol
+    ///         fee the purchase paid; if that is below the minimum rating fee (0.001 ether), the
+    ///         difference is taken from the caller's free balance and credited to the fee account
+    ///         (see `ratingCostOf`). Reputation then costs real money to fake: a seller buying its
+    ///         own device gets the price back, never the fee.
     /// @param auctionId a delivered auction the caller won
     /// @param score 1 (worst) to 5 (best)
     function rate(uint256 auctionId, uint8 score) external {
@@ -818,13 +859,28 @@ contract AuctionHouse is IDeviceHooks {
         if (c.state != DELIVERED) revert WrongState(auctionId, c.state);
         if (msg.sender != _first[auctionId].bidder) revert NotWinner(auctionId, msg.sender);
         if (score == 0 || score > 5) revert BadScore(score);
+        (uint256 paid, uint256 topUp) = _ratingCost(auctionId);
+        if (topUp != 0) {
+            Account memory a = _accounts[msg.sender];
+            if (a.free < topUp) revert InsufficientFreeBalance(a.free, topUp);
+            a.free -= uint128(topUp);
+            _accounts[msg.sender] = a;
+            _accounts[_feeAccount].free += uint128(topUp);
+        }
+        uint256 weight = paid + topUp;
         _config[auctionId].state = RATED;
         bytes32 device = _device[auctionId];
         Rating memory r = _ratings[device];
-        r.sum += score;
+        r.weightedSum += uint128(weight * score);
+        r.weight += uint128(weight);
         r.count += 1;
         _ratings[device] = r;
-        emit DeviceRated(device, auctionId, msg.sender, score);
+        emit DeviceRated(device, auctionId, msg.sender, score, weight);
+    }
+
+    function _ratingCost(uint256 id) private view returns (uint256 paid, uint256 topUp) {
+        paid = (uint256(_first[id].amount) * _terms[id].feeBps) / BPS; // what deliverKey charged
+        topUp = paid < MIN_RATING_FEE ? MIN_RATING_FEE - paid : 0;
     }
 
     // =====================================================================
@@ -949,10 +1005,23 @@ contract AuctionHouse is IDeviceHooks {
         return (c.state == DELIVERED || c.state == RATED) ? c.time : 0;
     }
 
-    /// @notice Sum and count of the ratings `deviceId` received.
-    function ratingOf(bytes32 deviceId) external view returns (uint256 sum, uint256 count) {
+    /// @notice The ratings `deviceId` received, each weighted by the fee its purchase paid:
+    ///         the reputation is weightedSum / weight (1..5), from `count` ratings.
+    function ratingOf(bytes32 deviceId) external view returns (uint256 weightedSum, uint256 weight, uint256 count) {
         Rating memory r = _ratings[deviceId];
-        return (r.sum, r.count);
+        return (r.weightedSum, r.weight, r.count);
+    }
+
+    /// @notice What rating `auctionId` costs its winner: the protocol fee its purchase paid, and
+    ///         the top-up to the minimum rating fee that `rate` takes from the free balance.
+    function ratingCostOf(uint256 auctionId) external view returns (uint256 feePaid, uint256 topUp) {
+        if (_config[auctionId].state == NONE) revert UnknownAuction(auctionId);
+        return _ratingCost(auctionId);
+    }
+
+    /// @notice The least protocol fee a rated purchase pays (wei).
+    function minRatingFee() external pure returns (uint256) {
+        return MIN_RATING_FEE;
     }
 
     /// @notice Whether `mechanism` may be used for new auctions.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exchange.chain.auction import BPS, MIN_RATING_FEE
 from exchange.crypto.delivery import key_context  # noqa: F401 - re-exported for tests and pages
 from exchange.market import (  # noqa: F401 - the shared code path; re-exported for the pages and tests
     BATCH_SIZE,
@@ -195,6 +196,9 @@ class MyAuction:
     can_reveal: bool = False
     revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
     deposit: int = 0  # sealed only: the deposit the commitment locked (what others see before the reveal)
+    # What rating costs: the top-up of the purchase's protocol fee to the minimum rating fee, taken
+    # from the free balance when rating (a rating weighs the fee paid; issue 12 case 5).
+    rating_top_up: int = 0
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -219,7 +223,8 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             key_delivered=aid in bk.delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and aid in commits and aid not in mine
                         and info.time <= now < info.time + info.window),
-            revealed=info.sealed_bids and aid in mine, deposit=commits.get(aid, 0)))
+            revealed=info.sealed_bids and aid in mine, deposit=commits.get(aid, 0),
+            rating_top_up=rating_top_up(info)))
     return out
 
 
@@ -257,9 +262,21 @@ def reclaim(services, user, auction_id: int) -> None:
         _user_client(services, user).reclaim(auction_id, sender=user.address)
 
 
+def rating_top_up(info) -> int:
+    """What rating a delivered auction adds to the fee it paid (AuctionHouse.ratingCostOf, computed locally)."""
+    return max(0, MIN_RATING_FEE - info.first_amount * info.fee_bps // BPS)
+
+
 def rate(services, user, auction_id: int, score: int) -> None:
+    """Rate a delivered auction; a top-up the free balance cannot cover is deposited first (as
+    bidding deposits the missing funds)."""
     with user.tx_lock, services.chain_guard():
-        _user_client(services, user).rate(auction_id, score, sender=user.address)
+        client = _user_client(services, user)
+        top_up = client.rating_cost(auction_id).top_up
+        free = client.balance_of(user.address).free
+        if top_up > free:
+            client.deposit(top_up - free, sender=user.address)
+        client.rate(auction_id, score, sender=user.address)
 
 
 @dataclass

@@ -43,6 +43,7 @@ class DeviceView:
     description: str
     properties: list
     raw: object
+    rating_weight: int = 0  # wei of protocol fee behind the ratings (each weighs the fee its purchase paid)
 
     @classmethod
     def of(cls, row) -> DeviceView:
@@ -65,6 +66,7 @@ class DeviceView:
             description=str(_get(row, "description", default="") or ""),
             properties=[(p.name, p.unit or "") for p in props],
             raw=row,
+            rating_weight=int(_get(row, "rating_weight_wei", default=0) or 0),
         )
 
 

@@ -254,6 +254,14 @@ def prepare_single(services, address: str, action: str, amount: int = 0, auction
     if action == "reclaim":
         return f"reclaim auction #{auction_ids[0]}", prepare_call(services, f.reclaim(auction_ids[0]), address)
     if action == "rate":
-        return (f"rate auction #{auction_ids[0]}: {score}",
+        with services.chain_guard():
+            top_up = client.rating_cost(auction_ids[0]).top_up
+            free = client.balance_of(address).free
+        if top_up > free:
+            raise WalletTxError(f"rating auction #{auction_ids[0]} tops its protocol fee up to the minimum rating fee:"
+                                f" {top_up} wei from your free deposit, which holds {free} wei; deposit"
+                                f" {top_up - free} wei first")
+        extra = f" (+{top_up} wei rating fee from your deposit)" if top_up else ""
+        return (f"rate auction #{auction_ids[0]}: {score}{extra}",
                 prepare_call(services, f.rate(auction_ids[0], score), address))
     raise WalletTxError(f"unknown action {action!r}: one of {', '.join(SINGLE_ACTIONS)}")

@@ -36,7 +36,7 @@ contract RogueRanker is IAuctionMechanism {
 
 /// @title RoguePricer (tests only)
 /// @notice Ranks like an English auction but prices the winner above its own bid: the house must
-///         refuse to settle with MechanismMisbehaved rather than take more than was bid.
+///         void the auction at settlement (and release the bids) rather than take more than was bid.
 contract RoguePricer is IAuctionMechanism {
     /// @inheritdoc IAuctionMechanism
     function traits() external pure returns (bool sealedBids, bool secondPriced) {
@@ -61,5 +61,37 @@ contract RoguePricer is IAuctionMechanism {
     /// @inheritdoc IAuctionMechanism
     function name() external pure returns (string memory) {
         return "rogue-pricer";
+    }
+}
+
+/// @title RevertingPricer (tests only)
+/// @notice Ranks like an English auction but reverts when asked for a price: the house must void
+///         the auction at settlement and release the bids rather than lock them forever.
+contract RevertingPricer is IAuctionMechanism {
+    error NoPrice();
+
+    /// @inheritdoc IAuctionMechanism
+    function traits() external pure returns (bool sealedBids, bool secondPriced) {
+        return (false, false);
+    }
+
+    /// @inheritdoc IAuctionMechanism
+    function rank(Standing calldata first, Standing calldata, Standing calldata bid, uint256 reserve, uint256)
+        external
+        pure
+        returns (uint8 status, Standing memory newFirst, Standing memory newSecond)
+    {
+        if (bid.amount < reserve || bid.amount <= first.amount) return (3, first, newSecond);
+        return (0, bid, first);
+    }
+
+    /// @inheritdoc IAuctionMechanism
+    function price(Standing calldata, Standing calldata, uint256) external pure returns (uint256) {
+        revert NoPrice();
+    }
+
+    /// @inheritdoc IAuctionMechanism
+    function name() external pure returns (string memory) {
+        return "reverting-pricer";
     }
 }

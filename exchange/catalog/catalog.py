@@ -28,11 +28,12 @@ def normalise_id(device_id: str | bytes) -> str:
     return "0x" + device_id.lower().removeprefix("0x")
 
 
-def _out(d: Device, avg, count, distance=None) -> dict:
+def _out(d: Device, avg, count, distance=None, weight=None) -> dict:
     return dict(device_id=d.device_id, owner=d.owner, title=d.title, description=d.description,
                 types=[t for t in d.types.split("|") if t], geohash=d.geohash, lat=d.lat, lon=d.lon,
                 reserve_wei=int(d.reserve_wei), mechanism=d.mechanism, active=d.active, attested=d.attested,
-                oem=d.oem, rating_avg=avg, rating_count=count or 0, tangle_address=d.tangle_address,
+                oem=d.oem, rating_avg=avg, rating_count=count or 0,
+                rating_weight_wei=int(weight or 0), tangle_address=d.tangle_address,
                 distance_km=None if distance is None else round(distance, 3))
 
 
@@ -69,9 +70,9 @@ class Catalog:
                     exact = total <= offset
             rows = s.execute(build_rows(f, ids[:f.per_page])).all() if ids else []
         items = []
-        for d, avg, count in rows:
+        for d, avg, count, weight in rows:
             dist = haversine_km(f.lat, f.lon, d.lat, d.lon) if f.lat is not None and d.lat is not None else None
-            items.append(DeviceOut(**_out(d, avg, count, dist)))
+            items.append(DeviceOut(**_out(d, avg, count, dist, weight)))
         return Page(items=items, total=total, total_exact=exact, page=f.page, per_page=f.per_page)
 
     @staticmethod
@@ -118,7 +119,8 @@ class Catalog:
                 td = json.loads(doc.td_json) if doc and d.td_valid else None
             except json.JSONDecodeError:
                 td = None
-            return DeviceDetail(**_out(d, rep.average if rep else None, rep.count if rep else 0), td=td,
+            return DeviceDetail(**_out(d, rep.average if rep else None, rep.count if rep else 0,
+                                             weight=rep.weight_wei if rep else 0), td=td,
                                 td_hash=d.td_hash, x25519_key=d.x25519_key,
                                 affordances=[AffordanceOut(kind=a.kind, name=a.name, title=a.title,
                                                            data_type=a.data_type, unit=a.unit) for a in affs],

@@ -40,11 +40,31 @@ def create_tables(engine: Engine) -> None:
     from sqlmodel import SQLModel
 
     SQLModel.metadata.create_all(engine, tables=CATALOG_TABLES)
+    _add_missing_columns(engine)
     for table in CATALOG_TABLES:  # catalogs created before an index was declared get it now
         for index in table.indexes:
             index.create(engine, checkfirst=True)
     if engine.dialect.name == "postgresql":
         _byte_order_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Catalogs created before a column was declared get it now, with its default (e.g. the
+    ratings' fee weight, issue 12 case 5): one ALTER TABLE ... ADD COLUMN per missing column."""
+    from sqlalchemy import inspect, text
+
+    insp = inspect(engine)
+    with engine.begin() as conn:
+        for table in CATALOG_TABLES:
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            for col in table.columns:
+                if col.name in have:
+                    continue
+                default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
+                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect=engine.dialect)}"
+                if default is not None:
+                    ddl += " DEFAULT " + (f"'{default}'" if isinstance(default, str) else str(int(default)))
+                conn.execute(text(ddl))
 
 
 def _byte_order_columns(engine: Engine) -> None:

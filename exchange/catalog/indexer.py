@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from exchange.catalog.db import analyze, create_tables, drop_tables, make_engine
@@ -153,10 +153,10 @@ class Batch:
             touched = sorted({r["device_id"] for r in self.ratings})
             R, P = Rating.__table__, Reputation.__table__
             for chunk in _chunks(touched):
-                agg = self.conn.execute(select(R.c.device_id, func.count(), func.avg(R.c.score))
-                                        .where(R.c.device_id.in_(chunk)).group_by(R.c.device_id)).all()
+                rows = self.conn.execute(select(R.c.device_id, R.c.score, R.c.weight_wei)
+                                         .where(R.c.device_id.in_(chunk))).all()
                 self.conn.execute(delete(P).where(P.c.device_id.in_(chunk)))
-                self.conn.execute(insert(P), [{"device_id": d, "count": n, "average": float(avg)} for d, n, avg in agg])
+                self.conn.execute(insert(P), reputation_rows(rows))
         if self.oems:
             ot = Oem.__table__
             self.conn.execute(delete(ot).where(ot.c.address.in_(list(self.oems))))
@@ -169,6 +169,22 @@ class Batch:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         self.conn.execute(dialect_insert(table).on_conflict_do_nothing(
             index_elements=["device_id", "auction_id", "rater"]), rows)
+
+
+def reputation_rows(ratings) -> list[dict]:
+    """(device_id, score, weight_wei) ratings -> one reputation row per device: the average weighs each
+    score by the fee its purchase paid (exact integers: fees can exceed 64 bits), as the house's
+    ``ratingOf`` does. Rows indexed before weights existed (weight 0) count equally among themselves."""
+    acc: dict[str, list[int]] = {}
+    for did, score, weight in ratings:
+        a = acc.setdefault(did, [0, 0, 0, 0])  # weighted sum, weight, count, plain sum
+        w = int(weight or 0)
+        a[0] += score * w
+        a[1] += w
+        a[2] += 1
+        a[3] += score
+    return [{"device_id": d, "count": n, "weight_wei": str(w),
+             "average": ws / w if w else plain / n} for d, (ws, w, n, plain) in sorted(acc.items())]
 
 
 # ------------------------------------------------------------------ handlers
@@ -225,7 +241,8 @@ def on_oem_allowed(b: Batch, ev: ChainEvent) -> None:
 def on_rated(b: Batch, ev: ChainEvent) -> None:
     # Unique (device, auction, rater): a replay inserts nothing (counted here, ignored on insert).
     b.ratings.append({"device_id": _hex(ev.args["deviceId"]), "auction_id": str(ev.args["auctionId"]),
-                      "rater": ev.args["rater"], "score": ev.args["score"], "block_number": ev.block_number})
+                      "rater": ev.args["rater"], "score": ev.args["score"], "block_number": ev.block_number,
+                      "weight_wei": str(ev.args["weight"])})
 
 
 Handler = Callable[[Batch, ChainEvent], None]

@@ -119,13 +119,17 @@ class Rating(SQLModel, table=True):
     rater: str = Field(max_length=42)
     score: int
     block_number: int
+    # The protocol fee the rated purchase paid (wei as decimal; at least AuctionHouse.MIN_RATING_FEE):
+    # the rating's weight in the device's reputation (issue 12 case 5).
+    weight_wei: str = Field(default="0", max_length=80)
 
 
 class Reputation(SQLModel, table=True):
     __tablename__ = "reputation"
     device_id: str = Field(primary_key=True, max_length=66)
     count: int = 0
-    average: float = Field(default=0.0, index=True)
+    average: float = Field(default=0.0, index=True)  # fee-weighted: sum(score x weight) / sum(weight)
+    weight_wei: str = Field(default="0", max_length=80)  # the fees behind the ratings (wei as decimal)
 
 
 class IndexerStatus(SQLModel, table=True):

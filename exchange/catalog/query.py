@@ -168,12 +168,12 @@ def build_page_ids(filters: CatalogFilter, drive: str | None = "*", limit: int |
 
 
 def build_query(filters: CatalogFilter, drive: str | None = "*") -> Select:
-    """Devices (with reputation average and count) for one page.
+    """Devices (with reputation average, count and fee weight) for one page.
 
     The page's ids come from ``build_page_ids``, then the rows are fetched. ``drive`` picks which
     child-table filter is an IN list (see ``conditions``)."""
     page_ids = build_page_ids(filters, drive).subquery("page_ids")
-    return (select(Device, Reputation.average, Reputation.count)
+    return (select(Device, Reputation.average, Reputation.count, Reputation.weight_wei)
             .join(page_ids, page_ids.c.device_id == Device.device_id)
             .outerjoin(Reputation, Reputation.device_id == Device.device_id)
             .order_by(*order_by(filters)))
@@ -181,7 +181,7 @@ def build_query(filters: CatalogFilter, drive: str | None = "*") -> Select:
 
 def build_rows(filters: CatalogFilter, device_ids: list[str]) -> Select:
     """Full rows (with reputation) for ids already chosen by ``build_page_ids``, in sort order."""
-    return (select(Device, Reputation.average, Reputation.count)
+    return (select(Device, Reputation.average, Reputation.count, Reputation.weight_wei)
             .outerjoin(Reputation, Reputation.device_id == Device.device_id)
             .where(Device.device_id.in_(device_ids)).order_by(*order_by(filters)))
 

@@ -112,8 +112,9 @@ class DeviceOut(SQLModel):
     active: bool
     attested: bool
     oem: str | None
-    rating_avg: float | None
+    rating_avg: float | None  # weighted by the protocol fee each rated purchase paid
     rating_count: int
+    rating_weight_wei: int = 0  # the fees behind the ratings: what faking them would cost
     tangle_address: str
     distance_km: float | None = None
 

@@ -29,7 +29,9 @@ from exchange.errors import ContractRevert, ExchangeError
 MAX_AMOUNT = 2**88 - 1
 EMBEDDED_GAS = 25_000_000
 BPS = 10_000
-STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated", 7: "cancelled"}
+STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated", 7: "cancelled",
+          8: "voided"}
+MIN_RATING_FEE = 10**15  # AuctionHouse.MIN_RATING_FEE: every rated purchase pays at least this fee
 SKIP_REASONS = {1: "not_open", 2: "closed", 3: "below_reserve", 4: "below_price", 5: "insufficient_funds",
                 6: "wrong_kind", 7: "bad_amount", 8: "bad_commit", 9: "bad_reveal"}
 MECHANISM_STEPS = {"english": "EnglishAuction", "sealed-second-price": "SealedSecondPrice"}
@@ -122,6 +124,27 @@ class AuctionInfo:
 class Balance(NamedTuple):
     free: int
     locked: int
+
+
+class RatingInfo(NamedTuple):
+    """A device's ratings, each weighted by the protocol fee its purchase paid (wei, at least
+    MIN_RATING_FEE): the reputation is weighted_sum / weight."""
+
+    weighted_sum: int
+    weight: int
+    count: int
+
+    @property
+    def average(self) -> float | None:
+        return self.weighted_sum / self.weight if self.weight else None
+
+
+class RatingCost(NamedTuple):
+    """What rating an auction costs its winner: the fee the purchase paid and the top-up to
+    MIN_RATING_FEE that ``rate`` takes from the free balance."""
+
+    fee_paid: int
+    top_up: int
 
 
 @dataclass(frozen=True)
@@ -361,6 +384,8 @@ class AuctionHouseClient:
         return self._tx(self.contract.functions.reclaim(_ids([auction_id])[0]), sender)
 
     def rate(self, auction_id: int, score: int, sender: str):
+        """Rate a delivered auction the sender won; takes ``rating_cost(auction_id).top_up`` from
+        the sender's free balance (InsufficientFreeBalance(free, top_up) if it is short)."""
         return self._tx(self.contract.functions.rate(_ids([auction_id])[0], _uint(score, 8, "score")), sender)
 
     # ---- getters ----
@@ -389,8 +414,11 @@ class AuctionHouseClient:
     def access_until(self, auction_id: int) -> int:
         return self._call(self.contract.functions.accessUntil(auction_id))
 
-    def rating_of(self, device_id: bytes) -> tuple[int, int]:
-        return tuple(self._call(self.contract.functions.ratingOf(_b32(device_id, "device_id"))))
+    def rating_of(self, device_id: bytes) -> RatingInfo:
+        return RatingInfo(*self._call(self.contract.functions.ratingOf(_b32(device_id, "device_id"))))
+
+    def rating_cost(self, auction_id: int) -> RatingCost:
+        return RatingCost(*self._call(self.contract.functions.ratingCostOf(_ids([auction_id])[0])))
 
     def is_mechanism(self, address: str) -> bool:
         return self._call(self.contract.functions.isMechanism(to_checksum_address(address)))

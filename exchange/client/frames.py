@@ -14,7 +14,7 @@ import pandas as pd
 
 READING_COLUMNS = ["device", "property", "time", "value", "unit"]
 DEVICE_COLUMNS = ["device_id", "title", "types", "properties", "units", "geohash", "lat", "lon", "reserve_eth",
-                  "reserve_wei", "attested", "rating_avg", "rating_count", "active", "owner"]
+                  "reserve_wei", "attested", "rating_avg", "rating_count", "rating_weight_wei", "active", "owner"]
 WEI_PER_ETH = 10**18
 
 
@@ -98,9 +98,11 @@ def devices_frame(rows: Iterable[dict]) -> pd.DataFrame:
                     "geohash": r.get("geohash"), "lat": r.get("lat"), "lon": r.get("lon"),
                     "reserve_eth": reserve / WEI_PER_ETH, "reserve_wei": reserve, "attested": bool(r.get("attested")),
                     "rating_avg": r.get("rating_avg"), "rating_count": int(r.get("rating_count") or 0),
+                    "rating_weight_wei": int(r.get("rating_weight_wei") or 0),
                     "active": bool(r.get("active", True)), "owner": r.get("owner", "")})
     frame = pd.DataFrame(out, columns=DEVICE_COLUMNS)
     frame["reserve_wei"] = frame["reserve_wei"].astype(object)  # a uint80: wider than int64
+    frame["rating_weight_wei"] = frame["rating_weight_wei"].astype(object)  # sums of fees: wider than int64
     return frame
 
 

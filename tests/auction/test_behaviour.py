@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from exchange.chain.auction import MIN_RATING_FEE
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER, MECHANISMS
@@ -47,14 +48,17 @@ def test_delivery_credits_seller_records_access_and_winner_rates_once(market, me
     block_ts = market.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert h.access_until(aid) == block_ts + 30 * 86400
     assert h.balance_of(market.seller).free == seller_before + price
-    h.rate(aid, 4, a)
-    assert h.rating_of(h.auction(aid).device_id) == (4, 1)
+    free = h.balance_of(a).free
+    h.rate(aid, 4, a)  # the fee is 0 here: the rater tops it up to the minimum rating fee
+    assert h.balance_of(a).free == free - MIN_RATING_FEE
+    assert h.rating_of(h.auction(aid).device_id) == (4 * MIN_RATING_FEE, MIN_RATING_FEE, 1)
     (rated,) = h.events(names={"DeviceRated"})
-    assert rated.args == {"deviceId": h.auction(aid).device_id, "auctionId": aid, "rater": a, "score": 4}
+    assert rated.args == {"deviceId": h.auction(aid).device_id, "auctionId": aid, "rater": a, "score": 4,
+                          "weight": MIN_RATING_FEE}
     with pytest.raises(ContractRevert) as err:
         h.rate(aid, 5, a)
     assert (err.value.error, err.value.error_args) == ("WrongState", (aid, 6))  # 6: rated
-    assert h.rating_of(h.auction(aid).device_id) == (4, 1)
+    assert h.rating_of(h.auction(aid).device_id) == (4 * MIN_RATING_FEE, MIN_RATING_FEE, 1)
     assert h.ether_balance() == market.held()
 
 

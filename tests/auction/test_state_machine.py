@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from web3.logs import DISCARD
 
-from exchange.chain.auction import OpenParams
+from exchange.chain.auction import MIN_RATING_FEE, OpenParams
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER
@@ -100,6 +100,7 @@ class MAuction:
     third: int = 0  # sealed with a bond < 100%: the best ranked bid that dropped out of the top two
     deadline: int = 0
     access_until: int = 0
+    fee_paid: int = 0  # the protocol fee its delivery charged (a rating weighs at least MIN_RATING_FEE)
 
     def bond(self, amount: int) -> int:
         return amount if self.bond_bps == 10_000 else -(-amount * self.bond_bps // 10_000)
@@ -128,7 +129,7 @@ class Model:
     fee_bps: int = 0
     auctions: dict = field(default_factory=dict)
     commits: dict = field(default_factory=dict)  # (id, bidder) -> [SealedBid, locked deposit]
-    ratings: dict = field(default_factory=dict)  # device -> (sum, count)
+    ratings: dict = field(default_factory=dict)  # device -> (weighted sum, weight, count)
 
     def owed(self) -> int:
         return sum(a.first[1] for a in self.auctions.values() if a.state == "awaiting_key")
@@ -637,7 +638,7 @@ class AuctionMachine(RuleBasedStateMachine):
         self.touched.add(aid)
         price = a.first[1]
         fee = price * m.fee_bps // 10_000
-        a.state, a.access_until = "delivered", now + ACCESS
+        a.state, a.access_until, a.fee_paid = "delivered", now + ACCESS, fee
         m.free[self.market.seller] += price - fee
         m.free[self.market.chain.deployer] += fee
         STATS["deliveries"] += 1
@@ -672,16 +673,21 @@ class AuctionMachine(RuleBasedStateMachine):
         a = m.auctions.get(aid)
         winner = a.first[0] if a and a.first else None
         w = winner if by == "winner" and winner else next(x for x in self.who[1:] if x != winner)
+        top_up = max(0, MIN_RATING_FEE - a.fee_paid) if a else 0
         err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else 0)) if a is None or a.state != "delivered"
                      else ("NotWinner", (aid, w)) if w != winner
-                     else ("BadScore", (score,)) if not 1 <= score <= 5 else (None, None))
+                     else ("BadScore", (score,)) if not 1 <= score <= 5
+                     else ("InsufficientFreeBalance", (m.free[w], top_up)) if m.free[w] < top_up else (None, None))
         self._expect(lambda: self.h.rate(aid, score, w), err, args)
         if err:
             return
         self.touched.add(aid)
         a.state = "rated"
-        s, n = m.ratings.get(a.device, (0, 0))
-        m.ratings[a.device] = (s + score, n + 1)
+        m.free[w] -= top_up
+        m.free[self.market.chain.deployer] += top_up
+        weight = a.fee_paid + top_up
+        s, wt, n = m.ratings.get(a.device, (0, 0, 0))
+        m.ratings[a.device] = (s + score * weight, wt + weight, n + 1)
         self._check(self.h.rating_of(a.device) == m.ratings[a.device], a.device)
         STATS["ratings"] += 1
 

@@ -173,30 +173,35 @@ def test_invalid_td_bytes_are_kept_but_not_searchable(chain, reg, db_url):
 
 
 def rated_log(device_id: bytes, auction_id: int, rater: str, score: int, block: int, index: int,
-              house: str = "0x" + "ab" * 20) -> dict:
-    """A raw log as get_logs returns it for AuctionHouse.DeviceRated (signature from the auction issue)."""
-    topic0 = keccak(text="DeviceRated(bytes32,uint256,address,uint8)")
+              house: str = "0x" + "ab" * 20, weight: int = 10**15) -> dict:
+    """A raw log as get_logs returns it for AuctionHouse.DeviceRated (weight: the fee the purchase paid)."""
+    topic0 = keccak(text="DeviceRated(bytes32,uint256,address,uint8,uint256)")
     return {"address": house, "blockNumber": block, "logIndex": index, "transactionHash": b"\x01" * 32,
             "topics": [topic0, device_id, auction_id.to_bytes(32, "big"), bytes(12) + bytes.fromhex(rater[2:])],
-            "data": encode(["uint8"], [score])}
+            "data": encode(["uint8", "uint256"], [score, weight])}
 
 
-def test_device_rated_events_build_reputation_idempotently(chain, reg, fleet, db_url):
+def test_device_rated_events_build_fee_weighted_reputation_idempotently(chain, reg, fleet, db_url):
+    """A rating weighs the fee its purchase paid: a 4 backed by 0.003 ETH and a 5 backed by 0.001 ETH
+    average 4.25, not 4.5 (issue 12 case 5: cheap wash-traded ratings weigh little)."""
     items, _ = fleet
     Indexer(chain, reg.address, db_url).sync()
     dec = EventDecoder([event_abi("AuctionHouse", "DeviceRated")])
-    did = items[0].device_id
-    events = [dec.decode(rated_log(did, 1, chain.accounts[3], 4, 100, 0)),
-              dec.decode(rated_log(did, 2, chain.accounts[4], 5, 101, 0))]
+    did, other = items[0].device_id, items[1].device_id
+    events = [dec.decode(rated_log(did, 1, chain.accounts[3], 4, 100, 0, weight=3 * 10**15)),
+              dec.decode(rated_log(did, 2, chain.accounts[4], 5, 101, 0, weight=10**15)),
+              dec.decode(rated_log(other, 3, chain.accounts[4], 5, 102, 0, weight=2**88 * 5))]
     engine = make_engine(db_url)
     for _ in range(2):  # the second pass is a replay
         with engine.begin() as conn:
             apply_events(conn, events)
     cat = Catalog(db_url)
     d = cat.device(did)
-    assert (d.rating_avg, d.rating_count) == (4.5, 2)
-    assert {x.device_id for x in cat.search(CatalogFilter(min_reputation=4.5)).items} == {"0x" + did.hex()}
-    assert cat.search(CatalogFilter(sort="reputation")).items[0].device_id == "0x" + did.hex()
+    assert (d.rating_avg, d.rating_count, d.rating_weight_wei) == (4.25, 2, 4 * 10**15)
+    assert cat.device(other).rating_weight_wei == 2**88 * 5  # fees above 64 bits are kept exactly
+    assert {x.device_id for x in cat.search(CatalogFilter(min_reputation=4.5)).items} == {"0x" + other.hex()}
+    assert {x.device_id for x in cat.search(CatalogFilter(min_reputation=4.25)).items} == {"0x" + did.hex(), "0x" + other.hex()}
+    assert [x.device_id for x in cat.search(CatalogFilter(sort="reputation")).items[:2]] == ["0x" + other.hex(), "0x" + did.hex()]
 
 
 @pytest.mark.postgres
