@@ -51,6 +51,12 @@ async function drawCharts(box) {
     status.textContent = "could not read the device: " + e.message;
     return;
   }
+  renderCharts(box, data);
+}
+
+// Also used by the wallet's data viewer (frontend/js/wallet.js), which POSTs the key it opened.
+function renderCharts(box, data) {
+  const status = box.querySelector(".chart-status");
   if (typeof Chart === "undefined") {
     status.textContent = "chart library missing";
     return;
@@ -160,6 +166,8 @@ function watchStream(box) {
   };
   tick();
 }
+
+window.thingbidCharts = renderCharts;
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-progress]").forEach(watchProgress);
