@@ -17,7 +17,10 @@ from tests.browser.wallet_helpers import (
     LogKeeper,
     RequestRecorder,
     delivery_key_of,
+    sealed_amount_of,
+    sealed_salt_of,
     secrets_found,
+    wallet_secrets_of,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
@@ -326,4 +329,64 @@ def test_withdraw_reclaim_and_rate_signed_by_the_wallet(browser, wallet_site, pr
     finally:
         ctx.close()
     found = secrets_found([key, delivery_key_of(key).hex(), token], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(browser, wallet_site, provider_bundle):
+    """Commit sealed bids on three devices with the wallet; the salts come from the wallet and never reach the
+    server before the reveal, the amounts reach it only sealed. Then a fresh browser (nothing kept from the
+    first) with the same wallet reveals them in one wallet-signed transaction."""
+    from eth_account import Account
+
+    from exchange.chain.auction import AuctionHouseClient
+    from frontend.auction_ops import open_auctions_for
+    from frontend.devworld import check_in, index, make_devices
+    from frontend.wallet_sealed import WalletSealedStore
+
+    site, chain = wallet_site, wallet_site.chain
+    key = "0x" + "7c" * 31 + "03"
+    address = Account.from_key(key).address
+    house = AuctionHouseClient.from_manifest(chain, site.world.manifest)
+    trio = make_devices(3, chain.accounts[4:5], seed=78, tags=("walletsealed",))
+    check_in(chain, site.world.manifest, trio)
+    open_auctions_for(site.world, trio, duration_s=3600, mechanism="sealed-second-price")
+    index(chain, site.world.manifest, site.world.database_url)
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        sign_in_and_bid(page, site, "walletsealed", 3)
+        assert "sealed bid committed" in page.content()
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    store = WalletSealedStore(site.tmp / "keystores" / "wallet-sealed")
+    salts, amounts = {}, {}
+    for d in trio:
+        commitment, deposit = house.commit_of(d.auction_id, address)
+        box = store.get(address, chain.chain_id, house.address, d.auction_id)
+        amounts[d.auction_id] = sealed_amount_of(key, chain.chain_id, house.address, d.auction_id, box)
+        salts[d.auction_id] = sealed_salt_of(key, chain.chain_id, house.address, d.auction_id)
+        assert amounts[d.auction_id] <= deposit
+        assert commitment == house.commitment(address, d.auction_id, amounts[d.auction_id], salts[d.auction_id])
+    before_reveal = len(site.recorder.seen)
+    assert secrets_found([s.hex() for s in salts.values()], site.recorder.seen, site.logs.lines(), site.tmp) == []
+
+    chain.time_travel(3700)  # bidding over: the reveal window
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)  # another machine: nothing kept
+    try:
+        page.goto(f"{site.url}/account/signin?next=/auctions/")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/auctions/$"))
+        press_twice(page, page.locator("#reveal-form"), "reveal 3 sealed bid(s)")
+        assert relay.asked.count("eth_sendTransaction") == 1
+        assert page.locator("#reveal-form").count() == 0
+        assert page.locator("#auctions td", has_text="sealed (").count() == 0  # every bid's amount now shows
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    for d in trio:  # the only bidder: each revealed bid leads its auction
+        info = house.auction(d.auction_id)
+        assert (info.first, info.first_amount) == (address, amounts[d.auction_id])
+    # The salts reached the server with the reveal (they are public on chain from then on), never before.
+    assert secrets_found([s.hex() for s in salts.values()], site.recorder.seen[:before_reveal], [], site.tmp) == []
+    found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found
