@@ -42,16 +42,31 @@ function watchProgress(box) {
 }
 
 // Charts of readings: one line chart per numeric property, data from a same-origin JSON URL.
+// A time-range select (data-range-select) asks the same URL with ?range= and redraws.
 async function drawCharts(box) {
+  const select = box.dataset.rangeSelect ? document.querySelector(box.dataset.rangeSelect) : null;
+  if (select && !box.dataset.rangeBound) {
+    box.dataset.rangeBound = "1";
+    select.addEventListener("change", () => drawCharts(box));
+  }
+  box.dataset.ready = "0";
+  box.querySelectorAll("figure, ul.chart-errors").forEach((el) => {
+    const c = el.querySelector && el.querySelector("canvas");
+    if (c && typeof Chart !== "undefined" && Chart.getChart(c)) Chart.getChart(c).destroy();
+    el.remove();
+  });
   const status = box.querySelector(".chart-status");
+  status.textContent = "loading readings from the device…";
+  const range = select ? select.value : "";
   let data;
   try {
-    data = await getJSON(box.dataset.src);
+    data = await getJSON(box.dataset.src + (range ? "?range=" + encodeURIComponent(range) : ""));
   } catch (e) {
     status.textContent = "could not read the device: " + e.message;
     return;
   }
   renderCharts(box, data);
+  box.dataset.range = range;
 }
 
 // Also used by the wallet's data viewer (frontend/js/wallet.js), which POSTs the key it opened.
@@ -63,6 +78,8 @@ function renderCharts(box, data) {
   }
   const series = data.series || [];
   const errors = data.errors || [];
+  const span = document.getElementById("chart-span");
+  if (span) span.textContent = data.range || "";  // the dated range shown, in UTC
   if (series.length) {
     status.textContent = "";
   } else if (errors.length) {
@@ -96,6 +113,8 @@ function renderCharts(box, data) {
       options: { animation: false, responsive: false, plugins: { legend: { display: false } } },
     });
     canvas.dataset.points = String(chart.data.datasets[0].data.length);
+    canvas.dataset.first = s.labels.length ? s.labels[0] : "";
+    canvas.dataset.last = s.labels.length ? s.labels[s.labels.length - 1] : "";
   });
   box.dataset.ready = "1";
 }
