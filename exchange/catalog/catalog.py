@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exchange.catalog.auctions import AuctionReads
 from exchange.catalog.db import create_tables, make_engine
 from exchange.catalog.models import Affordance, Device, DeviceTD, DeviceType, Reputation, Tag
 from exchange.catalog.query import (
@@ -42,6 +43,7 @@ LOOKAHEAD_PAGES = 5
 class Catalog:
     def __init__(self, database_url: str, engine=None, create: bool = True):
         self.engine = engine or make_engine(database_url)
+        self.auctions = AuctionReads(self.engine)  # the house's auctions and standings (indexed)
         if create:
             create_tables(self.engine)
 

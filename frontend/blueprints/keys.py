@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template
 
 from exchange.chain.registry import RegistryClient
-from frontend import auction_ops
+from frontend import auction_reads
 from frontend.device_data import DeviceKeys, DeviceReadError, read_series
 from frontend.errors import NotFound
 from frontend.security import require_user
@@ -18,7 +18,7 @@ def _services():
 
 
 def _key(user, auction_id: int):
-    for k in auction_ops.my_keys(_services(), user):
+    for k in auction_reads.my_keys(_services(), user):
         if k.auction_id == auction_id:
             return k
     raise NotFound("no key of yours for this auction")
@@ -41,8 +41,8 @@ def _device_keys(device) -> DeviceKeys | None:
 @bp.route("/")
 def index():
     user = require_user()
-    return render_template("keys/index.html", keys=auction_ops.my_keys(_services(), user),
-                           now=auction_ops.chain_now(_services()))
+    return render_template("keys/index.html", keys=auction_reads.my_keys(_services(), user),
+                           now=auction_reads.chain_now(_services()))
 
 
 @bp.route("/<int:auction_id>")
@@ -76,7 +76,7 @@ def data(auction_id: int):
     if device is None:
         raise NotFound("the device is no longer in the catalog")
     try:
-        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()),
+        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_reads.chain_now(_services()),
                           policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device))
     except DeviceReadError as exc:
         return jsonify({"error": str(exc)}), 502

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from frontend import auction_ops, wallet_tx
+from frontend import auction_reads, wallet_tx
 from frontend.errors import FormError, NotFound
 from frontend.forms import parse_eth
 from frontend.security import require_user
@@ -56,7 +56,7 @@ def _plan(pid: str, owner: str):
 
 
 def _registered(address: str, public: bytes | None = None) -> bool:
-    key = auction_ops.buyer_key_of(_services(), address)
+    key = auction_reads.buyer_key_of(_services(), address)
     return key == public if public is not None else key != bytes(32)
 
 
@@ -87,7 +87,7 @@ def start(pid: str):
     public = _x25519(_body().get("x25519_public"))
     stored = _plan(pid, user.address)
     wallet_tx.refuse_sealed(stored.plan)
-    free, _locked = auction_ops.balance_of(_services(), user.address)
+    free, _locked = auction_reads.balance_of(_services(), user.address)
     if stored.plan.total > free:
         raise wallet_tx.WalletTxError(f"your free deposit ({free} wei) is short of the plan's {stored.plan.total} wei:"
                                       " deposit first")

@@ -39,9 +39,8 @@ def wallet_site(anvil_process, tmp_path_factory):
     server with every request it receives and every log record it writes kept."""
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
-    from frontend import auction_ops, create_app
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend import auction_reads, create_app
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
     from tests.browser.conftest import ServerThread
 
@@ -61,7 +60,7 @@ def wallet_site(anvil_process, tmp_path_factory):
     recorder = RequestRecorder(app.wsgi_app)
     app.wsgi_app = recorder
     logs = LogKeeper()
-    batch_size, auction_ops.BATCH_SIZE = auction_ops.BATCH_SIZE, BATCH  # several batches from few devices
+    batch_size, auction_reads.BATCH_SIZE = auction_reads.BATCH_SIZE, BATCH  # several batches from few devices
     logging.getLogger().addHandler(logs)
     try:
         with ServerThread(app) as server:
@@ -69,7 +68,7 @@ def wallet_site(anvil_process, tmp_path_factory):
                                           "recorder": recorder, "world": world, "logs": logs, "tmp": tmp})
     finally:
         logging.getLogger().removeHandler(logs)
-        auction_ops.BATCH_SIZE = batch_size
+        auction_reads.BATCH_SIZE = batch_size
         chain.w3.provider.make_request("evm_revert", [snap])
 
 
