@@ -36,7 +36,10 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if not cq.errors:
         try:
             rows, total, total_exact = ca.search(catalog, cq)
-            points, _ = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
+            points, matched = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
+            # The map's walk counts every match: one exact figure for the count, the map and the pager
+            # (the page's look-ahead alone said "250+" beside a map of "311 of 311").
+            total, total_exact = max(total, matched), True
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
@@ -50,6 +53,7 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
                            map=view, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
+                           vocab=catalog.vocabulary(),
                            errors=errors, args=cq.as_args(), typed=args, **extra), status
 
 

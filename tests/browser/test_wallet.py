@@ -17,7 +17,10 @@ from tests.browser.wallet_helpers import (
     LogKeeper,
     RequestRecorder,
     delivery_key_of,
+    sealed_amount_of,
+    sealed_salt_of,
     secrets_found,
+    wallet_secrets_of,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
@@ -72,11 +75,11 @@ def wallet_site(anvil_process, tmp_path_factory):
         chain.w3.provider.make_request("evm_revert", [snap])
 
 
-def wallet_page(browser, site, bundle, chain_id=None):
+def wallet_page(browser, site, bundle, chain_id=None, key=KEY):
     ctx = browser.new_context()
     from frontend import devwallet
 
-    relay = devwallet.install(ctx, bundle, KEY, site.rpc, chain_id=chain_id)
+    relay = devwallet.install(ctx, bundle, key, site.rpc, chain_id=chain_id)
     page = ctx.new_page()
     page.set_default_timeout(45_000)  # generous: a loaded 2-core machine; passing runs take seconds
     page.console_errors = []
@@ -231,4 +234,156 @@ def test_bid_with_the_wallet_then_open_the_delivered_key_in_the_browser(browser,
     finally:
         ctx.close()
     found = secrets_found([KEY, private.hex(), token], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def sign_in_and_bid(page, site, tag: str, n: int) -> None:
+    """Sign in with the page's wallet and place one bid on each of the ``n`` devices tagged ``tag``."""
+    page.goto(f"{site.url}/account/signin?next=/catalog/%3Fq%3D{tag}")
+    page.click("#wallet-signin")
+    page.wait_for_url(re.compile(rf"/catalog/\?q={tag}$"))
+    page.fill("input[name=max_price]", "0.002")
+    page.fill("input[name=budget]", "1")
+    page.click("#plan-bids")
+    page.wait_for_url(re.compile(r"/bids/plan/"))
+    assert page.locator("#plan-count").inner_text() == str(n)
+    page.locator("#wallet-prepare").click()
+    page.locator("#wallet-sign-plan:enabled").click()
+    page.wait_for_url(re.compile(r"/bids/job/"), timeout=60_000)
+    assert f"{n} placed, 0 skipped, 0 failed" in page.locator("#outcome-summary").inner_text()
+
+
+def press_twice(page, form, expect: str) -> None:
+    """A wallet form: the first press shows the server's estimate, the second signs; the page reloads."""
+    form.locator("button[type=submit]").click()
+    cost = form.locator("output.wallet-cost")
+    cost.filter(has_text=re.compile("press again|refused")).wait_for()  # a refusal fails the assert below
+    assert expect in cost.inner_text() and " gas, fees " in cost.inner_text(), cost.inner_text()
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+
+
+def test_withdraw_reclaim_and_rate_signed_by_the_wallet(browser, wallet_site, provider_bundle):
+    """Another wallet bids on two devices of its own and settles; one device delivers and is rated, the other
+    never delivers and its payment is reclaimed; then the free deposit is withdrawn. Each transaction is
+    estimated by the server, signed by the wallet (eth_sendTransaction) and its effect read back on chain."""
+    from eth_account import Account
+
+    from exchange.chain.auction import AuctionHouseClient
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
+    from frontend.forms import format_eth
+    from tests.frontend.fe_helpers import deliver_key
+
+    site, chain = wallet_site, wallet_site.chain
+    key = "0x" + "6b" * 31 + "02"
+    address = Account.from_key(key).address
+    house = AuctionHouseClient.from_manifest(chain, site.world.manifest)
+    pair = make_devices(2, chain.accounts[3:4], seed=77, tags=("walletpair",))
+    check_in(chain, site.world.manifest, pair)
+    open_auctions_for(site.world, pair, duration_s=3600)
+    index(chain, site.world.manifest, site.world.database_url)
+    rated, silent = pair
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        sign_in_and_bid(page, site, "walletpair", 2)
+        chain.time_travel(3700)
+        page.goto(f"{site.url}/auctions/")
+        press_twice(page, page.locator("#settle-form"), "settle 2 auction(s)")
+        assert {house.auction(d.auction_id).state for d in pair} == {"awaiting_key"}
+        token = deliver_key(site.world, rated, rated.auction_id)
+
+        page.goto(f"{site.url}/auctions/")
+        press_twice(page, page.locator(f"tr[data-auction='{rated.auction_id}'] form.rate-form"),
+                    f"rate auction #{rated.auction_id}: 5")
+        assert house.auction(rated.auction_id).state == "rated"
+
+        chain.time_travel(3700)  # past the silent device's delivery window
+        page.goto(f"{site.url}/auctions/")
+        row = page.locator(f"tr[data-auction='{silent.auction_id}']")
+        before = house.balance_of(address).free
+        press_twice(page, row.locator("form[data-wallet-action=reclaim]"), f"reclaim auction #{silent.auction_id}")
+        assert house.auction(silent.auction_id).state == "reclaimed"
+        paid = house.balance_of(address).free - before
+        assert paid > 0
+
+        page.goto(f"{site.url}/wallet/")
+        free = house.balance_of(address).free
+        eth_before = chain.balance(address)
+        form = page.locator("#withdraw-form")
+        form.locator("input[name=amount]").fill(format_eth(free + 1))  # one wei too many: refused, nothing sent
+        form.locator("button[type=submit]").click()
+        refused = form.locator("output.wallet-cost.error")
+        refused.wait_for()
+        assert f"InsufficientFreeBalance({free}, {free + 1})" in refused.inner_text()
+        assert house.balance_of(address).free == free
+        assert page.console_errors == ["Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"]
+        page.console_errors.clear()  # that 400 was the refusal; no other error is allowed
+        form.locator("input[name=amount]").fill(format_eth(free))
+        press_twice(page, form, f"withdraw {free} wei")
+        assert house.balance_of(address).free == 0
+        assert chain.balance(address) > eth_before  # the wallet got it, less its fee
+        assert relay.asked.count("eth_sendTransaction") == 7  # key, deposit, 1 bid batch, settle, rate, reclaim, withdraw
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    found = secrets_found([key, delivery_key_of(key).hex(), token], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(browser, wallet_site, provider_bundle):
+    """Commit sealed bids on three devices with the wallet; the salts come from the wallet and never reach the
+    server before the reveal, the amounts reach it only sealed. Then a fresh browser (nothing kept from the
+    first) with the same wallet reveals them in one wallet-signed transaction."""
+    from eth_account import Account
+
+    from exchange.chain.auction import AuctionHouseClient
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
+    from frontend.wallet_sealed import WalletSealedStore
+
+    site, chain = wallet_site, wallet_site.chain
+    key = "0x" + "7c" * 31 + "03"
+    address = Account.from_key(key).address
+    house = AuctionHouseClient.from_manifest(chain, site.world.manifest)
+    trio = make_devices(3, chain.accounts[4:5], seed=78, tags=("walletsealed",))
+    check_in(chain, site.world.manifest, trio)
+    open_auctions_for(site.world, trio, duration_s=3600, mechanism="sealed-second-price")
+    index(chain, site.world.manifest, site.world.database_url)
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        sign_in_and_bid(page, site, "walletsealed", 3)
+        assert "sealed bid committed" in page.content()
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    store = WalletSealedStore(site.tmp / "keystores" / "wallet-sealed")
+    salts, amounts = {}, {}
+    for d in trio:
+        commitment, deposit = house.commit_of(d.auction_id, address)
+        box = store.get(address, chain.chain_id, house.address, d.auction_id)
+        amounts[d.auction_id] = sealed_amount_of(key, chain.chain_id, house.address, d.auction_id, box)
+        salts[d.auction_id] = sealed_salt_of(key, chain.chain_id, house.address, d.auction_id)
+        assert amounts[d.auction_id] <= deposit
+        assert commitment == house.commitment(address, d.auction_id, amounts[d.auction_id], salts[d.auction_id])
+    before_reveal = len(site.recorder.seen)
+    assert secrets_found([s.hex() for s in salts.values()], site.recorder.seen, site.logs.lines(), site.tmp) == []
+
+    chain.time_travel(3700)  # bidding over: the reveal window
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)  # another machine: nothing kept
+    try:
+        page.goto(f"{site.url}/account/signin?next=/auctions/")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/auctions/$"))
+        press_twice(page, page.locator("#reveal-form"), "reveal 3 sealed bid(s)")
+        assert relay.asked.count("eth_sendTransaction") == 1
+        assert page.locator("#reveal-form").count() == 0
+        assert page.locator("#auctions td", has_text="sealed (").count() == 0  # every bid's amount now shows
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    for d in trio:  # the only bidder: each revealed bid leads its auction
+        info = house.auction(d.auction_id)
+        assert (info.first, info.first_amount) == (address, amounts[d.auction_id])
+    # The salts reached the server with the reveal (they are public on chain from then on), never before.
+    assert secrets_found([s.hex() for s in salts.values()], site.recorder.seen[:before_reveal], [], site.tmp) == []
+    found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found
