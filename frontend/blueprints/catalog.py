@@ -57,6 +57,17 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
                            errors=errors, args=cq.as_args(), typed=args, **extra), status
 
 
+@bp.route("/device/<device_id>/td.json")
+def td(device_id: str):
+    """The device's Thing Description as the registry holds it (for node-wot and other WoT consumers)."""
+    from flask import jsonify
+
+    d = ca.device(_catalog(), device_id) if len(device_id) <= 80 else None
+    if d is None or not isinstance(d.raw.td, dict):
+        raise NotFound("no such device, or it has no readable TD")
+    return jsonify(d.raw.td)
+
+
 @bp.route("/device/<device_id>")
 def device(device_id: str):
     return render_device(device_id)
