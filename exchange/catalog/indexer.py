@@ -6,13 +6,21 @@ range. Idempotent: each device row remembers the position (block, log index) of 
 event applied and skips older ones; ratings are unique per (device, auction, rater). Waits
 ``confirmations`` blocks behind the head. Event handling is a table (``HANDLERS``): adding an
 event means adding a function ``handler(batch, event)``.
+
+An event that cannot be applied (its handler raises, or the database refuses its rows) does not
+stop the catalog: the range is applied again one event at a time, each in its own transaction
+(replays are harmless, see above), and the refused event is stored in ``indexer_quarantine``
+with its reason and logged; the cursor moves past it. A transient database error (lost
+connection, locked file) is not the event's fault: it propagates and the pass is retried.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import sqlalchemy.exc
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -25,6 +33,7 @@ from exchange.catalog.models import (
     DeviceWord,
     IndexerStatus,
     Oem,
+    QuarantinedEvent,
     Rating,
     Reputation,
     Tag,
@@ -39,7 +48,10 @@ CHUNK = 500
 GWEI = 10**9
 D, T, A, G, W = Device.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__
 J = DeviceTD.__table__
-
+Q = QuarantinedEvent.__table__
+log = logging.getLogger("thingbid.indexer")
+# Errors of the database connection, not of an event: the pass is retried, nothing quarantined.
+TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
 
 
 class IndexerError(ExchangeError, RuntimeError):
@@ -76,8 +88,8 @@ def td_columns(td_bytes: bytes) -> tuple[dict, list[dict], list[dict], list[dict
         td = ThingDescription.from_bytes(td_bytes)
     except TDValidationError:
         text = td_bytes.decode("utf-8", "replace")
-        return ({"title": "", "description": None, "types": "", "geohash": None, "lat": None, "lon": None,
-                 "td_valid": False}, [], [], [], [], [{"td_json": text}])
+        return _no_nul(({"title": "", "description": None, "types": "", "geohash": None, "lat": None, "lon": None,
+                         "td_valid": False}, [], [], [], [], [{"td_json": text}]))
     lat = lon = None
     if td.geohash:
         lat, lon = geohash_decode(td.geohash)
@@ -88,8 +100,16 @@ def td_columns(td_bytes: bytes) -> tuple[dict, list[dict], list[dict], list[dict
     affs = {(a.kind, a.name): {"kind": a.kind, "name": a.name, "title": a.title, "data_type": a.data_type,
                                "unit": a.unit} for a in td.affordances}
     words = [{"word": w} for w in words_of(" ".join([td.title, td.description or "", *tags]))]
-    return (cols, [{"type": t} for t in types], list(affs.values()), [{"tag": t} for t in tags], words,
-            [{"td_json": td_bytes.decode("utf-8")}])
+    return _no_nul((cols, [{"type": t} for t in types], list(affs.values()), [{"tag": t} for t in tags], words,
+                    [{"td_json": td_bytes.decode("utf-8")}]))
+
+
+def _no_nul(parts):
+    """PostgreSQL text cannot hold NUL: TD text (valid JSON may spell one as \\u0000) gets U+FFFD."""
+    return tuple({k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in part.items()}
+                 if isinstance(part, dict) else
+                 [{k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in row.items()}
+                  for row in part] for part in parts)
 
 
 @dataclass
@@ -333,13 +353,52 @@ class Indexer:
 
     def _range(self, lo: int, hi: int, move_cursor: bool) -> SyncResult:
         events = self.reader.read(lo, hi)
-        S = IndexerStatus.__table__
-        with self.engine.begin() as conn:  # rows and cursor commit together, or not at all
-            applied = apply_events(conn, events)
-            if move_cursor:
-                conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
-                             .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+        try:
+            with self.engine.begin() as conn:  # rows and cursor commit together, or not at all
+                applied = apply_events(conn, events)
+                self._move_cursor(conn, hi, applied, move_cursor)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 - some event of the range cannot be applied: find it, keep the rest
+            applied = self._one_by_one(events)
+            with self.engine.begin() as conn:
+                self._move_cursor(conn, hi, applied, move_cursor)
         return SyncResult(lo, hi, len(events), applied)
+
+    def _move_cursor(self, conn: Connection, hi: int, applied: int, move: bool) -> None:
+        S = IndexerStatus.__table__
+        if move:
+            conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
+                         .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+
+    def _one_by_one(self, events: list[ChainEvent]) -> int:
+        applied = 0
+        for ev in events:
+            try:
+                with self.engine.begin() as conn:
+                    applied += apply_events(conn, [ev])
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this event's fault: quarantined, indexing goes on
+                self._quarantine(ev, exc)
+        return applied
+
+    def _quarantine(self, ev: ChainEvent, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        did = _hex(ev.args["deviceId"]) if isinstance(ev.args.get("deviceId"), bytes | bytearray) else None
+        row = {"block_number": ev.block_number, "log_index": ev.log_index, "event": ev.name[:64], "device_id": did,
+               "tx_hash": _hex(ev.tx_hash), "reason": reason.replace("\x00", "\\x00")}
+        with self.engine.begin() as conn:
+            if conn.execute(select(Q.c.event).where(Q.c.block_number == ev.block_number,
+                                                    Q.c.log_index == ev.log_index)).first() is None:
+                conn.execute(insert(Q).values(row))
+                log.warning("quarantined %s at block %d log %d (device %s): %s", ev.name, ev.block_number,
+                            ev.log_index, did, reason)
+
+    def quarantined(self) -> list[dict]:
+        """The events that could not be applied, in chain order, with their reasons."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(Q).order_by(Q.c.block_number, Q.c.log_index)).mappings()]
 
     def rebuild(self, to_block: int | None = None) -> SyncResult:
         """Drop every catalog table and index again from ``start_block``: the chain is the source of truth."""

@@ -140,6 +140,19 @@ class IndexerStatus(SQLModel, table=True):
     events_applied: int = 0
 
 
+class QuarantinedEvent(SQLModel, table=True):
+    """An event the catalog could not apply (a handler or the database refused it): kept with the
+    reason so indexing goes on past it; the position is the key, so a re-read records it once."""
+
+    __tablename__ = "indexer_quarantine"
+    block_number: int = Field(primary_key=True)
+    log_index: int = Field(primary_key=True)
+    event: str = Field(max_length=64)
+    device_id: str | None = Field(default=None, max_length=66)
+    tx_hash: str = Field(max_length=66)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
 CATALOG_TABLES = [Device.__table__, DeviceTD.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__,
                   Oem.__table__,
-                  Rating.__table__, Reputation.__table__, IndexerStatus.__table__]
+                  Rating.__table__, Reputation.__table__, IndexerStatus.__table__, QuarantinedEvent.__table__]
