@@ -39,6 +39,9 @@ class Route:
     valid: Callable[[random.Random], Req] | None = None
     json: bool = True
     refused: Callable[[random.Random], Req] | None = None  # a request the server must refuse (4xx)
+    # where mutations start when there is no valid builder (a request with the client's session,
+    # say, that the server may well refuse); default: the bare method and path
+    base: Callable[[random.Random], Req] | None = None
 
 
 def _json_reason(resp: Resp) -> str | None:
@@ -69,6 +72,7 @@ class Target:
     * ``max_body``: the server's body limit (oversized bodies are a little above it);
     * ``headers``: sent with every request (authentication of the fuzzing client);
     * ``reason(resp)``: None when a 4xx answer explains itself (default: JSON ``{"error": ...}``);
+      ``reason(req, resp)`` when ``reason_sees_request`` (a web app answers HTML pages and JSON APIs);
     * ``refused(resp)``: whether the server refused the request, so its state must not change
       (default: a 4xx; a JSON-RPC server also counts a 200 with an ``error`` member);
     * ``accepted(resp)``: whether the answer to a valid request is a success (default: a 2xx; a
@@ -85,6 +89,7 @@ class Target:
     reason: Callable[[Resp], str | None] = _json_reason
     refused: Callable[[Resp], bool] = _http_refused
     accepted: Callable[[Resp], bool] = _http_accepted
+    reason_sees_request: bool = False
 
 
 @dataclass
@@ -245,9 +250,13 @@ def _deep_json(rng: random.Random, limit: int) -> bytes:
 def materialize(kind: str, route: Route, rng: random.Random, blob: bytes, value, text: str,
                 target: Target) -> list[Req]:
     """The requests of one generated case (several for ``concurrent``)."""
-    base = route.valid(rng) if route.valid is not None else Req(route.method, route.path,
-                                                                (("Content-Type", "application/json"),),
-                                                                b"{}" if route.method != "GET" else b"")
+    if route.valid is not None:
+        base = route.valid(rng)
+    elif route.base is not None:
+        base = route.base(rng)
+    else:
+        base = Req(route.method, route.path, (("Content-Type", "application/json"),),
+                   b"{}" if route.method != "GET" else b"")
     base = replace(base, headers=(*target.headers, *base.headers))
     obj = _body_json(base) if route.json and base.body else None
     if kind == "valid":
@@ -430,7 +439,7 @@ class _Runner:
             self.fail(f"answered {resp.status}", req, resp, case)
             return False
         if 400 <= resp.status < 500 and not _is_head(req):
-            problem = self.target.reason(resp)
+            problem = self.target.reason(req, resp) if self.target.reason_sees_request else self.target.reason(resp)
             if problem:
                 self.fail(problem, req, resp, case)
                 return False
