@@ -32,3 +32,19 @@ def test_head_of_a_form_page_is_the_page_not_a_failed_submission(app, path):
         assert c.head(path).status_code == 200
     assert c.get(path).status_code == 200
     assert app.extensions["thingbid.login_limiter"].blocked("ip:127.0.0.1") == 0
+
+
+@pytest.mark.parametrize("token", ["\u00e9", "x\U0001f600", "\ud800"])
+@pytest.mark.parametrize("via", ["form", "header"])
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_crash(app, token, via):
+    """hmac.compare_digest raises TypeError on non-ASCII text: any POST with such a token was a 500 (fuzz seed 6)."""
+    c = app.test_client()
+    csrf_of(c)
+    if via == "form":
+        from urllib.parse import quote
+
+        r = c.post("/bids/place", data=b"csrf_token=" + quote(token.encode("utf-8", "surrogatepass")).encode(),
+                   content_type="application/x-www-form-urlencoded")
+    else:
+        r = c.post("/bids/place", headers={"X-CSRF-Token": token.encode("utf-8", "surrogatepass").decode("latin-1")})
+    assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True), r.status_code
