@@ -1,7 +1,7 @@
 // The browser wallet side of Thingbid: Sign-In with Ethereum through the page's EIP-1193 provider
 // (MetaMask, Rabby, WalletConnect...). Bundled by scripts/build-js (esbuild) into
 // frontend/static/dist/wallet.js and served same-origin: the CSP allows no CDN and no inline script.
-import { createPublicClient, createWalletClient, custom, formatEther, getAddress } from "viem";
+import { createPublicClient, createWalletClient, custom, encodeAbiParameters, formatEther, getAddress, keccak256 } from "viem";
 import { createSiweMessage } from "viem/siwe";
 
 function csrfToken() {
@@ -115,7 +115,14 @@ export async function deliveryKey(client, address) {
   const priv = await crypto.subtle.importKey("pkcs8", concat(PKCS8_X25519, raw), { name: "X25519" }, true, ["deriveBits"]);
   const pub = b64url((await crypto.subtle.exportKey("jwk", priv)).x);
   raw.fill(0);
-  const key = { priv, pub, publicHex: bytesHex(pub) };
+  // The same signature gives the sealed-bid secrets: an HMAC key for the salts, an AES key for the amounts.
+  const sig = hexBytes(signature);
+  const saltRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid salts"), "bits");
+  const boxRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid amounts"), "bits");
+  const saltKey = await crypto.subtle.importKey("raw", saltRaw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const boxKey = await crypto.subtle.importKey("raw", boxRaw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  saltRaw.fill(0); boxRaw.fill(0); sig.fill(0);
+  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey };
   keyCache.set(address, key);
   try { localStorage.setItem("thingbid.x25519." + address.toLowerCase(), key.publicHex); } catch (e) { /* private mode */ }
   return key;
@@ -136,6 +143,77 @@ export function keyContext(auctionId) {
   let n = BigInt(auctionId);
   for (let i = 31; i >= 0; i--) { id[i] = Number(n & 0xffn); n >>= 8n; }
   return concat(KEY_CONTEXT, id);
+}
+
+// ---- sealed bids: salts derived from the wallet, amounts sealed for any machine of the same wallet -------
+function u256(n) {
+  const out = new Uint8Array(32);
+  let v = BigInt(n);
+  for (let i = 31; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+function fromU256(b) {
+  return b.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
+}
+const SALT_CONTEXT = enc.encode("thingbid/sealed-salt/v1\0");
+const AMOUNT_CONTEXT = enc.encode("thingbid/sealed-amount/v1\0");
+
+export async function sealedSalt(key, chainId, house, auctionId) {
+  const msg = concat(SALT_CONTEXT, u256(chainId), hexBytes(house), u256(auctionId));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key.saltKey, msg));
+}
+function amountAad(chainId, house, bidder, auctionId) {
+  return concat(AMOUNT_CONTEXT, u256(chainId), hexBytes(house), hexBytes(bidder), u256(auctionId));
+}
+export function commitmentOf(bidder, house, auctionId, chainId, amount, salt) {
+  return keccak256(encodeAbiParameters(
+    [{ type: "address" }, { type: "address" }, { type: "uint256" }, { type: "uint256" }, { type: "uint256" }, { type: "bytes32" }],
+    [bidder, house, BigInt(auctionId), BigInt(chainId), BigInt(amount), "0x" + bytesHex(salt)]));
+}
+
+// For each sealed bid of a plan: the commitment (sent to the chain) and the amount box (kept by the
+// server, opened only by this wallet). The salt itself never leaves the browser before the reveal.
+async function sealPlan(key, bidder, est) {
+  const out = [];
+  for (const b of est.sealed_bids) {
+    const salt = await sealedSalt(key, est.chain_id, est.house, b.auction_id);
+    const nonce = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: amountAad(est.chain_id, est.house, bidder, b.auction_id) },
+                                           key.boxKey, u256(b.amount));
+    out.push({ auction_id: b.auction_id, commitment: commitmentOf(bidder, est.house, b.auction_id, est.chain_id, b.amount, salt).slice(2),
+               box: bytesHex(concat(nonce, new Uint8Array(ct))) });
+    salt.fill(0);
+  }
+  return out;
+}
+
+// The reveal of sealed bids, on any machine: open each amount box, derive its salt, check the rebuilt
+// commitment against the chain's, and only then hand (amount, salt) over for the revealBatch.
+async function revealBody(ids) {
+  const client = walletClient();
+  const bidder = await account(client);
+  const key = await deliveryKey(client, bidder);
+  const site = await call("/wallet-tx/sealed.json?" + ids.map((i) => "auction_id=" + i).join("&"));
+  const reveals = [];
+  for (const b of site.bids) {
+    if (!b.box) throw new Error("no sealed amount was kept for auction #" + b.auction_id + ": it cannot be revealed from here");
+    const box = hexBytes(b.box);
+    let plain;
+    try {
+      plain = new Uint8Array(await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: box.slice(0, 12), additionalData: amountAad(site.chain_id, site.house, bidder, b.auction_id) },
+        key.boxKey, box.slice(12)));
+    } catch (e) {
+      throw new Error("the sealed amount of auction #" + b.auction_id + " does not open with this wallet");
+    }
+    const amount = fromU256(plain);
+    const salt = await sealedSalt(key, site.chain_id, site.house, b.auction_id);
+    if (commitmentOf(bidder, site.house, b.auction_id, site.chain_id, amount, salt) !== b.commitment.toLowerCase()) {
+      throw new Error("auction #" + b.auction_id + ": the commitment on chain is not this wallet's bid");
+    }
+    reveals.push({ auction_id: b.auction_id, amount: amount.toString(), salt: "0x" + bytesHex(salt) });
+  }
+  return { reveals };
 }
 
 // ---- transactions prepared by the server, signed and sent by the wallet -------------------------
@@ -246,7 +324,9 @@ async function runPlan(box) {
   status.textContent = "sign the key-delivery message in your wallet (once per visit)…";
   const key = await deliveryKey(client, address);
   box.dataset.x25519 = key.publicHex;
-  const run = await call(box.dataset.startUrl, { x25519_public: key.publicHex });
+  const est = await call(estimateUrl(box));
+  const sealed = est.sealed_bids.length ? await sealPlan(key, address, est) : undefined;
+  const run = await call(box.dataset.startUrl, { x25519_public: key.publicHex, sealed });
   box.querySelector("#wallet-progress").hidden = false;
   for (;;) {
     const step = await call(run.next_url, {});
@@ -290,6 +370,28 @@ function tokenClaims(token) {
   return JSON.parse(body);
 }
 
+// The data viewer of a wallet session: only on the user's press is the one opened key sent to this
+// server, which reads the device with it for this answer and keeps nothing.
+function offerDataViewer(token) {
+  const btn = document.getElementById("read-through-server");
+  const box = document.querySelector("[data-wallet-charts]");
+  if (!btn || !box) return;
+  const status = box.querySelector(".chart-status");
+  status.textContent = "";
+  btn.hidden = false;
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    status.textContent = "reading the device…";
+    try {
+      window.thingbidCharts(box, await call(box.dataset.src, { token }));
+      btn.hidden = true;
+    } catch (e) {
+      status.textContent = "could not read the device: " + e.message;
+      btn.disabled = false;
+    }
+  });
+}
+
 function bindKeys(buttons) {
   const status = document.getElementById("wallet-keys-status");
   for (const btn of buttons) {
@@ -314,6 +416,7 @@ function bindKeys(buttons) {
         out.hidden = false;
         btn.hidden = true;
         status.textContent = "opened in your browser";
+        offerDataViewer(token);
       } catch (e) {
         status.textContent = "the key does not open: " + (e.shortMessage || e.message || e.name);
         status.className = "error";
@@ -326,8 +429,9 @@ function bindKeys(buttons) {
 // ---- one-transaction forms (deposit, withdraw, settle, reclaim, rate) of a wallet session --------
 // First press: the server prepares the transaction and the form shows its gas and cost; second press:
 // the wallet signs and sends it, and the server checks it on chain. Changing the form starts over.
-function walletFormBody(form) {
+async function walletFormBody(form) {
   const fd = new FormData(form);
+  if (form.dataset.walletAction === "reveal") return revealBody(fd.getAll("auction_id").map(Number));
   const body = {};
   if (fd.has("amount")) body.amount = fd.get("amount");
   const ids = fd.getAll("auction_id").map(Number);
@@ -354,7 +458,7 @@ function bindWalletForms(forms) {
       out.className = "wallet-cost";
       try {
         if (!step) {
-          step = await call("/wallet-tx/single/" + form.dataset.walletAction, walletFormBody(form));
+          step = await call("/wallet-tx/single/" + form.dataset.walletAction, await walletFormBody(form));
           out.textContent = step.label + ": " + step.gas.toLocaleString("en") + " gas, fees " + eth(step.fee_wei) +
             ", total " + eth(step.total_wei) + " — press again to sign in your wallet";
           btn.textContent = "Sign in your wallet";
@@ -380,7 +484,7 @@ function bindWalletForms(forms) {
   }
 }
 
-window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared };
+window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf };
 
 document.addEventListener("DOMContentLoaded", () => {
   const b = document.getElementById("wallet-signin");

@@ -36,6 +36,31 @@ def test_sync_indexes_every_registry_event(chain, reg, fleet, db_url):
     assert cat.device(b"\x00" * 32) is None
 
 
+def test_property_and_unit_filters_match_a_case_insensitive_part_of_the_name(chain, reg, fleet, db_url):
+    """Issue 17: `temperature` finds `flowTemperature` too, `celsius` finds "degree Celsius", and
+    the catalog lists the names and units that exist (the web form's suggestions)."""
+    items, _ = fleet
+    Indexer(chain, reg.address, db_url).sync()
+    cat = Catalog(db_url)
+
+    def ids(**f):
+        return {d.device_id for d in cat.search(CatalogFilter(**f)).items}
+
+    hexid = ["0x" + i.device_id.hex() for i in items]
+    with_temperature = {hexid[0], hexid[1], hexid[3], hexid[4]}  # fridges, heat pump (flow/outdoor), air sensor
+    assert ids(properties=["temperature"]) == with_temperature
+    assert ids(properties=["TEMPERATURE"]) == with_temperature
+    assert ids(properties=["outdoortemp"]) == {hexid[3]}
+    assert ids(units=["celsius"]) == with_temperature
+    assert ids(units=["Celsius"], properties=["power", "humid"]) == {hexid[0], hexid[1]}  # each term is required
+    assert ids(properties=["nosuchthing"]) == set() and ids(units=["furlong"]) == set()
+    assert cat.count(CatalogFilter(properties=["temperature"])) == 4
+    assert cat.device_ids(CatalogFilter(units=["ampere"])) == [hexid[2]]
+    vocab = cat.vocabulary()
+    assert ("flowTemperature", 1) in vocab["properties"] and ("degree Celsius", 4) in vocab["units"]
+    assert [n for n, _ in vocab["properties"]] == sorted({n for n, _ in vocab["properties"]}, key=str.lower)
+
+
 def test_filters_over_an_indexed_fleet(chain, reg, fleet, db_url):
     items, _ = fleet
     Indexer(chain, reg.address, db_url).sync()

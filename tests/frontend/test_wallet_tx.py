@@ -166,6 +166,11 @@ def test_another_wallet_cannot_report_or_run_my_steps(auction_world_m, wallet_ap
     ("/wallet-tx/plan/nosuch/start", {"x25519_public": "ab"}, 400, "must be 64 hex digits"),
     ("/wallet-tx/plan/nosuch/start", {"x25519_public": "ab" * 32}, 404, "no such plan"),
     ("/wallet-tx/run/nosuch/next", {}, 404, "no such wallet bidding run"),
+    ("/wallet-tx/single/reveal", {"reveals": []}, 400, "must list 1 to 200 sealed bids"),
+    ("/wallet-tx/single/reveal", {"reveals": ["x"]}, 400, "each is {auction_id, amount, salt}"),
+    # Not a sealed bid of this user in its reveal window: refused before any salt is taken.
+    ("/wallet-tx/single/reveal", {"reveals": [{"auction_id": 1, "amount": "5", "salt": "11" * 32}]}, 404,
+     "not one of your sealed bids waiting for its reveal"),
 ])
 def test_bad_wallet_transaction_requests_get_a_json_reason(wallet_app, url, body, status, words):
     c = wallet_app.test_client()
@@ -186,3 +191,23 @@ def test_a_keystore_session_is_sent_to_its_own_forms(wallet_app):
 def test_signed_out_wallet_calls_answer_401_json(wallet_app):
     r = wallet_app.test_client().get("/wallet-tx/plan/x/estimate.json")
     assert r.status_code == 401 and r.get_json() == {"error": "sign in first"}
+
+
+@pytest.mark.parametrize("query,words", [
+    ("", "must be 1 to 200 auction numbers"),
+    ("?auction_id=x", "must be auction numbers"),
+    ("?auction_id=0", "must be 1 to 200 auction numbers"),
+])
+def test_bad_sealed_bid_lookups_get_a_json_reason(wallet_app, query, words):
+    c = wallet_app.test_client()
+    wallet_sign_in(c)
+    r = c.get("/wallet-tx/sealed.json" + query)
+    assert r.status_code == 400 and words in r.get_json()["error"], r.get_json()
+
+
+def test_sealed_bid_lookup_of_an_auction_without_my_commitment_has_no_box(wallet_app):
+    c = wallet_app.test_client()
+    wallet_sign_in(c)
+    r = c.get("/wallet-tx/sealed.json?auction_id=1")
+    assert r.status_code == 200
+    assert r.get_json()["bids"] == [{"auction_id": 1, "commitment": "0x" + "00" * 32, "deposit": "0", "box": None}]
