@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
-from frontend import auction_ops, stream_ops
+from frontend import auction_ops, auction_reads, stream_ops
 from frontend.errors import FormError, FormRefusal, FrontendError
 from frontend.forms import Kept, format_eth, parse_eth, parse_int, parse_tangle_address
 from frontend.security import require_user
@@ -109,7 +109,7 @@ def withdraw():
     user = require_user()
     amount = parse_eth("amount", request.form.get("amount"))
     services = _services()
-    free, _locked = auction_ops.balance_of(services, user.address)
+    free, _locked = auction_reads.balance_of(services, user.address)
     if amount > free:
         raise FormError("amount", f"is more than your free deposit ({format_eth(free)} ETH)")
     return _do(lambda: auction_ops.withdraw(services, user, amount), f"Withdrew {format_eth(amount)} ETH.")

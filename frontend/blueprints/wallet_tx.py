@@ -16,7 +16,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request, session, url_for
 
-from frontend import auction_ops, wallet_tx
+from frontend import auction_reads, wallet_tx
 from frontend.errors import FormError, NotFound
 from frontend.forms import parse_eth
 from frontend.security import require_user
@@ -65,7 +65,7 @@ def _sealed_store() -> WalletSealedStore:
 
 
 def _registered(address: str, public: bytes | None = None) -> bool:
-    key = auction_ops.buyer_key_of(_services(), address)
+    key = auction_reads.buyer_key_of(_services(), address)
     return key == public if public is not None else key != bytes(32)
 
 
@@ -98,7 +98,7 @@ def start(pid: str):
     stored = _plan(pid, user.address)
     # Checked (and the amount boxes kept) before the plan is claimed: a refused body leaves it placeable.
     commitments = wallet_tx.take_commitments(_services(), user.address, stored.plan, body.get("sealed"), _sealed_store())
-    free, _locked = auction_ops.balance_of(_services(), user.address)
+    free, _locked = auction_reads.balance_of(_services(), user.address)
     if stored.plan.total > free:
         raise wallet_tx.WalletTxError(f"your free deposit ({free} wei) is short of the plan's {stored.plan.total} wei:"
                                       " deposit first")
@@ -165,7 +165,7 @@ def single(action: str):
     def mined(receipt):
         if action != "reveal":
             return {"label": label}
-        skipped = auction_ops._client(_services()).skipped(receipt)
+        skipped = auction_reads.house(_services()).skipped(receipt)
         return {"label": label, "revealed": len(ids) - len(skipped), "skipped": len(skipped)}
 
     token = _pending().put(wallet_tx.Pending(user.address, label, prepared, mined))
@@ -179,7 +179,7 @@ def _reveals(address: str, body: dict) -> tuple[tuple[int, ...], tuple]:
     raw = body.get("reveals")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SETTLE:
         raise FormError("reveals", f"must list 1 to {MAX_SETTLE} sealed bids")
-    due = {r.auction_id for r in auction_ops.my_auctions(_services(), address) if r.can_reveal}
+    due = {r.auction_id for r in auction_reads.my_auctions(_services(), address) if r.can_reveal}
     ids, pairs = [], []
     for item in raw:
         if not isinstance(item, dict):
@@ -212,7 +212,7 @@ def sealed():
     if not ids or len(ids) > MAX_SETTLE or not all(0 < i < 2**64 for i in ids):
         raise FormError("auction_id", f"must be 1 to {MAX_SETTLE} auction numbers")
     services, store = _services(), _sealed_store()
-    client = auction_ops._client(services)
+    client = auction_reads.house(services)
     bids = []
     for aid in ids:
         with services.chain_guard():

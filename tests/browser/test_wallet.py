@@ -45,9 +45,8 @@ def wallet_site(anvil_process, tmp_path_factory):
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
     from exchange.tangle.testing import run_node
-    from frontend import auction_ops, create_app
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend import auction_reads, create_app
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
     from tests.browser.conftest import RealDevice, ServerThread
 
@@ -55,7 +54,7 @@ def wallet_site(anvil_process, tmp_path_factory):
     chain = rpc_chain(anvil_process.url, kind="anvil")
     snap = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     logs = LogKeeper()
-    batch_size, auction_ops.BATCH_SIZE = auction_ops.BATCH_SIZE, BATCH  # several batches from few devices
+    batch_size, auction_reads.BATCH_SIZE = auction_reads.BATCH_SIZE, BATCH  # several batches from few devices
     logging.getLogger().addHandler(logs)
     try:
         with run_node(tmp / "tangle") as (tangle_url, _node):
@@ -82,7 +81,7 @@ def wallet_site(anvil_process, tmp_path_factory):
                 real.close()
     finally:
         logging.getLogger().removeHandler(logs)
-        auction_ops.BATCH_SIZE = batch_size
+        auction_reads.BATCH_SIZE = batch_size
         chain.w3.provider.make_request("evm_revert", [snap])
 
 
@@ -281,8 +280,7 @@ def test_withdraw_reclaim_and_rate_signed_by_the_wallet(browser, wallet_site, pr
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import check_in, index, make_devices
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
     from frontend.forms import format_eth
     from tests.frontend.fe_helpers import deliver_key
 
@@ -349,8 +347,7 @@ def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(b
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import check_in, index, make_devices
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
     from frontend.wallet_sealed import WalletSealedStore
 
     site, chain = wallet_site, wallet_site.chain
@@ -409,8 +406,7 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import index
+    from frontend.devworld import index, open_auctions_for
 
     site, chain, real = wallet_site, wallet_site.chain, wallet_site.real
     key = "0x" + "8d" * 31 + "04"

@@ -18,10 +18,10 @@ BATCH = 5  # small batches so the 12 auctions need several transactions
 
 @pytest.fixture
 def wallet_app(auction_world_m, auction_world, tmp_path, monkeypatch):
-    from frontend import auction_ops, create_app
+    from frontend import auction_reads, create_app
     from frontend.services import Services
 
-    monkeypatch.setattr(auction_ops, "BATCH_SIZE", BATCH)
+    monkeypatch.setattr(auction_reads, "BATCH_SIZE", BATCH)
     w = auction_world_m
     services = Services(w.chain, w.manifest, w.database_url, "http://127.0.0.1:9", tmp_path / "keystores",
                         dev_faucet=True)
