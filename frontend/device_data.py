@@ -240,15 +240,25 @@ def get_json(url: str, token: str, policy: DeviceNetworkPolicy, post: dict | Non
     return data
 
 
+CHART_RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600, "all": None}  # the chart's choices
+
+
+def time_label(t: float, with_date: bool) -> str:
+    return time.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M", time.gmtime(t))
+
+
 def read_series(td: dict | None, token: str, not_before: int, not_after: int, now: int | None = None,
-                points: int = 200, policy: DeviceNetworkPolicy | None = None, keys: DeviceKeys | None = None) -> dict:
-    """{"series": [{"name", "unit", "labels", "values"}], "errors": [...]} for the key's period so far.
+                points: int = 200, policy: DeviceNetworkPolicy | None = None, keys: DeviceKeys | None = None,
+                span_s: int | None = 24 * 3600) -> dict:
+    """{"series": [{"name", "unit", "labels", "t", "times", "values"}], "errors": [...], "from", "to"}
+    for the last ``span_s`` seconds of the key's period so far (None: all of it). ``t`` is unix
+    seconds, ``times`` ISO 8601 UTC; ``labels`` carry the date when the range spans two UTC days.
 
     ``policy`` defaults to public addresses only."""
     policy = policy or DeviceNetworkPolicy()
     now = int(now if now is not None else time.time())
     hi = min(now, not_after - 1)
-    lo = max(not_before, hi - 24 * 3600)  # the last day of the period so far
+    lo = not_before if span_s is None else max(not_before, hi - span_s)
     step = max(1, (hi - lo) // points) if hi > lo else 1
     series, errors = [], []
     props = numeric_properties(td)
@@ -262,7 +272,8 @@ def read_series(td: dict | None, token: str, not_before: int, not_after: int, no
         except DeviceReadError as exc:
             errors.append(f"{p.name}: {exc}")
             continue
-        labels, values = [], []
+        labels, stamps, values = [], [], []
+        with_date = time.gmtime(lo)[:3] != time.gmtime(max(lo, hi))[:3]  # across midnight: the date too
         readings = data.get("readings")
         for r in (readings if isinstance(readings, list) else [])[:5000]:
             if not isinstance(r, dict):
@@ -272,8 +283,87 @@ def read_series(td: dict | None, token: str, not_before: int, not_after: int, no
                 continue
             if not math.isfinite(v):
                 continue
-            labels.append(time.strftime("%H:%M", time.gmtime(t)))
+            labels.append(time_label(t, with_date))
+            stamps.append(t)
             values.append(v)
         if values:
-            series.append({"name": p.name, "unit": p.unit, "labels": labels, "values": values})
-    return {"series": series, "errors": errors, "from": lo, "to": hi}
+            series.append({"name": p.name, "unit": p.unit, "labels": labels, "t": stamps,
+                           "times": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) for t in stamps],
+                           "values": values})
+    return {"series": series, "errors": errors, "from": lo, "to": hi,
+            "range": f"{time_label(lo, True)} – {time_label(hi, True)} UTC"}
+
+
+EXPORT_STEP_S = 60  # one reading a minute: what the agents record
+MAX_EXPORT_ROWS = 2_000_000  # readings in one web export (ask a larger step or fewer keys beyond)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One key's share of an export: the device's TD and keys, the token and its period."""
+
+    device_id: str
+    td: dict | None
+    token: str
+    not_before: int
+    not_after: int
+    keys: DeviceKeys | None = None
+
+
+def export_rows_estimate(jobs: list[ExportJob], now: int, step: int) -> int:
+    """At most how many readings ``read_frame`` would return (for a refusal before any read)."""
+    total = 0
+    for j in jobs:
+        hi = min(now, j.not_after - 1)
+        if hi >= j.not_before:
+            total += ((hi - j.not_before) // step + 1) * max(1, len(numeric_properties(j.td)))
+    return total
+
+
+def read_device_series(job: ExportJob, now: int, step: int, policy: DeviceNetworkPolicy):
+    """Every reading of the key's period so far (paged in windows of at most 5,000 buckets), as
+    ``exchange.client.frames.DeviceSeries``; raises DeviceReadError when nothing could be read."""
+    from exchange.client.frames import DeviceSeries
+    from exchange.client.reader import windows
+
+    series = DeviceSeries(job.device_id)
+    hi = min(now, job.not_after - 1)
+    props = numeric_properties(job.td)
+    action = history_href(job.td)
+    if not props:
+        raise DeviceReadError("the device's TD has no readable numeric property")
+    if action is None:
+        raise DeviceReadError("the device's TD has no history action")
+    for p in props:
+        for lo, w_hi in windows(job.not_before, hi, step):
+            try:
+                data = get_json(action, job.token, policy, post={"property": p.name, "from": lo, "to": w_hi, "step": step},
+                                keys=job.keys)
+            except DeviceReadError as exc:
+                if "empty_range" in str(exc):
+                    continue
+                raise
+            readings = data.get("readings")
+            series.add(p.name, p.unit, readings if isinstance(readings, list) else [])
+    return series
+
+
+def read_frame(jobs: list[ExportJob], now: int, step: int = EXPORT_STEP_S, policy: DeviceNetworkPolicy | None = None,
+               workers: int = 8):
+    """(tidy DataFrame of every key's readings: device, property, time (UTC), value, unit;
+    {device id: why it could not be read}). Devices are read in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exchange.client.frames import readings_frame
+
+    policy = policy or DeviceNetworkPolicy()
+    failed: dict[str, str] = {}
+    got = []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        futures = [(j, pool.submit(read_device_series, j, now, step, policy)) for j in jobs]
+        for j, fut in futures:
+            try:
+                got.append(fut.result())
+            except DeviceReadError as exc:
+                failed[j.device_id] = str(exc)
+    return readings_frame(got), failed

@@ -63,6 +63,27 @@ def keystore_mode_allowed(bind_host: str | None, public_url: str | None, remote_
     return is_loopback_host(host_of(request_host or ""))
 
 
+# Set by a reverse proxy: the request came from elsewhere, whatever Host and peer address say.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
+
+
+def came_through_loopback(headers) -> bool:
+    """Whether nothing in the request says it left another machine's browser or passed a proxy.
+
+    A bare ``proxy_pass http://127.0.0.1:5000`` (nginx's default) sends Host ``127.0.0.1:5000`` from
+    127.0.0.1, so Host and peer address alone let the public in. The browser's own Origin and Referer
+    name the site it shows, and a proxy's forwarding headers name the client: any of them off
+    loopback (or present at all, for the forwarding ones) refuses.
+    """
+    if any(headers.get(h) for h in FORWARDING_HEADERS):
+        return False
+    for name in ("Origin", "Referer"):
+        value = headers.get(name)
+        if value and (value == "null" or not is_loopback_host(urlsplit(value).hostname)):
+            return False
+    return True
+
+
 class NonceStore:
     """Sign-in nonces this process issued: each accepted once, within ``ttl_s``."""
 

@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from frontend.auction_ops import Outcome, PlanView, _client, balance_of
+from exchange.market import Outcome, PlanView
+from frontend.auction_reads import balance_of
+from frontend.auction_reads import house as _client
 from frontend.errors import FrontendError, NotFound
 from frontend.jobs import Job
+from frontend.wallet_sealed import BOX_LEN
 
 PENDING_TTL_S = 1800
 PLACEHOLDER_KEY = bytes(range(1, 33))  # gas of registerBuyerKey does not depend on the key's bytes
+PLACEHOLDER_COMMITMENT = bytes(range(33, 65))  # nor commitBatch's on a commitment's (nonzero) bytes
 
 
 class WalletTxError(FrontendError):
@@ -77,6 +81,7 @@ class WalletRun:
     plan: PlanView
     x25519_public: bytes
     register_key: bool
+    commitments: dict[int, bytes] = field(default_factory=dict)  # sealed bids: auction id -> the browser's commitment
     next_batch: int = 0
     key_done: bool = False
     waiting: bool = False  # a step is with the wallet: the next is prepared only once it is reported
@@ -105,10 +110,48 @@ def prepare_call(services, fn, sender: str, value: int = 0):
         raise WalletTxError(f"the chain would refuse this transaction: {exc}") from exc
 
 
-def refuse_sealed(plan: PlanView) -> None:
-    if any(b and b[0].sealed for b in plan.batches):
-        raise WalletTxError("sealed bids from a browser wallet are not offered yet (their salts would have to be kept"
-                            " by the browser): leave sealed-bid auctions out of the filter")
+def sealed_bids(plan: PlanView) -> list:
+    return [b for batch in plan.batches if batch and batch[0].sealed for b in batch]
+
+
+def batch_fn(client, batch, commitments: dict[int, bytes] | None = None):
+    """The transaction of one plan batch: bidBatch, or commitBatch of the browser's commitments
+    (placeholders for an estimate) with the plan's public 1-2-5 deposits."""
+    ids = [b.auction_id for b in batch]
+    if batch and batch[0].sealed:
+        return client.fns().commitBatch(ids, [commitments[i] if commitments else PLACEHOLDER_COMMITMENT for i in ids],
+                                        [b.deposit or b.amount for b in batch], False)
+    return client.bid_batch_fn(ids, [b.amount for b in batch])
+
+
+def take_commitments(services, address: str, plan: PlanView, raw, store) -> dict[int, bytes]:
+    """The browser's commitments and amount boxes for every sealed bid of ``plan``; the boxes are kept
+    before any commitment is sent (a commitment whose amount is lost cannot be revealed)."""
+    from frontend.errors import FormError
+
+    want = {b.auction_id for b in sealed_bids(plan)}
+    if not want:
+        if raw:
+            raise FormError("sealed", "this plan has no sealed bids")
+        return {}
+    if not isinstance(raw, list) or len(raw) != len(want):
+        raise FormError("sealed", f"must list a commitment and an amount box for each of the {len(want)} sealed bids")
+    got: dict[int, tuple[bytes, bytes]] = {}
+    for item in raw:
+        aid = item.get("auction_id") if isinstance(item, dict) else None
+        if aid not in want or aid in got:
+            raise FormError("sealed", f"auction {aid!r} is not a sealed bid of this plan (or is listed twice)")
+        try:
+            commitment, box = bytes.fromhex(str(item.get("commitment", ""))), bytes.fromhex(str(item.get("box", "")))
+        except ValueError:
+            raise FormError("sealed", f"auction {aid}: commitment and box must be hex") from None
+        if len(commitment) != 32 or commitment == bytes(32) or len(box) != BOX_LEN:
+            raise FormError("sealed", f"auction {aid}: a commitment is 32 nonzero bytes, a box {BOX_LEN} bytes")
+        got[aid] = (commitment, box)
+    client = _client(services)
+    for aid, (_c, box) in got.items():
+        store.put(address, client.chain.chain_id, client.address, aid, box)
+    return {aid: c for aid, (c, _b) in got.items()}
 
 
 def estimate_plan(services, address: str, plan: PlanView, registered: bool) -> dict:
@@ -118,7 +161,6 @@ def estimate_plan(services, address: str, plan: PlanView, registered: bool) -> d
     (or skips them, a cheaper path): while either is missing, those set-up transactions come first,
     each with its own estimate (``ready`` false), and the bid batches are estimated after them.
     """
-    refuse_sealed(plan)
     client = _client(services)
     free, _locked = balance_of(services, address)
     steps = []
@@ -132,13 +174,22 @@ def estimate_plan(services, address: str, plan: PlanView, registered: bool) -> d
     ready = not steps
     if ready:
         for i, batch in enumerate(plan.batches, 1):
-            p = prepare_call(services, client.bid_batch_fn([b.auction_id for b in batch], [b.amount for b in batch]),
-                             address)
-            steps.append({"label": f"bid batch {i} of {len(plan.batches)} ({len(batch)} bids)", "gas": p.gas,
-                          "value": 0, "kind": "bid_batch"})
+            p = prepare_call(services, batch_fn(client, batch), address)
+            steps.append({"label": batch_label(plan, i - 1), "gas": p.gas, "value": 0,
+                          "kind": "commit_batch" if batch[0].sealed else "bid_batch"})
     cost = cost_of(services, sum(s["gas"] for s in steps), sum(s["value"] for s in steps), plan.total)
+    # What the browser needs to seal: its salts come from the wallet, so only it can make the commitments.
+    sealed = [{"auction_id": b.auction_id, "amount": str(b.amount), "deposit": str(b.deposit or b.amount)}
+              for b in sealed_bids(plan)]
     return {"steps": steps, "ready": ready, "registered": registered, "need_deposit_wei": need,
-            "batches": len(plan.batches), "bids": plan.count, "free_wei": free, **cost}
+            "batches": len(plan.batches), "bids": plan.count, "free_wei": free, "sealed_bids": sealed,
+            "house": client.address, "chain_id": client.chain.chain_id, **cost}
+
+
+def batch_label(plan: PlanView, i: int) -> str:
+    batch = plan.batches[i]
+    what = "sealed-bid commit batch" if batch[0].sealed else "bid batch"
+    return f"{what} {i + 1} of {len(plan.batches)} ({len(batch)} bids)"
 
 
 def next_step(services, address: str, run: WalletRun, pending: PendingStore) -> dict | None:
@@ -161,15 +212,16 @@ def next_step(services, address: str, run: WalletRun, pending: PendingStore) -> 
         elif run.next_batch < len(run.plan.batches):
             i = run.next_batch
             batch = run.plan.batches[i]
-            p = prepare_call(services, client.bid_batch_fn([b.auction_id for b in batch], [b.amount for b in batch]),
-                             address)
-            label = f"bid batch {i + 1} of {len(run.plan.batches)} ({len(batch)} bids)"
+            p = prepare_call(services, batch_fn(client, batch, run.commitments), address)
+            label = batch_label(run.plan, i)
             run.job.stage = f"waiting for your wallet: {label}"
 
             def mined(receipt, run=run, batch=batch, i=i):
                 skipped = client.skipped(receipt)
+                note = "sealed bid committed: reveal it after bidding ends" if batch[0].sealed else ""
                 run.job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
-                                        skipped.get(b.auction_id, "").replace("_", " "), b.amount) for b in batch],
+                                        skipped.get(b.auction_id, "").replace("_", " ") or note, b.amount)
+                                for b in batch],
                                "0x" + bytes(receipt["transactionHash"]).hex())
                 run.next_batch, run.waiting = i + 1, False
                 run.job.stage = f"transaction {i + 1} of {len(run.plan.batches)} mined"
@@ -234,11 +286,11 @@ def abandon(pending: PendingStore, address: str, token: str, reason: str) -> dic
     return {"ok": False, "label": p.label, "error": reason}
 
 
-SINGLE_ACTIONS = ("register_key", "deposit", "withdraw", "settle", "reclaim", "rate")
+SINGLE_ACTIONS = ("register_key", "deposit", "withdraw", "settle", "reclaim", "rate", "reveal")
 
 
 def prepare_single(services, address: str, action: str, amount: int = 0, auction_ids: tuple[int, ...] = (),
-                   score: int = 0, x25519_public: bytes = b"") -> tuple[str, object]:
+                   score: int = 0, x25519_public: bytes = b"", reveal: tuple = ()) -> tuple[str, object]:
     """(label, PreparedTx) of one wallet transaction of the auction house."""
     client = _client(services)
     f = client.fns()
@@ -264,4 +316,8 @@ def prepare_single(services, address: str, action: str, amount: int = 0, auction
         extra = f" (+{top_up} wei rating fee from your deposit)" if top_up else ""
         return (f"rate auction #{auction_ids[0]}: {score}{extra}",
                 prepare_call(services, f.rate(auction_ids[0], score), address))
+    if action == "reveal":  # (amount, salt) per auction, from the browser: public once revealed
+        return (f"reveal {len(auction_ids)} sealed bid(s)",
+                prepare_call(services, f.revealBatch(list(auction_ids), [a for a, _s in reveal],
+                                                     [s for _a, s in reveal], False), address))
     raise WalletTxError(f"unknown action {action!r}: one of {', '.join(SINGLE_ACTIONS)}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from eth_utils import keccak
-
 
 def rows(chain):
+    from eth_utils import keccak
+
     from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
     from exchange.wot import canonical_td
     from exchange.wot.samples import appliance_td

@@ -8,8 +8,8 @@ hello, and checking in a thousand devices would time the chain, not the relay.
 
 Rows: ``added_latency`` (relay minus direct, keep-alive GETs on loopback taking turns: p50/p99 ms),
 ``devices`` (agents connected to the one relay and its RSS), ``reconnect`` (relay killed and
-restarted on the same port: seconds from the new relay listening to each agent's next accepted
-hello, p95; ``from_kill_p95_s`` counts the relay's own restart too), and
+restarted on the same port: seconds from the kill to each agent's next accepted hello, p95, so the
+relay's own start-up counts; ``from_listening_p95_s`` leaves it out), and
 ``throughput`` (GETs per second through the relay, ``--concurrency`` at once, spread over devices).
 """
 
@@ -25,13 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import aiohttp
-from aiohttp import web
-
-from exchange.chain.anvil import free_port
-from exchange.crypto import generate_ed25519
-from exchange.relay.link import RelayConnector
 
 NAME = "relay"
 HELP = "the relay: added latency vs direct, agents held by one relay (RSS), reconnect after a restart, throughput"
@@ -50,12 +43,14 @@ def _handle(_method, _target, _headers, _client, _body):
     return ANSWER
 
 
-async def _start_direct(pool) -> tuple[web.AppRunner, int]:
+async def _start_direct(pool):
     """The same handler served directly (aiohttp, on the agents' loop, via the same thread pool):
     what a buyer would see without the relay."""
+    from aiohttp import web
+
     loop = asyncio.get_running_loop()
 
-    async def device(request: web.Request) -> web.Response:
+    async def device(request):
         body = await request.read()
         status, headers, payload = await loop.run_in_executor(pool, _handle, request.method, request.path_qs,
                                                               list(request.headers.items()), request.remote or "", body)
@@ -132,6 +127,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _throughput(url: str, devices: list[str], total: int, concurrency: int) -> float:
+    import aiohttp
+
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         counter = iter(range(total))
         failures = []
@@ -162,6 +159,12 @@ def _wait_connected(links, after: float, timeout: float) -> None:
 
 
 def run(args):
+    # Imported here: ``thingbid`` imports every bench module to build its parser, and a relay restart
+    # (``thingbid relay``) should not pay for aiohttp's client and the chain helpers before it listens.
+    from exchange.chain.anvil import free_port
+    from exchange.crypto import generate_ed25519
+    from exchange.relay.link import RelayConnector
+
     if args.agents < 1 or args.samples < 2 or args.requests < 1 or args.concurrency < 1:
         raise SystemExit("bench relay: --agents, --requests and --concurrency must be >= 1, --samples >= 2")
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
@@ -201,8 +204,8 @@ def run(args):
            "p99_ms": round(_pct(via, 99) - _pct(plain, 99), 3), "relay_p50_ms": round(_pct(via, 50), 3),
            "direct_p50_ms": round(_pct(plain, 50), 3), "samples": args.samples}
     yield {"op": "devices", "connected": connected, "rss_mb": rss, "connect_all_s": round(connect_s, 2)}
-    yield {"op": "reconnect", "p95_s": round(_pct(back, 95), 3), "max_s": round(back[-1], 3),
-           "relay_restart_s": round(ready - killed, 3), "from_kill_p95_s": round(_pct(from_kill, 95), 3),
+    yield {"op": "reconnect", "p95_s": round(_pct(from_kill, 95), 3), "max_s": round(from_kill[-1], 3),
+           "relay_restart_s": round(ready - killed, 3), "from_listening_p95_s": round(_pct(back, 95), 3),
            "agents": len(links), "load_avg_1m": load}
     yield {"op": "throughput", "requests_per_s": round(rps, 1), "requests": args.requests,
            "concurrency": args.concurrency}

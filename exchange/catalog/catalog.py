@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from exchange.catalog.auctions import AuctionReads
 from exchange.catalog.db import create_tables, make_engine
 from exchange.catalog.models import Affordance, Device, DeviceTD, DeviceType, Reputation, Tag
 from exchange.catalog.query import (
@@ -38,16 +41,57 @@ def _out(d: Device, avg, count, distance=None, weight=None) -> dict:
 
 
 LOOKAHEAD_PAGES = 5
+VOCABULARY_TTL_S = 30.0  # how long the list of existing names and units is reused
 
 
 class Catalog:
     def __init__(self, database_url: str, engine=None, create: bool = True):
         self.engine = engine or make_engine(database_url)
+        self.auctions = AuctionReads(self.engine)  # the house's auctions and standings (indexed)
         if create:
             create_tables(self.engine)
+        self._vocab: tuple[float, dict] | None = None
+        self._vocab_lock = threading.Lock()
+
+    def vocabulary(self) -> dict[str, list[tuple[str, int]]]:
+        """What exists to filter on: {"properties": [(name, devices)], "units": [(unit, devices)],
+        "names": every affordance name}, over active devices, sorted case-insensitively. Reused for
+        VOCABULARY_TTL_S (a scan of the affordance index)."""
+        with self._vocab_lock:
+            if self._vocab is not None and time.monotonic() - self._vocab[0] < VOCABULARY_TTL_S:
+                return self._vocab[1]
+        with Session(self.engine) as s:
+            def counted(column, *where):
+                q = (select(column, func.count(distinct(Affordance.device_id))).join(
+                    Device, Device.device_id == Affordance.device_id).where(Device.active.is_(True), column.is_not(None),
+                                                                           *where).group_by(column))
+                return sorted(((str(n), int(c)) for n, c in s.execute(q).all() if str(n).strip()),
+                              key=lambda nc: (nc[0].lower(), nc[0]))
+            vocab = {"properties": counted(Affordance.name, Affordance.kind == "property"),
+                     "units": counted(Affordance.unit),
+                     "names": sorted(str(n) for n in s.execute(select(Affordance.name).distinct()).scalars())}
+        with self._vocab_lock:
+            self._vocab = (time.monotonic(), vocab)
+        return vocab
+
+    def _resolved(self, filters: CatalogFilter | dict) -> CatalogFilter:
+        """The filter with each property/unit term matching every existing name that holds it
+        (case-insensitive), and always the term itself (a name newer than the cached list)."""
+        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        if not f.properties and not f.units:
+            return f
+        vocab = self.vocabulary()
+        f, matches = f.model_copy(), {}
+        for kind, terms, names in (("property", f.properties, vocab["names"]),
+                                   ("unit", f.units, [u for u, _ in vocab["units"]])):
+            for term in terms:
+                low = term.strip().lower()
+                matches[f"{kind}:{term}"] = list(dict.fromkeys([term, *(n for n in names if low in n.lower())]))
+        f._matches = matches  # a new dict: a copy shares its original's private attributes
+        return f
 
     def search(self, filters: CatalogFilter | dict) -> Page:
-        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        f = self._resolved(filters)
         with Session(self.engine) as s:
             # Bounded selectivity probes decide which filter drives the query (see query.choose_drive).
             drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
@@ -90,13 +134,13 @@ class Catalog:
 
     def count(self, filters: CatalogFilter | dict) -> int:
         """The exact number of matches (a full scan for broad filters; search's total is a look-ahead)."""
-        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        f = self._resolved(filters)
         with Session(self.engine) as s:
             return s.execute(build_count(f, cap=None)).scalar_one()
 
     def device_ids(self, filters: CatalogFilter | dict, limit: int = 10_000) -> list[str]:
         """Every matching device id (up to ``limit``) in the filter's sort order, e.g. for batch bidding."""
-        f = filters if isinstance(filters, CatalogFilter) else CatalogFilter.parse(filters)
+        f = self._resolved(filters)
         first = f.model_copy(update={"page": 1})
         with Session(self.engine) as s:
             drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()

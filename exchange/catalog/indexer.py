@@ -3,28 +3,45 @@
 Resumable: the cursor (next block) is stored in ``indexer_status`` in the same transaction as
 the rows of each block range, so a crash mid-range leaves the catalog as it was before that
 range. Idempotent: each device row remembers the position (block, log index) of the last
-event applied and skips older ones; ratings are unique per (device, auction, rater). Waits
-``confirmations`` blocks behind the head. Event handling is a table (``HANDLERS``): adding an
-event means adding a function ``handler(batch, event)``.
+event applied and skips older ones; ratings are unique per (device, auction, rater); auctions
+likewise (exchange.catalog.auction_index). Waits ``confirmations`` blocks behind the head. A
+reorg deeper than that (the hash of the last block applied is no longer the chain's, or the chain
+is shorter than the cursor: a dev chain reverted to a snapshot) empties the catalog and indexes
+again from ``start_block`` in one transaction per range: the chain is the source of truth. Event
+handling is a table (``HANDLERS``): adding an event means adding a function ``handler(batch, event)``.
+
+An event that cannot be applied (its handler raises, or the database refuses its rows) does not
+stop the catalog: the range is applied again one event at a time, each in its own transaction
+(replays are harmless, see above), and the refused event is stored in ``indexer_quarantine``
+with its reason and logged; the cursor moves past it. A transient database error (lost
+connection, locked file) is not the event's fault: it propagates and the pass is retried.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import sqlalchemy.exc
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from exchange.catalog.auction_index import AUCTION_EVENTS, AUCTION_HANDLERS, AuctionRows
 from exchange.catalog.db import analyze, create_tables, drop_tables, make_engine
 from exchange.catalog.models import (
+    CATALOG_TABLES,
     Affordance,
+    Auction,
+    AuctionBid,
     Device,
     DeviceTD,
     DeviceType,
     DeviceWord,
+    IndexedBlock,
     IndexerStatus,
     Oem,
+    QuarantinedEvent,
     Rating,
     Reputation,
     Tag,
@@ -35,11 +52,16 @@ from exchange.errors import ExchangeError
 from exchange.geo import decode as geohash_decode
 from exchange.wot import TDValidationError, ThingDescription
 
+log = logging.getLogger("thingbid.indexer")
+
 CHUNK = 500
 GWEI = 10**9
 D, T, A, G, W = Device.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__
 J = DeviceTD.__table__
-
+Q = QuarantinedEvent.__table__
+log = logging.getLogger("thingbid.indexer")
+# Errors of the database connection, not of an event: the pass is retried, nothing quarantined.
+TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
 
 
 class IndexerError(ExchangeError, RuntimeError):
@@ -76,8 +98,8 @@ def td_columns(td_bytes: bytes) -> tuple[dict, list[dict], list[dict], list[dict
         td = ThingDescription.from_bytes(td_bytes)
     except TDValidationError:
         text = td_bytes.decode("utf-8", "replace")
-        return ({"title": "", "description": None, "types": "", "geohash": None, "lat": None, "lon": None,
-                 "td_valid": False}, [], [], [], [], [{"td_json": text}])
+        return _no_nul(({"title": "", "description": None, "types": "", "geohash": None, "lat": None, "lon": None,
+                         "td_valid": False}, [], [], [], [], [{"td_json": text}]))
     lat = lon = None
     if td.geohash:
         lat, lon = geohash_decode(td.geohash)
@@ -88,8 +110,16 @@ def td_columns(td_bytes: bytes) -> tuple[dict, list[dict], list[dict], list[dict
     affs = {(a.kind, a.name): {"kind": a.kind, "name": a.name, "title": a.title, "data_type": a.data_type,
                                "unit": a.unit} for a in td.affordances}
     words = [{"word": w} for w in words_of(" ".join([td.title, td.description or "", *tags]))]
-    return (cols, [{"type": t} for t in types], list(affs.values()), [{"tag": t} for t in tags], words,
-            [{"td_json": td_bytes.decode("utf-8")}])
+    return _no_nul((cols, [{"type": t} for t in types], list(affs.values()), [{"tag": t} for t in tags], words,
+                    [{"td_json": td_bytes.decode("utf-8")}]))
+
+
+def _no_nul(parts):
+    """PostgreSQL text cannot hold NUL: TD text (valid JSON may spell one as \\u0000) gets U+FFFD."""
+    return tuple({k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in part.items()}
+                 if isinstance(part, dict) else
+                 [{k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in row.items()}
+                  for row in part] for part in parts)
 
 
 @dataclass
@@ -104,6 +134,10 @@ class Batch:
     ratings: list[dict] = field(default_factory=list)
     oems: dict[str, dict] = field(default_factory=dict)
     applied: int = 0
+    house: AuctionRows | None = None  # the house's auction rows (exchange.catalog.auction_index)
+
+    def __post_init__(self):
+        self.house = AuctionRows(self.conn)
 
     def preload(self, ids: set[str]) -> None:
         for chunk in _chunks(sorted(ids)):
@@ -134,6 +168,7 @@ class Batch:
         self.children[r["device_id"]] = tuple(kids)
 
     def flush(self) -> None:
+        self.house.flush()
         new = [self.devices[d] for d in sorted(self.dirty - self.existing)]
         old = [self.devices[d] for d in sorted(self.dirty & self.existing)]
         replaced = sorted(set(self.children) & self.existing)
@@ -257,6 +292,16 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def _house_handler(handler) -> Handler:
+    def on_house_event(b: Batch, ev: ChainEvent) -> None:
+        handler(b.house, ev)
+
+    return on_house_event
+
+
+HANDLERS.update({name: _house_handler(h) for name, h in AUCTION_HANDLERS.items()})
+
+
 def register_handler(event_name: str, handler: Handler) -> None:
     """Index another event (e.g. AuctionHouse events): ``handler(batch, event)`` runs inside the range's transaction."""
     HANDLERS[event_name] = handler
@@ -267,12 +312,13 @@ def apply_events(conn: Connection, events: list[ChainEvent], handlers: dict[str,
     handlers = HANDLERS if handlers is None else handlers
     b = Batch(conn)
     b.preload({_hex(e.args["deviceId"]) for e in events if "deviceId" in e.args and e.name in handlers})
+    b.house.preload(events)
     for ev in events:
         h = handlers.get(ev.name)
         if h is not None:
             h(b, ev)
     b.flush()
-    return b.applied
+    return b.applied + b.house.applied
 
 
 @dataclass(frozen=True)
@@ -296,7 +342,8 @@ class Indexer:
         self.chain = chain
         self.registry = RegistryClient(chain, registry)
         self.auction_house = auction_house
-        extra = {auction_house: [event_abi("AuctionHouse", "DeviceRated")]} if auction_house else {}
+        extra = ({auction_house: [event_abi("AuctionHouse", n) for n in ("DeviceRated", *AUCTION_EVENTS)]}
+                 if auction_house else {})
         self.reader: LogReader = self.registry.reader(extra)
         self.engine = engine or make_engine(database_url)
         self.confirmations = confirmations
@@ -330,6 +377,12 @@ class Indexer:
         """Index from the stored cursor up to ``to_block`` (default: head minus confirmations)."""
         with self.engine.begin() as conn:
             start = self._status(conn)["next_block"]
+            if start > self.start_block and self._reorged(conn):
+                log.warning("%s: the chain no longer has the last block indexed (a reorg, or a dev chain reverted):"
+                            " indexing again from block %d", self.name, self.start_block)
+                for table in reversed(CATALOG_TABLES):
+                    conn.execute(delete(table))
+                start = self._status(conn)["next_block"]
         end = self.safe_head() if to_block is None else min(to_block, self.safe_head())
         read = applied = 0
         block = start
@@ -344,19 +397,67 @@ class Indexer:
             analyze(self.engine)
         return SyncResult(start, max(start - 1, end), read, applied)
 
+    def _reorged(self, conn: Connection) -> bool:
+        B = IndexedBlock.__table__
+        row = conn.execute(select(B).where(B.c.name == self.name)).mappings().first()
+        if row is None:
+            return False
+        return self.reader.block_hash(row["block_number"]) != row["block_hash"]
+
     def reindex(self, from_block: int, to_block: int) -> SyncResult:
         """Re-read a range already indexed (changes nothing: every event is already applied)."""
         return self._range(from_block, to_block, move_cursor=False)
 
     def _range(self, lo: int, hi: int, move_cursor: bool) -> SyncResult:
         events = self.reader.read(lo, hi)
-        S = IndexerStatus.__table__
-        with self.engine.begin() as conn:  # rows and cursor commit together, or not at all
-            applied = apply_events(conn, events)
-            if move_cursor:
-                conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
-                             .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+        try:
+            with self.engine.begin() as conn:  # rows and cursor commit together, or not at all
+                applied = apply_events(conn, events)
+                self._move_cursor(conn, hi, applied, move_cursor)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 - some event of the range cannot be applied: find it, keep the rest
+            applied = self._one_by_one(events)
+            with self.engine.begin() as conn:
+                self._move_cursor(conn, hi, applied, move_cursor)
         return SyncResult(lo, hi, len(events), applied)
+
+    def _move_cursor(self, conn: Connection, hi: int, applied: int, move: bool) -> None:
+        S, B = IndexerStatus.__table__, IndexedBlock.__table__
+        if move:
+            conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
+                         .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+            conn.execute(delete(B).where(B.c.name == self.name))
+            conn.execute(insert(B).values(name=self.name, block_number=hi, block_hash=self.reader.block_hash(hi) or ""))
+
+    def _one_by_one(self, events: list[ChainEvent]) -> int:
+        applied = 0
+        for ev in events:
+            try:
+                with self.engine.begin() as conn:
+                    applied += apply_events(conn, [ev])
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this event's fault: quarantined, indexing goes on
+                self._quarantine(ev, exc)
+        return applied
+
+    def _quarantine(self, ev: ChainEvent, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        did = _hex(ev.args["deviceId"]) if isinstance(ev.args.get("deviceId"), bytes | bytearray) else None
+        row = {"block_number": ev.block_number, "log_index": ev.log_index, "event": ev.name[:64], "device_id": did,
+               "tx_hash": _hex(ev.tx_hash), "reason": reason.replace("\x00", "\\x00")}
+        with self.engine.begin() as conn:
+            if conn.execute(select(Q.c.event).where(Q.c.block_number == ev.block_number,
+                                                    Q.c.log_index == ev.log_index)).first() is None:
+                conn.execute(insert(Q).values(row))
+                log.warning("quarantined %s at block %d log %d (device %s): %s", ev.name, ev.block_number,
+                            ev.log_index, did, reason)
+
+    def quarantined(self) -> list[dict]:
+        """The events that could not be applied, in chain order, with their reasons."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(Q).order_by(Q.c.block_number, Q.c.log_index)).mappings()]
 
     def rebuild(self, to_block: int | None = None) -> SyncResult:
         """Drop every catalog table and index again from ``start_block``: the chain is the source of truth."""
@@ -370,7 +471,8 @@ class Indexer:
         """Every catalog row, sorted (for comparing two catalogs)."""
         out = {}
         with self.engine.connect() as conn:
-            for table in (D, J, T, A, G, W, Oem.__table__, Reputation.__table__):
+            for table in (D, J, T, A, G, W, Oem.__table__, Reputation.__table__, Auction.__table__,
+                          AuctionBid.__table__):
                 out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)).all())
             R = Rating.__table__
             out["ratings"] = sorted(tuple(r) for r in conn.execute(select(*[c for c in R.columns if c.name != "id"])))

@@ -58,10 +58,10 @@ def child_filters(f: CatalogFilter) -> list[tuple[str, object, list[ColumnElemen
     out: list[tuple[str, object, list[ColumnElement]]] = []
     if f.device_type:
         out.append(("type", DeviceType, [DeviceType.type == f.device_type]))
-    for name in dict.fromkeys(f.properties):
-        out.append((f"property:{name}", Affordance, [Affordance.name == name]))
-    for unit in dict.fromkeys(f.units):
-        out.append((f"unit:{unit}", Affordance, [Affordance.unit == unit]))
+    for kind, terms, column in (("property", f.properties, Affordance.name), ("unit", f.units, Affordance.unit)):
+        for term in dict.fromkeys(terms):
+            names = f.names_matching(kind, term)  # the existing names holding the term (Catalog fills them)
+            out.append((f"{kind}:{term}", Affordance, [column == term] if names is None else [column.in_(names)]))
     if f.text:
         # Every word must start some word of the title, description or tags (indexed prefix range).
         for word in words_of(f.text):

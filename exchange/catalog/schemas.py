@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import PrivateAttr, ValidationError, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from exchange.errors import ExchangeError
@@ -46,6 +46,12 @@ class CatalogFilter(SQLModel):
     sort: Literal[SORTS] = "newest"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=MAX_PER_PAGE)
+    # What each property/unit term matches ("property:temp" -> the names holding "temp", any case),
+    # filled by Catalog from the names that exist; never from input. Absent: the exact name.
+    _matches: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    def names_matching(self, kind: str, term: str) -> list[str] | None:
+        return self._matches.get(f"{kind}:{term}")
 
     @field_validator("geohash_prefix")
     @classmethod

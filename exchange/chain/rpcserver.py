@@ -130,7 +130,7 @@ class EmbeddedRpcServer:
             e = resp["error"]
             out["error"] = e if isinstance(e, dict) else {"code": -32601, "message": str(e)[:2000]}
         else:
-            out["result"] = resp.get("result")
+            out["result"] = _wire(resp.get("result"))
         return out
 
     def _answer(self, request: Request) -> tuple[object, int]:
@@ -169,6 +169,26 @@ class EmbeddedRpcServer:
         self._stop_mining.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+# Fixed-size data that eth-tester hands over as an integer (bytes on the wire).
+_DATA_BYTES = {"logsBloom": 256}
+
+
+def _wire(v, key: str | None = None):
+    """A result in JSON-RPC wire format: eth-tester's middleware answers quantities as Python
+    ints, which strict clients (viem in the browser wallet) refuse; on the wire every quantity is a
+    0x-prefixed hex string, fixed-size data zero-padded."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        size = _DATA_BYTES.get(key)
+        return "0x" + v.to_bytes(size, "big").hex() if size else hex(v)
+    if isinstance(v, dict):
+        return {k: _wire(x, k) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_wire(x) for x in v]
+    return v
 
 
 def _jsonable(v):

@@ -23,20 +23,36 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _listen(host: str, port: int):
+    """The listening socket, bound before anything heavy is imported: during a restart, agents that
+    dial in are held in the kernel's backlog (4096) and served as soon as the loop runs."""
+    import socket
+
+    from exchange.errors import ConfigError
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a port")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(4096)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
 def run(args) -> int:
+    sock = _listen(args.host, args.port)
     import asyncio
     import json
     import signal
 
-    from exchange.chain.connect import rpc_chain
-    from exchange.chain.deploy import load_manifest
-    from exchange.config import load_settings
     from exchange.errors import ConfigError
     from exchange.relay.keys import RegistryKeys, TableKeys
     from exchange.relay.server import Relay, start_site
-
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port} is not a port")
     if args.keys_file is not None:
         try:
             keys = TableKeys(json.loads(args.keys_file.read_text()))
@@ -44,6 +60,10 @@ def run(args) -> int:
             raise ConfigError(f"--keys-file {args.keys_file}: {exc}") from None
         source = f"keys from {args.keys_file}"
     else:
+        from exchange.chain.connect import rpc_chain
+        from exchange.chain.deploy import load_manifest
+        from exchange.config import load_settings
+
         settings = load_settings()
         chain = rpc_chain(args.rpc or settings.rpc_url)
         ddir = args.deployments_dir or settings.deployments_dir
@@ -59,7 +79,7 @@ def run(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         relay = Relay(keys, args.relay_id or "pending")
-        runner, port = await start_site(relay, args.host, args.port)
+        runner, port = await start_site(relay, args.host, args.port, sock=sock)
         url = f"http://{args.host}:{port}"
         relay.relay_id = args.relay_id or url
         print(f"relay listening at {url} (relay id {relay.relay_id!r}; {source})", flush=True)

@@ -11,16 +11,24 @@ import contextlib
 import threading
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from exchange.chain.connect import Chain
-from exchange.chain.registry import RegistryClient
 from exchange.relay.protocol import RelayError
+
+if TYPE_CHECKING:  # a relay serving from a keys table never imports the chain stack (web3): it starts faster
+    from exchange.chain.connect import Chain
+    from exchange.chain.registry import RegistryClient
 
 
 class KeySource(Protocol):
     def lookup(self, device_id: bytes) -> bytes | None:
         """The device's registered Ed25519 key, or None when the registry lists no active device."""
+
+    # Optional: ``changes() -> set[bytes]``, the device ids whose record changed since the last call
+    # (the relay polls it and drops connections the registry no longer backs).
+
+
+_CHANGES = ("DeviceCheckedIn", "DeviceUpdated", "DeviceCheckedOut", "DeviceTransferred")
 
 
 class RegistryKeys:
@@ -33,9 +41,13 @@ class RegistryKeys:
         self._lock = threading.Lock()
         # An in-process eth-tester is not thread-safe: share its users' lock (a JSON-RPC node needs none).
         self._chain_lock = chain_lock or contextlib.nullcontext()
+        self._reader = None
+        self._next_block: int | None = None
 
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: dict, **kwargs) -> RegistryKeys:
+        from exchange.chain.registry import RegistryClient
+
         kwargs.setdefault("chain_lock", chain.lock)
         return cls(RegistryClient.from_manifest(chain, manifest), **kwargs)
 
@@ -54,6 +66,23 @@ class RegistryKeys:
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         return key
+
+    def changes(self) -> set[bytes]:
+        """Devices checked in, updated, checked out or transferred since the last call (the first call
+        only marks where to start); their cached keys are forgotten, so the next lookup reads the chain."""
+        with self._chain_lock:
+            if self._reader is None:
+                self._reader = self.registry.reader()
+            head = self._reader.head()
+            if self._next_block is None:
+                self._next_block = head + 1
+                return set()
+            events = self._reader.read(self._next_block, head)
+        self._next_block = max(self._next_block, head + 1)
+        changed = {bytes(ev.args["deviceId"]) for ev in events if ev.name in _CHANGES}
+        for device_id in changed:
+            self.forget(device_id)
+        return changed
 
     def forget(self, device_id: bytes) -> None:
         """Drop a cached answer (a hello that failed may be retried right after a check-in)."""

@@ -4,7 +4,7 @@ A device behind a home router cannot accept connections, so it keeps a WebSocket
 relay it is configured with. Each request that arrives over it goes to ``handle(method, target,
 headers, client, body) -> (status, headers, body)``, run in a thread pool: the device agent passes
 its WoT app (``device_agent.relay_link``), so access checks run at the device on every request.
-The connection is re-dialled with jittered backoff (50 ms .. 2 s) whenever it drops; a relay that
+The connection is re-dialled with jittered backoff (50 ms .. 1 s) whenever it drops; a relay that
 refuses the hello (device not checked in yet) is retried the same way.
 """
 

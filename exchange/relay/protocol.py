@@ -156,11 +156,11 @@ def parse_request(frame: Frame) -> tuple[int, str, str, list[tuple[str, str]], s
 
 
 MIN_BACKOFF_S = 0.05
-MAX_BACKOFF_S = 2.0
+MAX_BACKOFF_S = 1.0  # a relay restart: agents back within ~1 s of it listening; 1,000 refused dials a second cost little
 
 
 def backoff_delay(attempt: int, rand: float) -> float:
-    """Seconds before reconnect ``attempt`` (0, 1, ...): full jitter in [50 ms, min(2 s, 50 ms * 2^attempt)],
+    """Seconds before reconnect ``attempt`` (0, 1, ...): full jitter in [50 ms, min(1 s, 50 ms * 2^attempt)],
     so a relay restart is not met by every agent at the same instant. ``rand`` is uniform in [0, 1)."""
     cap = min(MAX_BACKOFF_S, MIN_BACKOFF_S * 2 ** min(attempt, 16))
     return MIN_BACKOFF_S + (cap - MIN_BACKOFF_S) * rand

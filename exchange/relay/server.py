@@ -71,6 +71,7 @@ class RelayLimits:
     max_in_flight: int = 64  # per connection
     retry_after_s: int = 2
     heartbeat_s: float = 20.0
+    registry_poll_s: float = 2.0  # how often the registry's events are read (check-outs, changed keys)
 
 
 class _LinkClosed(Exception):
@@ -84,6 +85,7 @@ class AgentLink:
     device_id: bytes
     ws: web.WebSocketResponse
     limits: RelayLimits
+    key: bytes = b""  # the registered Ed25519 key its hello was signed with
     queue: asyncio.Queue = field(init=False)
     pending: dict = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -142,6 +144,7 @@ class Relay:
         self.keys, self.relay_id = keys, relay_id
         self.limits = limits or RelayLimits()
         self.links: dict[bytes, AgentLink] = {}
+        self._watch: asyncio.Task | None = None
         self._lookups = ThreadPoolExecutor(max_workers=lookup_threads, thread_name_prefix="relay-keys")
 
     def app(self) -> web.Application:
@@ -150,10 +153,46 @@ class Relay:
         app.router.add_get("/v1/info", self.info)
         app.router.add_route("*", "/devices/{pseudonym}", self.device_request)
         app.router.add_route("*", "/devices/{pseudonym}/{tail:.*}", self.device_request)
+        app.on_startup.append(self._start_watch)
         app.on_shutdown.append(self._close_all)
         return app
 
+    async def _start_watch(self, _app=None) -> None:
+        if callable(getattr(self.keys, "changes", None)):
+            self._watch = asyncio.create_task(self._watch_registry())
+
+    async def _watch_registry(self) -> None:
+        """Drop a connection as soon as the registry no longer backs it: its device checked out,
+        transferred or re-registered with another key (read from the registry's events, every
+        ``registry_poll_s``), without waiting for the agent to reconnect or a cached key to expire."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                changed = await loop.run_in_executor(self._lookups, self.keys.changes)
+            except Exception as exc:  # noqa: BLE001 - the chain's node is the upstream: try again next round
+                log.warning("relay: reading the registry's events failed: %s", exc)
+                changed = ()
+            for device_id in changed:
+                link = self.links.get(device_id)
+                if link is None:
+                    continue
+                try:
+                    key = await self._lookup(device_id)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("relay: registry lookup failed: %s", exc)
+                    continue
+                if key != link.key:
+                    log.info("relay: device %s %s: connection dropped", device_id.hex()[:12],
+                             "checked out" if key is None else "has another registered key")
+                    if self.links.get(device_id) is link:
+                        del self.links[device_id]
+                    await link.close(CLOSE_UNREGISTERED if key is None else CLOSE_BAD_HELLO,
+                                     "the registry no longer lists this device with this key")
+            await asyncio.sleep(self.limits.registry_poll_s)
+
     async def _close_all(self, _app=None) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         for link in list(self.links.values()):
             await link.close(WSCloseCode.GOING_AWAY, "relay stopping")
         self._lookups.shutdown(wait=False, cancel_futures=True)
@@ -294,7 +333,7 @@ class Relay:
             await ws.close(code=CLOSE_BAD_HELLO, message=b"signature is not the registered key's")
             return None
         await ws.send_json({"t": "welcome", "device": device_id.hex()})
-        return AgentLink(device_id, ws, self.limits)
+        return AgentLink(device_id, ws, self.limits, key)
 
 
 class _JsonErrorHandler(RequestHandler):
@@ -357,14 +396,19 @@ class _JsonErrorRunner(AppRunner):
         return server
 
 
-async def start_site(relay: Relay, host: str, port: int) -> tuple[AppRunner, int]:
+async def start_site(relay: Relay, host: str, port: int, sock=None) -> tuple[AppRunner, int]:
+    """Serve ``relay`` on host:port, or on ``sock`` (already bound and listening: ``thingbid relay``
+    binds before its imports, so agents dialling during a restart wait in the backlog, not in backoff)."""
     # On stop, connections still open (a client that never finished its request) get 2 s, not 60.
     # Bodies are forwarded as they came: never inflated here (Content-Encoding is the device's business).
     runner = _JsonErrorRunner(relay.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0,
                               auto_decompress=False)
     await runner.setup()
     # A relay restart is met by every agent within ~2 s: a short backlog would drop their SYNs (1 s, 3 s retries).
-    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
+    if sock is not None:
+        site = web.SockSite(runner, sock)
+    else:
+        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]
     return runner, bound

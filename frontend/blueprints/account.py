@@ -14,7 +14,12 @@ from frontend.errors import FormError
 from frontend.forms import parse_password, parse_private_key, parse_username
 from frontend.security import UserSession, current_user, require_user
 from frontend.userkeys import derive_x25519, make_tangle_wallet
-from frontend.wallet_auth import KEYSTORE_REFUSAL, KeystoreModeRefused, keystore_mode_allowed
+from frontend.wallet_auth import (
+    KEYSTORE_REFUSAL,
+    KeystoreModeRefused,
+    came_through_loopback,
+    keystore_mode_allowed,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -36,8 +41,9 @@ def _safe_next(raw: str | None) -> str:
 
 def keystore_mode() -> bool:
     """Whether this request may use the server-side keystore (a loopback frontend only)."""
-    return keystore_mode_allowed(current_app.config.get("BIND_HOST"), current_app.config.get("PUBLIC_URL"),
-                                 request.remote_addr, request.host)
+    return (keystore_mode_allowed(current_app.config.get("BIND_HOST"), current_app.config.get("PUBLIC_URL"),
+                                  request.remote_addr, request.host)
+            and came_through_loopback(request.headers))
 
 
 @bp.before_request
@@ -81,7 +87,7 @@ def sign_in(username: str, password: str, account=None) -> UserSession:
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         nxt = request.args.get("next", "")
         return render_template("account/signin.html", next=nxt, next_url=_safe_next(nxt), keystore=keystore_mode())
     limiter = current_app.extensions["thingbid.login_limiter"]
@@ -112,7 +118,7 @@ def signin():
 
 @bp.route("/create", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if not keystore_mode():
             raise KeystoreModeRefused(KEYSTORE_REFUSAL)
         return render_template("account/create.html")

@@ -36,7 +36,10 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if not cq.errors:
         try:
             rows, total, total_exact = ca.search(catalog, cq)
-            points, _ = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
+            points, matched = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
+            # The map's walk counts every match: one exact figure for the count, the map and the pager
+            # (the page's look-ahead alone said "250+" beside a map of "311 of 311").
+            total, total_exact = max(total, matched), True
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
@@ -50,7 +53,19 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
                            map=view, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
+                           vocab=catalog.vocabulary(),
                            errors=errors, args=cq.as_args(), typed=args, **extra), status
+
+
+@bp.route("/device/<device_id>/td.json")
+def td(device_id: str):
+    """The device's Thing Description as the registry holds it (for node-wot and other WoT consumers)."""
+    from flask import jsonify
+
+    d = ca.device(_catalog(), device_id) if len(device_id) <= 80 else None
+    if d is None or not isinstance(d.raw.td, dict):
+        raise NotFound("no such device, or it has no readable TD")
+    return jsonify(d.raw.td)
 
 
 @bp.route("/device/<device_id>")
@@ -60,7 +75,8 @@ def device(device_id: str):
 
 def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     """The device page; a refused "bid on this device" form shows again through ``kept``."""
-    from frontend.auction_ops import device_auctions, device_bid_target, min_bid
+    from exchange.market import min_bid
+    from frontend.auction_reads import device_auctions, device_bid_target
     from frontend.security import current_user
 
     if len(device_id) > 80:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+import io
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from exchange.chain.registry import RegistryClient
-from frontend import auction_ops
-from frontend.device_data import DeviceKeys, DeviceReadError, read_series
-from frontend.errors import NotFound
+from frontend import auction_reads
+from frontend.device_data import (
+    CHART_RANGES,
+    EXPORT_STEP_S,
+    MAX_EXPORT_ROWS,
+    DeviceKeys,
+    DeviceReadError,
+    ExportJob,
+    export_rows_estimate,
+    read_frame,
+    read_series,
+)
+from frontend.errors import FormError, FrontendError, NotFound
 from frontend.security import require_user
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
+                  "jsonl": "application/x-ndjson"}
+MAX_EXPORT_KEYS = 250
 
 
 def _services():
@@ -18,7 +33,7 @@ def _services():
 
 
 def _key(user, auction_id: int):
-    for k in auction_ops.my_keys(_services(), user):
+    for k in auction_reads.my_keys(_services(), user):
         if k.auction_id == auction_id:
             return k
     raise NotFound("no key of yours for this auction")
@@ -41,8 +56,8 @@ def _device_keys(device) -> DeviceKeys | None:
 @bp.route("/")
 def index():
     user = require_user()
-    return render_template("keys/index.html", keys=auction_ops.my_keys(_services(), user),
-                           now=auction_ops.chain_now(_services()))
+    return render_template("keys/index.html", keys=auction_reads.my_keys(_services(), user),
+                           now=auction_reads.chain_now(_services()))
 
 
 @bp.route("/<int:auction_id>")
@@ -50,7 +65,96 @@ def view(auction_id: int):
     user = require_user()
     k = _key(user, auction_id)
     device = _services().catalog().device(k.device_id)
-    return render_template("keys/view.html", k=k, device=device)
+    from frontend.device_data import history_href, numeric_properties
+
+    td = device.td if device is not None else None
+    props = numeric_properties(td)
+    return render_template("keys/view.html", k=k, device=device, formats=EXPORT_FORMATS, ranges=CHART_RANGES,
+                           history_url=history_href(td), first_property=props[0].name if props else "",
+                           td_url=url_for("catalog.td", device_id=k.device_id, _external=True))
+
+
+def _step() -> int:
+    raw = request.args.get("step", "")
+    if raw == "":
+        return EXPORT_STEP_S
+    if not raw.isdigit() or not 1 <= int(raw) <= 86_400:
+        raise FrontendError("step must be a whole number of seconds from 1 to 86400")
+    return int(raw)
+
+
+def _export(keys, fmt: str, name: str):
+    """The readings of ``keys`` (their periods so far) as one tidy file: device, property, time
+    (ISO 8601 UTC, with the date), value, unit."""
+    if fmt not in EXPORT_FORMATS:
+        raise NotFound(f"no export format {fmt[:20]!r} (csv, parquet, jsonl)")
+    step = _step()
+    closed = [k for k in keys if k.error]
+    if closed and len(closed) == len(keys):
+        return jsonify({"error": closed[0].error}), 409
+    services = _services()
+    now = auction_reads.chain_now(services)
+    catalog = services.catalog()
+    jobs, unknown = [], []
+    for k in keys:
+        if k.error:
+            continue
+        device = catalog.device(k.device_id)
+        if device is None:
+            unknown.append(k.device_id)
+            continue
+        jobs.append(ExportJob(k.device_id, device.td, k.token, k.not_before, k.not_after, _device_keys(device)))
+    if not jobs:
+        return jsonify({"error": "none of these devices is in the catalog any more"}), 404
+    rows = export_rows_estimate(jobs, now, step)
+    if rows > MAX_EXPORT_ROWS:
+        raise FrontendError(f"this export would hold up to {rows:,} readings (at most {MAX_EXPORT_ROWS:,}): "
+                         f"ask a larger step (now {step} s) or fewer keys")
+    frame, failed = read_frame(jobs, now, step, policy=current_app.extensions["thingbid.device_networks"])
+    if failed and len(failed) == len(jobs):
+        return jsonify({"error": "no device could be read", "devices": failed}), 502
+    buf = io.BytesIO()
+    if fmt == "parquet":
+        frame.to_parquet(buf, index=False)
+    elif fmt == "jsonl":
+        from exchange.client.frames import to_jsonl
+
+        to_jsonl(frame, buf)
+    else:
+        out = frame.astype({"time": "object"})
+        out["time"] = frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        buf.write(out.to_csv(index=False).encode())
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "X-Thingbid-Rows": str(len(frame))}
+    if failed or unknown or closed:
+        headers["X-Thingbid-Unread"] = str(len(failed) + len(unknown) + len(closed))
+    return Response(buf.getvalue(), mimetype=EXPORT_FORMATS[fmt].split(";")[0], headers=headers)
+
+
+@bp.route("/<int:auction_id>/data.<fmt>")
+def export_one(auction_id: int, fmt: str):
+    """One key's readings as CSV, Parquet or JSONL (``data.json`` is the chart's JSON)."""
+    user = require_user()
+    return _export([_key(user, auction_id)], fmt, f"thingbid-data-{auction_id}")
+
+
+@bp.route("/export.<fmt>")
+def export_many(fmt: str):
+    """Every (``?auction=`` repeated: those) key's readings in one file, across devices."""
+    user = require_user()
+    mine = {k.auction_id: k for k in auction_reads.my_keys(_services(), user)}
+    raw = request.args.getlist("auction")
+    if raw:
+        if len(raw) > MAX_EXPORT_KEYS or not all(a.isdigit() and len(a) < 20 for a in raw):
+            raise FrontendError(f"auction must be auction numbers (at most {MAX_EXPORT_KEYS})")
+        missing = [a for a in raw if int(a) not in mine]
+        if missing:
+            raise NotFound(f"no key of yours for auction #{missing[0]}")
+        keys = [mine[int(a)] for a in dict.fromkeys(raw)]
+    else:
+        keys = list(mine.values())[:MAX_EXPORT_KEYS]
+    if not keys:
+        raise NotFound("no keys yet: win an auction and wait for the device to deliver")
+    return _export(keys, fmt, "thingbid-data")
 
 
 @bp.route("/<int:auction_id>/key.txt")
@@ -66,18 +170,56 @@ def download(auction_id: int):
                     headers={"Content-Disposition": f'attachment; filename="thingbid-key-{auction_id}.txt"'})
 
 
-@bp.route("/<int:auction_id>/data.json")
+MAX_TOKEN = 4096
+
+
+def _handed_token(user, k) -> tuple[str, int, int]:
+    """The one key a wallet session hands over for the data viewer (the browser opened it): checked to be
+    this auction's key, signed by its device, for this user; used for this read only, never kept."""
+    from exchange.crypto.tokens import TokenError, read_claims_unverified, verify_token
+
+    body = request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
+        raise FormError("token", "must be the access key your wallet opened (send {\"token\": ...} as JSON)")
+    services = _services()
+    with services.chain_guard():
+        signing_key = RegistryClient.from_manifest(services.base_chain(), services.manifest).signing_key_of(
+            bytes.fromhex(k.device_id.removeprefix("0x")))
+    try:
+        claims = read_claims_unverified(token)
+        verify_token(token, signing_key, device_id=k.device_id, now=claims.not_before)  # signature and device
+    except (TokenError, ValueError) as exc:
+        raise FormError("token", f"is not this device's key: {exc}") from None
+    if claims.auction_id != k.auction_id or claims.buyer.lower() != user.address.lower():
+        raise FormError("token", f"is the key of auction #{claims.auction_id} for {claims.buyer}, not yours of "
+                                 f"auction #{k.auction_id}")
+    return token, claims.not_before, claims.not_after
+
+
+@bp.route("/<int:auction_id>/data.json", methods=["GET", "POST"])
 def data(auction_id: int):
+    """The device's readings over the key's period. A wallet session's key opens in the browser only:
+    POST it here (one key, explicitly) for this server to read the device with it."""
     user = require_user()
     k = _key(user, auction_id)
-    if k.error:
+    token, not_before, not_after = k.token, k.not_before, k.not_after
+    if request.method == "POST":
+        if not user.is_wallet:
+            raise FormError("token", "is opened by this server already: GET this page")
+        token, not_before, not_after = _handed_token(user, k)
+    elif k.error:
         return jsonify({"error": k.error}), 409
     device = _services().catalog().device(k.device_id)
     if device is None:
         raise NotFound("the device is no longer in the catalog")
+    span = request.args.get("range", "24h")
+    if span not in CHART_RANGES:
+        return jsonify({"error": f"range must be one of {', '.join(CHART_RANGES)}"}), 400
     try:
-        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()),
-                          policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device))
+        out = read_series(device.td, token, not_before, not_after, now=auction_reads.chain_now(_services()),
+                          policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device),
+                          span_s=CHART_RANGES[span])
     except DeviceReadError as exc:
         return jsonify({"error": str(exc)}), 502
     return jsonify(out)

@@ -1,8 +1,9 @@
 // The browser wallet side of Thingbid: Sign-In with Ethereum through the page's EIP-1193 provider
 // (MetaMask, Rabby, WalletConnect...). Bundled by scripts/build-js (esbuild) into
 // frontend/static/dist/wallet.js and served same-origin: the CSP allows no CDN and no inline script.
-import { createPublicClient, createWalletClient, custom, formatEther, getAddress } from "viem";
+import { createPublicClient, createWalletClient, custom, encodeAbiParameters, formatEther, getAddress, keccak256 } from "viem";
 import { createSiweMessage } from "viem/siwe";
+import { blake2b } from "@noble/hashes/blake2b";
 
 function csrfToken() {
   const m = document.querySelector('meta[name="csrf-token"]');
@@ -78,6 +79,7 @@ export const KEY_MESSAGE = "Thingbid key-delivery key, version 1.\n\n" +
   "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.";
 const enc = new TextEncoder();
 const PKCS8_X25519 = hexBytes("302e020100300506032b656e04220420");
+const PKCS8_ED25519 = hexBytes("302e020100300506032b657004220420");
 const SEALED_INFO = enc.encode("thingbid/sealed-box/v1\0");
 const KEY_CONTEXT = enc.encode("thingbid/access-key/v1\0");
 
@@ -115,7 +117,20 @@ export async function deliveryKey(client, address) {
   const priv = await crypto.subtle.importKey("pkcs8", concat(PKCS8_X25519, raw), { name: "X25519" }, true, ["deriveBits"]);
   const pub = b64url((await crypto.subtle.exportKey("jwk", priv)).x);
   raw.fill(0);
-  const key = { priv, pub, publicHex: bytesHex(pub) };
+  // The same signature gives the sealed-bid secrets: an HMAC key for the salts, an AES key for the amounts.
+  const sig = hexBytes(signature);
+  const saltRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid salts"), "bits");
+  const boxRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid amounts"), "bits");
+  const saltKey = await crypto.subtle.importKey("raw", saltRaw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const boxKey = await crypto.subtle.importKey("raw", boxRaw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  // And the tangle wallet: an Ed25519 key (address: BLAKE2b-256 of its public key, exchange/tangle/tx.py).
+  const edRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("tangle ed25519 key"), "bits");
+  const edFull = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, true, ["sign"]);
+  const tanglePub = b64url((await crypto.subtle.exportKey("jwk", edFull)).x);
+  const tangleKey = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, false, ["sign"]);
+  saltRaw.fill(0); boxRaw.fill(0); edRaw.fill(0); sig.fill(0);
+  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey, tangleKey, tanglePub,
+                tangleAddress: bytesHex(blake2b(tanglePub, { dkLen: 32 })) };
   keyCache.set(address, key);
   try { localStorage.setItem("thingbid.x25519." + address.toLowerCase(), key.publicHex); } catch (e) { /* private mode */ }
   return key;
@@ -136,6 +151,189 @@ export function keyContext(auctionId) {
   let n = BigInt(auctionId);
   for (let i = 31; i >= 0; i--) { id[i] = Number(n & 0xffn); n >>= 8n; }
   return concat(KEY_CONTEXT, id);
+}
+
+// ---- sealed bids: salts derived from the wallet, amounts sealed for any machine of the same wallet -------
+function u256(n) {
+  const out = new Uint8Array(32);
+  let v = BigInt(n);
+  for (let i = 31; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+function fromU256(b) {
+  return b.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
+}
+const SALT_CONTEXT = enc.encode("thingbid/sealed-salt/v1\0");
+const AMOUNT_CONTEXT = enc.encode("thingbid/sealed-amount/v1\0");
+
+export async function sealedSalt(key, chainId, house, auctionId) {
+  const msg = concat(SALT_CONTEXT, u256(chainId), hexBytes(house), u256(auctionId));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key.saltKey, msg));
+}
+function amountAad(chainId, house, bidder, auctionId) {
+  return concat(AMOUNT_CONTEXT, u256(chainId), hexBytes(house), hexBytes(bidder), u256(auctionId));
+}
+export function commitmentOf(bidder, house, auctionId, chainId, amount, salt) {
+  return keccak256(encodeAbiParameters(
+    [{ type: "address" }, { type: "address" }, { type: "uint256" }, { type: "uint256" }, { type: "uint256" }, { type: "bytes32" }],
+    [bidder, house, BigInt(auctionId), BigInt(chainId), BigInt(amount), "0x" + bytesHex(salt)]));
+}
+
+// For each sealed bid of a plan: the commitment (sent to the chain) and the amount box (kept by the
+// server, opened only by this wallet). The salt itself never leaves the browser before the reveal.
+async function sealPlan(key, bidder, est) {
+  const out = [];
+  for (const b of est.sealed_bids) {
+    const salt = await sealedSalt(key, est.chain_id, est.house, b.auction_id);
+    const nonce = crypto.getRandomValues(new Uint8Array(12));
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: amountAad(est.chain_id, est.house, bidder, b.auction_id) },
+                                           key.boxKey, u256(b.amount));
+    out.push({ auction_id: b.auction_id, commitment: commitmentOf(bidder, est.house, b.auction_id, est.chain_id, b.amount, salt).slice(2),
+               box: bytesHex(concat(nonce, new Uint8Array(ct))) });
+    salt.fill(0);
+  }
+  return out;
+}
+
+// The reveal of sealed bids, on any machine: open each amount box, derive its salt, check the rebuilt
+// commitment against the chain's, and only then hand (amount, salt) over for the revealBatch.
+async function revealBody(ids) {
+  const client = walletClient();
+  const bidder = await account(client);
+  const key = await deliveryKey(client, bidder);
+  const site = await call("/wallet-tx/sealed.json?" + ids.map((i) => "auction_id=" + i).join("&"));
+  const reveals = [];
+  for (const b of site.bids) {
+    if (!b.box) throw new Error("no sealed amount was kept for auction #" + b.auction_id + ": it cannot be revealed from here");
+    const box = hexBytes(b.box);
+    let plain;
+    try {
+      plain = new Uint8Array(await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: box.slice(0, 12), additionalData: amountAad(site.chain_id, site.house, bidder, b.auction_id) },
+        key.boxKey, box.slice(12)));
+    } catch (e) {
+      throw new Error("the sealed amount of auction #" + b.auction_id + " does not open with this wallet");
+    }
+    const amount = fromU256(plain);
+    const salt = await sealedSalt(key, site.chain_id, site.house, b.auction_id);
+    if (commitmentOf(bidder, site.house, b.auction_id, site.chain_id, amount, salt) !== b.commitment.toLowerCase()) {
+      throw new Error("auction #" + b.auction_id + ": the commitment on chain is not this wallet's bid");
+    }
+    reveals.push({ auction_id: b.auction_id, amount: amount.toString(), salt: "0x" + bytesHex(salt) });
+  }
+  return { reveals };
+}
+
+// ---- tangle transfers of a wallet session: built and signed here (exchange/tangle/tx.py, version 1) ----
+function uint(n, bytes) {
+  const out = new Uint8Array(bytes);
+  let v = BigInt(n);
+  for (let i = bytes - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+function compareBytes(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+function leadingZeroBits(h) {
+  let n = 0;
+  for (const byte of h) {
+    if (byte === 0) { n += 8; continue; }
+    return n + Math.clz32(byte) - 24;
+  }
+  return n;
+}
+
+// essence = "TB" | version 1 | network u32 | kind u8 | timestamp_ms u64 | n_parents u8 | parents | issuer
+//           | payload_len u32 | payload;  tx = essence | Ed25519 signature | nonce u64 (proof of work)
+export async function tangleTransfer(key, prep, to, amount, memo) {
+  const payload = concat(hexBytes(to), uint(amount, 8), uint(prep.sequence, 8), uint(memo.length, 2), memo);
+  const parents = prep.parents.map(hexBytes).sort(compareBytes);
+  const essence = concat(enc.encode("TB"), uint(1, 1), uint(prep.network, 4), uint(1, 1), uint(Date.now(), 8),
+                         uint(parents.length, 1), ...parents, key.tanglePub, uint(payload.length, 4), payload);
+  const sig = new Uint8Array(await crypto.subtle.sign("Ed25519", key.tangleKey, essence));
+  const prefix = concat(essence, sig);
+  const base = blake2b.create({ dkLen: 32 }).update(prefix);
+  for (let nonce = 0; ; nonce++) {
+    const n = uint(nonce, 8);
+    if (leadingZeroBits(base.clone().update(n).digest()) >= prep.pow_difficulty) return bytesHex(concat(prefix, n));
+  }
+}
+
+async function showTangle(section, key) {
+  const acct = await call("/wallet-tx/tangle/account.json?address=" + key.tangleAddress);
+  section.querySelector("#tangle-address code").textContent = key.tangleAddress;
+  section.querySelector("#tangle-balance").textContent = String(acct.balance);
+  const body = section.querySelector("#tangle-history tbody");
+  if (acct.history.length) {
+    body.replaceChildren(...acct.history.map((t) => {
+      const tr = document.createElement("tr");
+      tr.className = t.direction;
+      for (const text of [t.id + "…", t.direction === "in" ? "received" : "sent", String(t.amount), t.other + "…",
+                          t.conflicting ? "conflicting" : t.confirmed ? "confirmed" : "pending"]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    }));
+  }
+}
+
+function bindTangle(section) {
+  const status = section.querySelector("#tangle-status");
+  const form = section.querySelector("form[data-wallet-tangle]");
+  let key = null;
+  const derive = async () => {
+    const client = walletClient();
+    const address = await account(client);
+    status.textContent = "sign the key-delivery message in your wallet…";
+    key = await deliveryKey(client, address);
+    await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);  // this session sends from it
+    await showTangle(section, key);
+    section.querySelector("#tangle-facts").hidden = false;
+    form.hidden = false;
+    const faucet = section.querySelector("#faucet-form");
+    if (faucet) faucet.hidden = false;
+    section.querySelector("#tangle-derive").hidden = true;
+    status.textContent = "";
+    section.dataset.tangleReady = "1";
+  };
+  section.querySelector("#tangle-derive").addEventListener("click", async (ev) => {
+    ev.currentTarget.disabled = true;
+    try { await derive(); } catch (e) {
+      status.textContent = "cannot show the tangle wallet: " + (e.shortMessage || e.message);
+      status.className = "error";
+      ev.currentTarget.disabled = false;
+    }
+  });
+  let out = form.querySelector("output.wallet-cost");
+  if (!out) { out = document.createElement("output"); out.className = "wallet-cost"; form.append(out); }
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = form.querySelector("button[type=submit]");
+    btn.disabled = true;
+    out.className = "wallet-cost";
+    try {
+      const fd = new FormData(form);
+      const to = String(fd.get("to") || "").trim().toLowerCase();
+      const amount = String(fd.get("amount") || "").trim();
+      if (!/^[0-9a-f]{64}$/.test(to)) throw new Error("the address must be 64 hex digits");
+      if (!/^[1-9][0-9]{0,15}$/.test(amount)) throw new Error("the amount must be a whole number of tokens, 1 or more");
+      const prep = await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);
+      if (BigInt(amount) > BigInt(prep.balance)) throw new Error("your tangle balance (" + prep.balance + ") is too low to send " + amount);
+      out.textContent = "signing and doing the proof of work…";
+      const tx = await tangleTransfer(key, prep, to, amount, enc.encode("thingbid web wallet"));
+      const r = await call("/wallet-tx/tangle/submit", { tx });
+      out.textContent = "sent " + r.amount + " to " + r.to.slice(0, 16) + "… (" + r.state + ")";
+      await showTangle(section, key);
+    } catch (e) {
+      out.textContent = "refused: " + (e.shortMessage || e.message);
+      out.className = "wallet-cost error";
+    } finally {
+      btn.disabled = false;
+    }
+  });
 }
 
 // ---- transactions prepared by the server, signed and sent by the wallet -------------------------
@@ -246,7 +444,9 @@ async function runPlan(box) {
   status.textContent = "sign the key-delivery message in your wallet (once per visit)…";
   const key = await deliveryKey(client, address);
   box.dataset.x25519 = key.publicHex;
-  const run = await call(box.dataset.startUrl, { x25519_public: key.publicHex });
+  const est = await call(estimateUrl(box));
+  const sealed = est.sealed_bids.length ? await sealPlan(key, address, est) : undefined;
+  const run = await call(box.dataset.startUrl, { x25519_public: key.publicHex, sealed });
   box.querySelector("#wallet-progress").hidden = false;
   for (;;) {
     const step = await call(run.next_url, {});
@@ -290,6 +490,28 @@ function tokenClaims(token) {
   return JSON.parse(body);
 }
 
+// The data viewer of a wallet session: only on the user's press is the one opened key sent to this
+// server, which reads the device with it for this answer and keeps nothing.
+function offerDataViewer(token) {
+  const btn = document.getElementById("read-through-server");
+  const box = document.querySelector("[data-wallet-charts]");
+  if (!btn || !box) return;
+  const status = box.querySelector(".chart-status");
+  status.textContent = "";
+  btn.hidden = false;
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    status.textContent = "reading the device…";
+    try {
+      window.thingbidCharts(box, await call(box.dataset.src, { token }));
+      btn.hidden = true;
+    } catch (e) {
+      status.textContent = "could not read the device: " + e.message;
+      btn.disabled = false;
+    }
+  });
+}
+
 function bindKeys(buttons) {
   const status = document.getElementById("wallet-keys-status");
   for (const btn of buttons) {
@@ -314,6 +536,7 @@ function bindKeys(buttons) {
         out.hidden = false;
         btn.hidden = true;
         status.textContent = "opened in your browser";
+        offerDataViewer(token);
       } catch (e) {
         status.textContent = "the key does not open: " + (e.shortMessage || e.message || e.name);
         status.className = "error";
@@ -326,8 +549,9 @@ function bindKeys(buttons) {
 // ---- one-transaction forms (deposit, withdraw, settle, reclaim, rate) of a wallet session --------
 // First press: the server prepares the transaction and the form shows its gas and cost; second press:
 // the wallet signs and sends it, and the server checks it on chain. Changing the form starts over.
-function walletFormBody(form) {
+async function walletFormBody(form) {
   const fd = new FormData(form);
+  if (form.dataset.walletAction === "reveal") return revealBody(fd.getAll("auction_id").map(Number));
   const body = {};
   if (fd.has("amount")) body.amount = fd.get("amount");
   const ids = fd.getAll("auction_id").map(Number);
@@ -354,7 +578,7 @@ function bindWalletForms(forms) {
       out.className = "wallet-cost";
       try {
         if (!step) {
-          step = await call("/wallet-tx/single/" + form.dataset.walletAction, walletFormBody(form));
+          step = await call("/wallet-tx/single/" + form.dataset.walletAction, await walletFormBody(form));
           out.textContent = step.label + ": " + step.gas.toLocaleString("en") + " gas, fees " + eth(step.fee_wei) +
             ", total " + eth(step.total_wei) + " — press again to sign in your wallet";
           btn.textContent = "Sign in your wallet";
@@ -380,7 +604,7 @@ function bindWalletForms(forms) {
   }
 }
 
-window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared };
+window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf, tangleTransfer };
 
 document.addEventListener("DOMContentLoaded", () => {
   const b = document.getElementById("wallet-signin");
@@ -389,6 +613,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (plan) bindPlan(plan);
   const keys = document.querySelectorAll("button.open-key");
   if (keys.length) bindKeys(keys);
+  const tangle = document.getElementById("tangle-derive");
+  if (tangle) bindTangle(tangle.closest("section"));
   const forms = document.querySelectorAll("form[data-wallet-action]");
   if (forms.length && document.body.dataset.session === "wallet") bindWalletForms(forms);
 });

@@ -42,21 +42,44 @@ function watchProgress(box) {
 }
 
 // Charts of readings: one line chart per numeric property, data from a same-origin JSON URL.
+// A time-range select (data-range-select) asks the same URL with ?range= and redraws.
 async function drawCharts(box) {
+  const select = box.dataset.rangeSelect ? document.querySelector(box.dataset.rangeSelect) : null;
+  if (select && !box.dataset.rangeBound) {
+    box.dataset.rangeBound = "1";
+    select.addEventListener("change", () => drawCharts(box));
+  }
+  box.dataset.ready = "0";
+  box.querySelectorAll("figure, ul.chart-errors").forEach((el) => {
+    const c = el.querySelector && el.querySelector("canvas");
+    if (c && typeof Chart !== "undefined" && Chart.getChart(c)) Chart.getChart(c).destroy();
+    el.remove();
+  });
   const status = box.querySelector(".chart-status");
+  status.textContent = "loading readings from the device…";
+  const range = select ? select.value : "";
   let data;
   try {
-    data = await getJSON(box.dataset.src);
+    data = await getJSON(box.dataset.src + (range ? "?range=" + encodeURIComponent(range) : ""));
   } catch (e) {
     status.textContent = "could not read the device: " + e.message;
     return;
   }
+  renderCharts(box, data);
+  box.dataset.range = range;
+}
+
+// Also used by the wallet's data viewer (frontend/js/wallet.js), which POSTs the key it opened.
+function renderCharts(box, data) {
+  const status = box.querySelector(".chart-status");
   if (typeof Chart === "undefined") {
     status.textContent = "chart library missing";
     return;
   }
   const series = data.series || [];
   const errors = data.errors || [];
+  const span = document.getElementById("chart-span");
+  if (span) span.textContent = data.range || "";  // the dated range shown, in UTC
   if (series.length) {
     status.textContent = "";
   } else if (errors.length) {
@@ -90,6 +113,8 @@ async function drawCharts(box) {
       options: { animation: false, responsive: false, plugins: { legend: { display: false } } },
     });
     canvas.dataset.points = String(chart.data.datasets[0].data.length);
+    canvas.dataset.first = s.labels.length ? s.labels[0] : "";
+    canvas.dataset.last = s.labels.length ? s.labels[s.labels.length - 1] : "";
   });
   box.dataset.ready = "1";
 }
@@ -160,6 +185,8 @@ function watchStream(box) {
   };
   tick();
 }
+
+window.thingbidCharts = renderCharts;
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-progress]").forEach(watchProgress);

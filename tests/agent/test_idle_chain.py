@@ -121,3 +121,26 @@ def test_the_embedded_chain_served_by_up_mines_while_idle():
         wait_for("chain time to move on an idle embedded chain", lambda: locked_now() >= start + 2, 10)
     finally:
         server.stop()
+
+
+def test_readings_are_recorded_in_the_key_window_after_chain_time_was_moved_forward(tmp_path, anvil_chain):
+    """Key periods are chain time: the recorder must hold readings for the hours the chain jumped
+    over (stamped on the agent's chain-aware clock, not on wall time), or a key bought after the
+    jump reads an empty window."""
+    from device_agent.agent import DeviceAgent
+
+    data_dir = tmp_path / "fridge"
+    init_agent(data_dir, PASSWORD, AgentConfig(appliance="fridge", seed=4), kdf_n=2**8)
+    agent = DeviceAgent(data_dir, PASSWORD)
+    try:
+        agent.chain = anvil_chain
+        agent.source.catch_up(agent.recorder)
+        anvil_chain.time_travel(3 * 3600)
+        moved = int(anvil_chain.w3.eth.get_block("latest")["timestamp"])
+        agent.clock(fresh=True)
+        agent.source.catch_up(agent.recorder)
+        window = agent.recorder.history("temperature", moved - 3600, moved)
+        assert len(window) >= 55, f"{len(window)} readings in the last chain-time hour"
+        assert max(r["t"] for r in window) >= moved - 60
+    finally:
+        agent.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exchange.chain.auction import MIN_RATING_FEE
+from exchange.chain.vocabulary import State
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER, MECHANISMS
@@ -57,7 +58,7 @@ def test_delivery_credits_seller_records_access_and_winner_rates_once(market, me
                           "weight": MIN_RATING_FEE}
     with pytest.raises(ContractRevert) as err:
         h.rate(aid, 5, a)
-    assert (err.value.error, err.value.error_args) == ("WrongState", (aid, 6))  # 6: rated
+    assert (err.value.error, err.value.error_args) == ("WrongState", (aid, State.RATED.code))
     assert h.rating_of(h.auction(aid).device_id) == (4 * MIN_RATING_FEE, MIN_RATING_FEE, 1)
     assert h.ether_balance() == market.held()
 

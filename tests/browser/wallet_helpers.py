@@ -27,6 +27,47 @@ def delivery_key_of(private_key: str) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=b"thingbid/wallet-key/v1", info=b"x25519 key delivery").derive(bytes(sig))
 
 
+def _wallet_secret(private_key: str, info: bytes) -> bytes:
+    sig = Account.from_key(private_key).sign_message(encode_defunct(text=KEY_MESSAGE)).signature
+    return HKDF(hashes.SHA256(), 32, salt=b"thingbid/wallet-key/v1", info=info).derive(bytes(sig))
+
+
+def sealed_salt_of(private_key: str, chain_id: int, house: str, auction_id: int) -> bytes:
+    """The salt the browser derives for a sealed bid of this wallet (frontend/js/wallet.js sealedSalt)."""
+    import hmac
+
+    msg = (b"thingbid/sealed-salt/v1\0" + chain_id.to_bytes(32, "big") + bytes.fromhex(house[2:])
+           + auction_id.to_bytes(32, "big"))
+    return hmac.new(_wallet_secret(private_key, b"sealed-bid salts"), msg, "sha256").digest()
+
+
+def sealed_amount_of(private_key: str, chain_id: int, house: str, auction_id: int, box: bytes) -> int:
+    """Open an amount box the browser sealed (AES-GCM bound to chain, house, bidder and auction)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    bidder = Account.from_key(private_key).address
+    aad = (b"thingbid/sealed-amount/v1\0" + chain_id.to_bytes(32, "big") + bytes.fromhex(house[2:])
+           + bytes.fromhex(bidder[2:]) + auction_id.to_bytes(32, "big"))
+    plain = AESGCM(_wallet_secret(private_key, b"sealed-bid amounts")).decrypt(box[:12], box[12:], aad)
+    return int.from_bytes(plain, "big")
+
+
+def tangle_wallet_of(private_key: str):
+    """The tangle wallet a wallet session derives in the browser (Ed25519 key from the same signature)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exchange.tangle.wallet import Wallet
+
+    return Wallet(Ed25519PrivateKey.from_private_bytes(_wallet_secret(private_key, b"tangle ed25519 key")))
+
+
+def wallet_secrets_of(private_key: str) -> list[str]:
+    """Every secret a wallet session derives in the browser: the delivery key, the sealed-bid keys, the tangle key."""
+    return [delivery_key_of(private_key).hex(), _wallet_secret(private_key, b"sealed-bid salts").hex(),
+            _wallet_secret(private_key, b"sealed-bid amounts").hex(),
+            _wallet_secret(private_key, b"tangle ed25519 key").hex()]
+
+
 class LogKeeper(logging.Handler):
     """Every log record anyone writes while installed (formatted, arguments included)."""
 

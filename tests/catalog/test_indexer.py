@@ -36,6 +36,31 @@ def test_sync_indexes_every_registry_event(chain, reg, fleet, db_url):
     assert cat.device(b"\x00" * 32) is None
 
 
+def test_property_and_unit_filters_match_a_case_insensitive_part_of_the_name(chain, reg, fleet, db_url):
+    """Issue 17: `temperature` finds `flowTemperature` too, `celsius` finds "degree Celsius", and
+    the catalog lists the names and units that exist (the web form's suggestions)."""
+    items, _ = fleet
+    Indexer(chain, reg.address, db_url).sync()
+    cat = Catalog(db_url)
+
+    def ids(**f):
+        return {d.device_id for d in cat.search(CatalogFilter(**f)).items}
+
+    hexid = ["0x" + i.device_id.hex() for i in items]
+    with_temperature = {hexid[0], hexid[1], hexid[3], hexid[4]}  # fridges, heat pump (flow/outdoor), air sensor
+    assert ids(properties=["temperature"]) == with_temperature
+    assert ids(properties=["TEMPERATURE"]) == with_temperature
+    assert ids(properties=["outdoortemp"]) == {hexid[3]}
+    assert ids(units=["celsius"]) == with_temperature
+    assert ids(units=["Celsius"], properties=["power", "humid"]) == {hexid[0], hexid[1]}  # each term is required
+    assert ids(properties=["nosuchthing"]) == set() and ids(units=["furlong"]) == set()
+    assert cat.count(CatalogFilter(properties=["temperature"])) == 4
+    assert cat.device_ids(CatalogFilter(units=["ampere"])) == [hexid[2]]
+    vocab = cat.vocabulary()
+    assert ("flowTemperature", 1) in vocab["properties"] and ("degree Celsius", 4) in vocab["units"]
+    assert [n for n, _ in vocab["properties"]] == sorted({n for n, _ in vocab["properties"]}, key=str.lower)
+
+
 def test_filters_over_an_indexed_fleet(chain, reg, fleet, db_url):
     items, _ = fleet
     Indexer(chain, reg.address, db_url).sync()
@@ -90,13 +115,18 @@ def test_reindexing_a_range_changes_nothing(chain, reg, fleet, db_url):
     assert r.events > 0 and r.applied == 0 and ix.dump() == before
 
 
+class PowerCut(BaseException):
+    """The process ending mid-range (like KeyboardInterrupt or SystemExit: nothing catches it)."""
+
+
 def test_resume_after_restart_mid_range(chain, reg, fleet, db_url, tmp_path):
     head = chain.w3.eth.block_number
     first = Indexer(chain, reg.address, db_url, batch_blocks=3)
     first.sync(to_block=head // 2)
     assert first.status()["next_block"] == head // 2 + 1
     first.close()
-    # A crash inside a range: the handler fails after some events; nothing of that range is kept.
+    # A crash inside a range (the process dies after some events: not an exception an event causes,
+    # which would be quarantined); nothing of that range is kept.
     crashing = Indexer(chain, reg.address, db_url, batch_blocks=1000)
     boom = {"n": 0}
     originals = dict(HANDLERS)
@@ -105,13 +135,13 @@ def test_resume_after_restart_mid_range(chain, reg, fleet, db_url, tmp_path):
         def wrapped(batch, ev):
             boom["n"] += 1
             if boom["n"] == 2:
-                raise RuntimeError("power cut")
+                raise PowerCut("power cut")
             handler(batch, ev)
         return wrapped
 
     HANDLERS.update({name: failing(h) for name, h in originals.items()})
     try:
-        with pytest.raises(RuntimeError, match="power cut"):
+        with pytest.raises(PowerCut, match="power cut"):
             crashing.sync()
     finally:
         HANDLERS.update(originals)

@@ -102,7 +102,9 @@ def test_a_bad_filter_never_widens_the_search_to_the_whole_catalog(world_m, worl
     c = world_app.test_client()
     c.get("/catalog/")  # world_m is indexed: the unfiltered catalog has devices
     html = c.get("/catalog/?" + query).get_data(as_text=True)
-    assert count_of(html) == 0  # not the 30 devices of the catalog without the broken field
+    # Not the 30 devices of the catalog without the broken field: no count, no row, no marker.
+    assert "Not searched: fix the marked field first." in html and 'id="result-count"><strong>' not in html
+    assert 'class="title"' not in html and "No device matches." in html
     assert 'class="marker' not in html
 
 
@@ -164,3 +166,39 @@ def test_a_device_id_in_the_url_lists_only_that_device_and_says_so(world_m, worl
     assert count_of(html) == 1 and f'href="/catalog/device/0x{d.device_id.hex()}" class="title"' in html
     assert input_attrs(html, "device_id", "filters")["value"] == f"0x{d.device_id.hex()}"  # kept by the filter form
     assert 'id="only-device"' in html and 'href="/catalog/">all devices</a>' in html
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_property_and_unit_filters_match_part_of_a_name_in_any_case_and_suggest_what_exists(world_m, world_app):
+    from exchange.wot.samples import APPLIANCES
+
+    c = world_app.test_client()
+    with_temp = sum(1 for d in world_m.devices if any("temp" in n.lower() for n, _, _ in APPLIANCES[d.kind]))
+    assert 0 < with_temp < len(world_m.devices)
+    assert count_of(c.get("/catalog/?prop=Temperature").get_data(as_text=True)) == with_temp  # flowTemperature too
+    assert count_of(c.get("/catalog/?unit=celsius").get_data(as_text=True)) == with_temp  # "degree Celsius"
+    html = c.get("/catalog/").get_data(as_text=True)
+    props = re.search(r'<datalist id="prop-names">(.*?)</datalist>', html, re.S).group(1)
+    units = re.search(r'<datalist id="unit-names">(.*?)</datalist>', html, re.S).group(1)
+    assert 'value="flowTemperature"' in props and 'value="degree Celsius"' in units
+    assert 'name="prop" list="prop-names"' in html and 'name="unit" list="unit-names"' in html
+    listed = re.search(r'<details id="vocabulary">(.*?)</details>', html, re.S).group(1)
+    assert "waterTemperature" in listed and "kilowatt hour" in listed and "prop=waterTemperature" in listed
+
+
+def test_the_count_is_exact_and_agrees_with_the_map_and_the_pager(world_m, world_app):
+    html = world_app.test_client().get("/catalog/?per_page=5").get_data(as_text=True)
+    assert count_of(html) == 30 and 'id="result-count"><strong>30+' not in html  # the look-ahead said 25+
+    assert "30 of 30 matching devices placed on the map" in html
+    assert "page 1 of 6 · next »" in _text(html)  # not "page 1 of 6next »"
+    html = world_app.test_client().get("/catalog/?per_page=5&page=3").get_data(as_text=True)
+    assert "« previous · page 3 of 6 · next »" in _text(html)
+
+
+def test_a_validation_error_says_nothing_was_searched_instead_of_zero_matching(world_app):
+    html = world_app.test_client().get("/catalog/?reserve_min=-5").get_data(as_text=True)
+    count = _text(re.search(r'<p class="count" id="result-count">(.*?)</p>', html, re.S).group(1)).strip()
+    assert count == "Not searched: fix the marked field first." and "0 matching" not in _text(html)

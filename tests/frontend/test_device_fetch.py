@@ -148,3 +148,37 @@ def test_redirects_are_not_followed(device):
     with pytest.raises(DeviceReadError, match="redirects are not followed"):
         get_json(f"{device}/redirect", "good", DeviceNetworkPolicy(["127.0.0.0/8"]))
     assert _Device.requests == ["/redirect"]
+
+
+def test_chart_labels_carry_the_date_when_the_range_crosses_midnight(device):
+    """Issue 17: a chart over more than one UTC day said "00:16" for two different days."""
+    allowed = DeviceNetworkPolicy(["127.0.0.0/8"])
+    td = _td(f"{device}/properties/temperature")
+    whole = read_series(td, "good", 0, 10**6, now=90_000, policy=allowed, span_s=None)
+    s = whole["series"][0]
+    assert (whole["from"], whole["to"]) == (0, 90_000)
+    assert s["labels"] == ["1970-01-01 00:16", "1970-01-01 00:18"]
+    assert s["times"] == ["1970-01-01T00:16:40Z", "1970-01-01T00:18:40Z"] and s["t"] == [1000, 1120]
+    assert whole["range"] == "1970-01-01 00:00 – 1970-01-02 01:00 UTC"
+    same_day = read_series(td, "good", 0, 10**6, now=1500, policy=allowed)
+    assert same_day["series"][0]["labels"] == ["00:16", "00:18"]  # one day: the time is enough
+    last_hour = read_series(td, "good", 0, 10**6, now=90_000, policy=allowed, span_s=3600)
+    assert (last_hour["from"], last_hour["to"]) == (86_400, 90_000)  # the time-range control's window
+    assert _Device.requests[-1][1]["from"] == 86_400
+
+
+def test_an_export_reads_the_whole_key_period_in_windows_into_one_dated_frame(device):
+    from frontend.device_data import ExportJob, export_rows_estimate, read_frame
+
+    td = _td(f"{device}/properties/temperature")
+    jobs = [ExportJob("0x" + "ab" * 32, td, "good", 0, 10**6), ExportJob("0x" + "cd" * 32, td, "bad", 0, 10**6)]
+    assert export_rows_estimate(jobs, now=600_000, step=60) == 2 * 10_001
+    frame, failed = read_frame(jobs, now=600_000, step=60, policy=DeviceNetworkPolicy(["127.0.0.0/8"]))
+    assert list(frame.columns) == ["device", "property", "time", "value", "unit"]
+    assert frame["value"].tolist() == [4.5, 5.0] and frame["unit"].tolist() == ["degC", "degC"]
+    assert str(frame["time"].dt.tz) == "UTC" and frame["time"].iloc[0].isoformat() == "1970-01-01T00:16:40+00:00"
+    assert list(failed) == ["0x" + "cd" * 32] and "HTTP 401" in failed["0x" + "cd" * 32]
+    asked = [a for p, a in (r for r in _Device.requests if isinstance(r, tuple)) if a.get("step") == 60]
+    # 600,001 s at one bucket a minute: three windows of at most 5,000 buckets each, per key
+    assert len(asked) == 4  # three windows of the readable key; the refused one stops at its first
+    assert {(a["from"], a["to"]) for a in asked} == {(0, 299_999), (300_000, 599_999), (600_000, 600_000)}

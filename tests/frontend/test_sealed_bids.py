@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.frontend.fe_helpers import create_user, csrf_of
 from tests.frontend.test_bids_and_isolation import place, plan, plan_id, wait_job
 
@@ -87,3 +89,36 @@ def test_sealed_plan_commits_bucket_deposits_that_do_not_show_the_bid(sealed_wor
     assert "0.005 ETH" in pages["0.0042"]
     deposits = [e.args["deposit"] for e in house.events(names={"BidCommitted"})]
     assert deposits == [5 * 10**15] * 8
+
+
+@pytest.mark.parametrize("sealed,words", [
+    (None, "must list a commitment and an amount box for each of the 4 sealed bids"),
+    ("short", "must list a commitment and an amount box for each of the 4 sealed bids"),
+    ("zero", "a commitment is 32 nonzero bytes"),
+    ("stranger", "is not a sealed bid of this plan"),
+    ("twice", "is listed twice"),
+    ("nothex", "must be hex"),
+])
+def test_a_wallet_plan_of_sealed_bids_needs_a_commitment_and_box_for_each(sealed_world_m, sealed_app, sealed, words):
+    """A wallet session's sealed bids are committed with the browser's commitments: a start body that lacks or
+    bends one is refused with the reason, keeps no box, and leaves the plan to be placed."""
+    from tests.frontend.siwe_helpers import wallet_sign_in
+
+    c = sealed_app.test_client()
+    token = wallet_sign_in(c)
+    r = c.post("/bids/plan", data={"csrf_token": token, "max_price": "0.002", "budget": "1"})
+    pid = r.headers["Location"].rsplit("/", 1)[1]
+    pub = "ab" * 32
+    est = c.get(f"/wallet-tx/plan/{pid}/estimate.json?x25519_public={pub}").get_json()
+    assert len(est["sealed_bids"]) == 4 and est["house"] and est["chain_id"]
+    single = {"commitment": "11" * 32, "box": "22" * 60}
+    good = [{"auction_id": b["auction_id"], **single} for b in est["sealed_bids"]]
+    body = {"short": good[:3], "zero": [{**good[0], "commitment": "00" * 32}, *good[1:]],
+            "stranger": [{**good[0], "auction_id": 10**6}, *good[1:]], "twice": [good[0], good[0], *good[2:]],
+            "nothex": [{**good[0], "box": "zz" * 60}, *good[1:]]}.get(sealed)
+    services = sealed_app.extensions["thingbid.services"]
+    r = c.post(f"/wallet-tx/plan/{pid}/start", json={"x25519_public": pub, "sealed": body},
+               headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and words in r.get_json()["error"], r.get_json()
+    assert not (services.keystore_dir / "wallet-sealed").exists()
+    assert c.get(f"/wallet-tx/plan/{pid}/estimate.json?x25519_public={pub}").status_code == 200  # still placeable

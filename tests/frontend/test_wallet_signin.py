@@ -202,6 +202,45 @@ def test_keystore_mode_is_refused_off_loopback(deployed_m, deployed, tmp_path, c
     assert not (tmp_path / "ks").exists()
 
 
+@pytest.mark.parametrize("headers", [
+    # nginx's bare ``proxy_pass http://127.0.0.1:5000`` sends Host 127.0.0.1:5000 from 127.0.0.1: only the
+    # browser's own Origin/Referer, or the proxy's forwarding headers, tell the request came from elsewhere.
+    {"Origin": "https://bids.example.com"},
+    {"Referer": "https://bids.example.com/account/signin"},
+    {"X-Forwarded-For": "203.0.113.5"},
+    {"Forwarded": "for=203.0.113.5;host=bids.example.com"},
+    {"X-Forwarded-Host": "bids.example.com"},
+    {"X-Real-IP": "203.0.113.5"},
+])
+def test_keystore_mode_is_refused_through_a_proxy_on_loopback(deployed_m, deployed, tmp_path, headers):
+    app = _app(deployed_m, tmp_path, BIND_HOST="127.0.0.1")
+    c = app.test_client()
+    c.environ_base.update({"HTTP_HOST": "127.0.0.1:5000"})
+    html = c.get("/account/signin", headers=headers).get_data(as_text=True)
+    assert 'id="keystore-off"' in html and 'id="signin-form"' not in html
+    token = csrf_of(c)
+    r = c.post("/account/create", headers=headers, data={"csrf_token": token, "username": "mallory", "password": PASSWORD,
+                                                         "confirm": PASSWORD, "mode": "new"})
+    assert r.status_code == 403 and "only for a frontend bound to loopback" in r.get_data(as_text=True)
+    r = c.post("/account/signin", data={"csrf_token": token, "username": "mallory", "password": PASSWORD},
+               headers={"Accept": "application/json", **headers})
+    assert r.status_code == 403 and "Sign in with your wallet" in r.get_json()["error"]
+    assert not (tmp_path / "ks").exists()
+
+
+def test_keystore_mode_on_loopback_with_the_browsers_own_origin(deployed_m, deployed, tmp_path):
+    """The control of the proxy test: a browser on this machine sends a loopback Origin and Referer."""
+    c = _app(deployed_m, tmp_path, BIND_HOST="127.0.0.1").test_client()
+    c.environ_base.update({"HTTP_HOST": "127.0.0.1:5000"})
+    own = {"Origin": "http://127.0.0.1:5000", "Referer": "http://localhost:5000/account/create"}
+    assert 'id="signin-form"' in c.get("/account/signin", headers=own).get_data(as_text=True)
+    token = csrf_of(c, "/account/create")
+    r = c.post("/account/create", headers=own, data={"csrf_token": token, "username": "local", "password": PASSWORD,
+                                                     "confirm": PASSWORD, "mode": "new"})
+    assert r.status_code == 302
+    assert c.get("/account/whoami.json").get_json()["mode"] == "keystore"
+
+
 def test_keystore_mode_works_on_loopback(deployed_m, deployed, tmp_path):
     c = _app(deployed_m, tmp_path, BIND_HOST="127.0.0.1").test_client()
     assert 'id="signin-form"' in c.get("/account/signin").get_data(as_text=True)

@@ -53,3 +53,16 @@ def test_good_calls_still_answer(rpc):
     status, resp = _post(rpc, b'[{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},'
                               b' {"jsonrpc": "2.0", "id": 2, "method": "evm_increaseTime", "params": [60]}]')
     assert status == 200 and "result" in resp[0] and "error" not in resp[0] and resp[1]["result"] == hex(60)
+
+
+@pytest.mark.parametrize("method", ["eth_chainId", "eth_blockNumber", "eth_gasPrice", "net_version"])
+def test_quantities_are_answered_in_json_rpc_wire_format(rpc, method):
+    """Quantities are hex strings on the wire (net_version a decimal string): a number breaks
+    strict clients such as viem in the browser wallet."""
+    status, resp = _post(rpc, json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).encode())
+    result = resp.get("result")
+    assert status == 200 and isinstance(result, str), resp
+    if method == "net_version":
+        assert result.isdigit(), result
+    else:
+        assert result.startswith("0x") and int(result, 16) >= 0, result

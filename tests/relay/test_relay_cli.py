@@ -50,8 +50,21 @@ def test_relay_process_serves_the_registry_it_is_pointed_at(deployed, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--port", "70000"], "--port 70000 is not a port"),
-    (["--rpc", "http://127.0.0.1:9"], "no EVM JSON-RPC endpoint answers"),
+    (["--port", "0", "--rpc", "http://127.0.0.1:9"], "no EVM JSON-RPC endpoint answers"),
+    (["--port", "0", "--keys-file", "/nonexistent/keys.json"], "--keys-file /nonexistent/keys.json"),
 ])
 def test_relay_cli_refuses_bad_input_in_one_line(args, message):
     done = thingbid("relay", *args)
     assert done.returncode == 1 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_relay_cli_on_a_port_already_taken_is_one_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = thingbid("relay", "--port", str(port), "--keys-file", "/nonexistent/keys.json")
+    assert done.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

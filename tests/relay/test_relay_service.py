@@ -272,3 +272,82 @@ def test_a_client_that_stalls_mid_body_is_cut_off_with_408(checked_in, start_rel
                   "Content-Length: 10\r\n\r\nabc".encode())
         answer = s.recv(65536)
     assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer
+
+
+def test_a_checked_out_device_is_dropped_by_the_relay_before_its_agent_reconnects(checked_in, start_relay, connector):
+    agent = checked_in("leaving")
+    relay = start_relay(RelayLimits(registry_poll_s=0.2))
+    link = link_agent(connector, relay, agent)
+    assert get(device_url(relay, agent, "/.well-known/wot"))[0] == 200
+    assert agent.disable()["action"] == "checked_out"
+    wait_for("the relay to drop the checked-out device",
+             lambda: get_json(device_url(relay, agent, "/.well-known/wot"))[0] == 404, 10)
+    status, _, body = get_json(device_url(relay, agent, "/.well-known/wot"))
+    assert (status, body["error"]) == (404, "unknown_device")
+    wait_for("the agent to be refused as unregistered", lambda: "4404" in link.last_refusal, 10)
+    assert not link.connected.is_set()
+
+
+class _ChangingKeys:
+    """A key source whose table the test edits; ``changes`` reports what changed, like the registry's events."""
+
+    def __init__(self, table: dict[bytes, bytes]):
+        self.table, self.changed = dict(table), set()
+
+    def lookup(self, device_id: bytes):
+        return self.table.get(device_id)
+
+    def changes(self) -> set[bytes]:
+        out, self.changed = self.changed, set()
+        return out
+
+
+def test_a_device_whose_registered_key_changed_is_dropped_and_the_old_key_refused(connector):
+    from exchange.relay.server import Relay, RelayThread
+
+    device = bytes(range(32))
+    old_sk, old_pk = generate_ed25519()
+    new_sk, new_pk = generate_ed25519()
+    keys = _ChangingKeys({device: old_pk})
+    with RelayThread(Relay(keys, "key-change", RelayLimits(registry_poll_s=0.1))) as relay:
+        link = connector.add(relay.url, device, old_sk, lambda *a: (200, [("Content-Type", "text/plain")], b"old"))
+        wait_for("the hello with the old key", link.connected.is_set, 10)
+        assert get(f"{relay.url}/devices/{device.hex()}/x")[:3:2] == (200, b"old")
+        keys.table[device] = new_pk
+        keys.changed.add(device)
+        wait_for("the relay to drop the old key's connection", lambda: not link.connected.is_set(), 10)
+        wait_for("the old key's hello to be refused", lambda: "4401" in link.last_refusal, 10)
+        status, _, body = get_json(f"{relay.url}/devices/{device.hex()}/x")
+        assert (status, body["error"]) == (503, "device_offline")
+        fresh = connector.add(relay.url, device, new_sk, lambda *a: (200, [("Content-Type", "text/plain")], b"new"))
+        wait_for("the hello with the new key", fresh.connected.is_set, 10)
+        assert get(f"{relay.url}/devices/{device.hex()}/x")[:3:2] == (200, b"new")
+
+
+def test_an_agent_that_stops_reading_cannot_slow_the_others(checked_in, start_relay, connector):
+    good, deaf = checked_in("good"), checked_in("deaf")
+    relay = start_relay(RelayLimits(request_timeout_s=2.5, send_timeout_s=1.0))
+    link_agent(connector, relay, good)
+    deaf_link = connector.add(relay.url, deaf.device_id, deaf.identity.ed25519_private, lambda *a: (200, [], b""))
+
+    async def never_read(ws, stop):  # hello done, then the socket is never read again (until the test ends)
+        await stop.wait()
+
+    deaf_link._serve = never_read
+    wait_for("the deaf agent's hello", deaf_link.connected.is_set, 10)
+    answers = []
+    flood = [threading.Thread(target=lambda: answers.append(get_json(device_url(relay, deaf, "/actions/x"),
+                                                                     method="POST", data=b"z" * 60_000)))
+             for _ in range(80)]
+    for t in flood:
+        t.start()
+    wait_for("the deaf device's requests to fill its cap", lambda: sum(a[0] == 503 for a in answers) >= 10, 10)
+    for _ in range(5):
+        status, _, td = get_json(device_url(relay, good, "/.well-known/wot"))
+        assert status == 200 and td["id"].endswith(good.identity.device_id_hex)
+    assert len(answers) < 80  # the good device answered while the deaf one's requests still waited
+    for t in flood:
+        t.join(15)
+    assert len(answers) == 80 and {a[0] for a in answers} == {503}
+    assert {a[2]["error"] for a in answers} <= {"device_busy", "device_unavailable"}
+    assert all("Retry-After" in a[1] for a in answers)
