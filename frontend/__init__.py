@@ -63,6 +63,11 @@ DEFAULTS = {
 }
 
 
+# APIs (the browser wallet's, Sign-In with Ethereum, the WoT directory): every answer JSON. By path:
+# a request no rule matches (a POST to a GET route) has no blueprint.
+JSON_PREFIXES = ("/wallet-tx/", "/siwe/", "/things", "/search/", "/.well-known/")
+
+
 class BidiSafeJSONProvider(DefaultJSONProvider):
     """JSON answers (charts' property names and units, job outcomes) without bidi controls."""
 
@@ -154,8 +159,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     def wants_json() -> bool:
         best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+        # The browser wallet's API answers JSON whatever a client sent (a form-encoded POST got HTML).
         return (request.path.endswith(".json") or "/api/" in request.path or request.is_json
-                or best == "application/json")
+                or request.path.startswith(JSON_PREFIXES) or best == "application/json")
 
     def error_page(status: int, message: str):
         if wants_json():

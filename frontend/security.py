@@ -46,7 +46,8 @@ def check_csrf() -> None:
         return  # read-only and sessionless: its writes answer 405 whoever sends them
     expected = session.get("csrf")
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    if not expected or not hmac.compare_digest(str(expected), str(sent)):
+    # Compared as bytes: compare_digest raises TypeError on text with non-ASCII characters (a 500).
+    if not expected or not hmac.compare_digest(str(expected).encode(), str(sent).encode("utf-8", "surrogatepass")):
         raise CsrfError("CSRF token missing or wrong: reload the page and try again")
 
 

@@ -39,6 +39,9 @@ class Route:
     valid: Callable[[random.Random], Req] | None = None
     json: bool = True
     refused: Callable[[random.Random], Req] | None = None  # a request the server must refuse (4xx)
+    # where mutations start when there is no valid builder (a request with the client's session,
+    # say, that the server may well refuse); default: the bare method and path
+    base: Callable[[random.Random], Req] | None = None
 
 
 def _json_reason(resp: Resp) -> str | None:
@@ -69,6 +72,7 @@ class Target:
     * ``max_body``: the server's body limit (oversized bodies are a little above it);
     * ``headers``: sent with every request (authentication of the fuzzing client);
     * ``reason(resp)``: None when a 4xx answer explains itself (default: JSON ``{"error": ...}``);
+      ``reason(req, resp)`` when ``reason_sees_request`` (a web app answers HTML pages and JSON APIs);
     * ``refused(resp)``: whether the server refused the request, so its state must not change
       (default: a 4xx; a JSON-RPC server also counts a 200 with an ``error`` member);
     * ``accepted(resp)``: whether the answer to a valid request is a success (default: a 2xx; a
@@ -85,6 +89,7 @@ class Target:
     reason: Callable[[Resp], str | None] = _json_reason
     refused: Callable[[Resp], bool] = _http_refused
     accepted: Callable[[Resp], bool] = _http_accepted
+    reason_sees_request: bool = False
 
 
 @dataclass
@@ -242,16 +247,67 @@ def _deep_json(rng: random.Random, limit: int) -> bytes:
     return b'{"a":' * depth + b"1" + b"}" * depth
 
 
+def _form_fields(req: Req) -> list[tuple[str, str]] | None:
+    """The fields of a form-encoded body (``None`` for any other body)."""
+    from urllib.parse import parse_qsl
+
+    ctype = next((v for k, v in req.headers if k.lower() == "content-type"), "")
+    if not req.body or not ctype.startswith("application/x-www-form-urlencoded"):
+        return None
+    try:
+        return parse_qsl(req.body.decode("ascii"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+_KEEP = {"csrf_token"}  # a form's CSRF token stays as it is, so the mutation reaches the view
+
+
+def _mutate_form(req: Req, fields: list[tuple[str, str]], rng: random.Random, kind: str, value, text: str) -> Req:
+    """One field of a form replaced by a hostile value for ``kind`` (or dropped, or repeated)."""
+    from urllib.parse import quote
+
+    names = [i for i, (k, _) in enumerate(fields) if k not in _KEEP] or list(range(len(fields)))
+    i = rng.choice(names)
+    k, v = fields[i]
+    if kind == "numbers":
+        new = str(rng.choice(NUMBERS + [lit.decode() for lit in NUMBER_LITERALS]))
+    elif kind == "control_chars":
+        new = (v if rng.random() < 0.5 else "") + text + rng.choice(NASTY_TEXT)
+    elif kind == "wrong_type":
+        new = json.dumps(value)
+    else:
+        r = rng.random()
+        if r < 0.15:
+            return _with(req, body="&".join(f"{a}={quote(b)}" for j, (a, b) in enumerate(fields) if j != i).encode())
+        if r < 0.25:
+            fields = [*fields, (k, rng.choice(NASTY_TEXT))]  # the field twice
+            new = v
+        else:
+            new = _mutate_value(v, rng, value)
+            new = new if isinstance(new, str) else json.dumps(new)
+    out = [*fields[:i], (k, new), *fields[i + 1:]]
+    body = "&".join(f"{quote(a)}={quote(b.encode('utf-8', 'surrogatepass'), safe='')}" for a, b in out)
+    return _with(req, body=body.encode())
+
+
 def materialize(kind: str, route: Route, rng: random.Random, blob: bytes, value, text: str,
                 target: Target) -> list[Req]:
     """The requests of one generated case (several for ``concurrent``)."""
-    base = route.valid(rng) if route.valid is not None else Req(route.method, route.path,
-                                                                (("Content-Type", "application/json"),),
-                                                                b"{}" if route.method != "GET" else b"")
+    if route.valid is not None:
+        base = route.valid(rng)
+    elif route.base is not None:
+        base = route.base(rng)
+    else:
+        base = Req(route.method, route.path, (("Content-Type", "application/json"),),
+                   b"{}" if route.method != "GET" else b"")
     base = replace(base, headers=(*target.headers, *base.headers))
     obj = _body_json(base) if route.json and base.body else None
     if kind == "valid":
         return [base]
+    form = _form_fields(base) if obj is None else None
+    if form and kind in ("mutated", "numbers", "control_chars", "wrong_type") and rng.random() < 0.7:
+        return [_mutate_form(base, form, rng, kind, value, text)]
     if kind == "refused":
         if route.refused is not None:
             req = route.refused(rng)
@@ -430,7 +486,7 @@ class _Runner:
             self.fail(f"answered {resp.status}", req, resp, case)
             return False
         if 400 <= resp.status < 500 and not _is_head(req):
-            problem = self.target.reason(resp)
+            problem = self.target.reason(req, resp) if self.target.reason_sees_request else self.target.reason(resp)
             if problem:
                 self.fail(problem, req, resp, case)
                 return False

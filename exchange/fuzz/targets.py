@@ -22,6 +22,7 @@ TARGETS: dict[str, str] = {
     "jsonrpc": "exchange.fuzz.targets:embedded_jsonrpc",
     "device-agent": "device_agent.fuzz_target:wot_server",
     "relay": "exchange.fuzz.targets:relay",
+    "web": "frontend.fuzz_target:web_app",
 }
 
 
@@ -135,6 +136,15 @@ def tangle_node(workdir: Path, db_url: str | None = None) -> Iterator[Target]:
 # --------------------------------------------------------------------------- embedded JSON-RPC
 
 
+def eth_tester_state(chain) -> tuple:
+    """The embedded chain's head (number, hash, state root, timestamps): moves with any transaction."""
+    with chain.lock:
+        latest = chain.tester.get_block_by_number("latest")
+        pending = chain.tester.get_block_by_number("pending")
+    return latest["number"], latest["hash"], latest["state_root"], latest["timestamp"], pending["timestamp"]
+
+
+
 @contextlib.contextmanager
 def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
     """The in-process eth-tester chain served over JSON-RPC (``thingbid up --chain embedded``)."""
@@ -175,9 +185,7 @@ def embedded_jsonrpc(workdir: Path) -> Iterator[Target]:
 
     def digest():
         with srv.lock:
-            latest = chain.tester.get_block_by_number("latest")
-            pending = chain.tester.get_block_by_number("pending")
-        return (latest["number"], latest["hash"], latest["state_root"], latest["timestamp"], pending["timestamp"])
+            return eth_tester_state(chain)
 
     def refused(resp) -> bool:
         if resp.status is not None and 400 <= resp.status < 500:

@@ -87,7 +87,7 @@ def sign_in(username: str, password: str, account=None) -> UserSession:
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         nxt = request.args.get("next", "")
         return render_template("account/signin.html", next=nxt, next_url=_safe_next(nxt), keystore=keystore_mode())
     limiter = current_app.extensions["thingbid.login_limiter"]
@@ -118,7 +118,7 @@ def signin():
 
 @bp.route("/create", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if not keystore_mode():
             raise KeystoreModeRefused(KEYSTORE_REFUSAL)
         return render_template("account/create.html")

@@ -19,7 +19,7 @@ from frontend.device_data import (
     read_frame,
     read_series,
 )
-from frontend.errors import FrontendError, NotFound
+from frontend.errors import FormError, FrontendError, NotFound
 from frontend.security import require_user
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
@@ -170,11 +170,45 @@ def download(auction_id: int):
                     headers={"Content-Disposition": f'attachment; filename="thingbid-key-{auction_id}.txt"'})
 
 
-@bp.route("/<int:auction_id>/data.json")
+MAX_TOKEN = 4096
+
+
+def _handed_token(user, k) -> tuple[str, int, int]:
+    """The one key a wallet session hands over for the data viewer (the browser opened it): checked to be
+    this auction's key, signed by its device, for this user; used for this read only, never kept."""
+    from exchange.crypto.tokens import TokenError, read_claims_unverified, verify_token
+
+    body = request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
+        raise FormError("token", "must be the access key your wallet opened (send {\"token\": ...} as JSON)")
+    services = _services()
+    with services.chain_guard():
+        signing_key = RegistryClient.from_manifest(services.base_chain(), services.manifest).signing_key_of(
+            bytes.fromhex(k.device_id.removeprefix("0x")))
+    try:
+        claims = read_claims_unverified(token)
+        verify_token(token, signing_key, device_id=k.device_id, now=claims.not_before)  # signature and device
+    except (TokenError, ValueError) as exc:
+        raise FormError("token", f"is not this device's key: {exc}") from None
+    if claims.auction_id != k.auction_id or claims.buyer.lower() != user.address.lower():
+        raise FormError("token", f"is the key of auction #{claims.auction_id} for {claims.buyer}, not yours of "
+                                 f"auction #{k.auction_id}")
+    return token, claims.not_before, claims.not_after
+
+
+@bp.route("/<int:auction_id>/data.json", methods=["GET", "POST"])
 def data(auction_id: int):
+    """The device's readings over the key's period. A wallet session's key opens in the browser only:
+    POST it here (one key, explicitly) for this server to read the device with it."""
     user = require_user()
     k = _key(user, auction_id)
-    if k.error:
+    token, not_before, not_after = k.token, k.not_before, k.not_after
+    if request.method == "POST":
+        if not user.is_wallet:
+            raise FormError("token", "is opened by this server already: GET this page")
+        token, not_before, not_after = _handed_token(user, k)
+    elif k.error:
         return jsonify({"error": k.error}), 409
     device = _services().catalog().device(k.device_id)
     if device is None:
@@ -183,7 +217,7 @@ def data(auction_id: int):
     if span not in CHART_RANGES:
         return jsonify({"error": f"range must be one of {', '.join(CHART_RANGES)}"}), 400
     try:
-        out = read_series(device.td, k.token, k.not_before, k.not_after, now=auction_ops.chain_now(_services()),
+        out = read_series(device.td, token, not_before, not_after, now=auction_ops.chain_now(_services()),
                           policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device),
                           span_s=CHART_RANGES[span])
     except DeviceReadError as exc:

@@ -370,6 +370,28 @@ function tokenClaims(token) {
   return JSON.parse(body);
 }
 
+// The data viewer of a wallet session: only on the user's press is the one opened key sent to this
+// server, which reads the device with it for this answer and keeps nothing.
+function offerDataViewer(token) {
+  const btn = document.getElementById("read-through-server");
+  const box = document.querySelector("[data-wallet-charts]");
+  if (!btn || !box) return;
+  const status = box.querySelector(".chart-status");
+  status.textContent = "";
+  btn.hidden = false;
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    status.textContent = "reading the device…";
+    try {
+      window.thingbidCharts(box, await call(box.dataset.src, { token }));
+      btn.hidden = true;
+    } catch (e) {
+      status.textContent = "could not read the device: " + e.message;
+      btn.disabled = false;
+    }
+  });
+}
+
 function bindKeys(buttons) {
   const status = document.getElementById("wallet-keys-status");
   for (const btn of buttons) {
@@ -394,6 +416,7 @@ function bindKeys(buttons) {
         out.hidden = false;
         btn.hidden = true;
         status.textContent = "opened in your browser";
+        offerDataViewer(token);
       } catch (e) {
         status.textContent = "the key does not open: " + (e.shortMessage || e.message || e.name);
         status.className = "error";

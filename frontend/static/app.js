@@ -65,6 +65,13 @@ async function drawCharts(box) {
     status.textContent = "could not read the device: " + e.message;
     return;
   }
+  box.dataset.range = range;
+  renderCharts(box, data);
+}
+
+// Also used by the wallet's data viewer (frontend/js/wallet.js), which POSTs the key it opened.
+function renderCharts(box, data) {
+  const status = box.querySelector(".chart-status");
   if (typeof Chart === "undefined") {
     status.textContent = "chart library missing";
     return;
@@ -109,7 +116,6 @@ async function drawCharts(box) {
     canvas.dataset.first = s.labels.length ? s.labels[0] : "";
     canvas.dataset.last = s.labels.length ? s.labels[s.labels.length - 1] : "";
   });
-  box.dataset.range = range;
   box.dataset.ready = "1";
 }
 
@@ -207,6 +213,8 @@ function runCountdowns() {
   tick();
   setInterval(tick, 1000);
 }
+
+window.thingbidCharts = renderCharts;
 
 document.addEventListener("DOMContentLoaded", () => {
   runCountdowns();

@@ -70,7 +70,7 @@ def page_factory(browser):
 class RealDevice:
     """One device as its agent runs it: WoT HTTP server (chain-time clock) and a tangle stream seller."""
 
-    def __init__(self, chain, owner: str, tangle_url: str):
+    def __init__(self, chain, owner: str, tangle_url: str, tags: tuple[str, ...] = ("fleet", "berlin")):
         from device_agent.config import AgentConfig
         from device_agent.profiles import profile
         from device_agent.server import ServingContext
@@ -87,7 +87,7 @@ class RealDevice:
         self.hex = self.device_id.hex()
         self.ed_private, _ = generate_ed25519()
         self.x_private, _ = generate_x25519()
-        self.config = AgentConfig(appliance="fridge", tags=["fleet", "berlin"])
+        self.config = AgentConfig(appliance="fridge", tags=list(tags))
         self.profile = profile("fridge")
         self.sim = make_simulator("fridge", seed=3)
         self.td = None

@@ -38,38 +38,47 @@ def provider_bundle():
 
 @pytest.fixture(scope="module")
 def wallet_site(anvil_process, tmp_path_factory):
-    """Anvil (reverted afterwards): contracts, 30 devices in open auctions, indexed; the app on a real
-    server with every request it receives and every log record it writes kept."""
+    """Anvil (reverted afterwards): contracts, 30 devices in open auctions, indexed, and one real device agent
+    (its WoT server on loopback, tagged walletdata, no auction yet); the app on a real server with every
+    request it receives and every log record it writes kept."""
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
+    from exchange.tangle.testing import run_node
     from frontend import auction_ops, create_app
     from frontend.auction_ops import open_auctions_for
     from frontend.devworld import World, check_in, index, make_devices, sqlite_url
     from frontend.services import Services
-    from tests.browser.conftest import ServerThread
+    from tests.browser.conftest import RealDevice, ServerThread
 
     tmp = tmp_path_factory.mktemp("wallet")
     chain = rpc_chain(anvil_process.url, kind="anvil")
     snap = chain.w3.provider.make_request("evm_snapshot", [])["result"]
-    manifest, _ = deploy_all(chain, tmp / "deployments", fresh=True)
-    devices = make_devices(DEVICES, chain.accounts[1:3], seed=21, tags=("walletfleet",))
-    check_in(chain, manifest, devices)
-    world = World(chain, manifest, sqlite_url(tmp), devices)
-    open_auctions_for(world, devices, duration_s=3600)
-    index(chain, manifest, world.database_url)
-    services = Services(rpc_chain(anvil_process.url), manifest, world.database_url, "http://127.0.0.1:9",
-                        tmp / "keystores", dev_faucet=True)
-    # The refusal tests fail sign-ins on purpose from 127.0.0.1: room for them under the throttle.
-    app = create_app({"THINGBID_SERVICES": services, "BIND_HOST": "127.0.0.1", "LOGIN_FAILURES_PER_WINDOW": 100})
-    recorder = RequestRecorder(app.wsgi_app)
-    app.wsgi_app = recorder
     logs = LogKeeper()
     batch_size, auction_ops.BATCH_SIZE = auction_ops.BATCH_SIZE, BATCH  # several batches from few devices
     logging.getLogger().addHandler(logs)
     try:
-        with ServerThread(app) as server:
-            yield type("WalletSite", (), {"url": server.url, "app": app, "chain": chain, "rpc": anvil_process.url,
-                                          "recorder": recorder, "world": world, "logs": logs, "tmp": tmp})
+        with run_node(tmp / "tangle") as (tangle_url, _node):
+            manifest, _ = deploy_all(chain, tmp / "deployments", fresh=True)
+            devices = make_devices(DEVICES, chain.accounts[1:3], seed=21, tags=("walletfleet",))
+            real = RealDevice(chain, chain.accounts[5], tangle_url, tags=("walletdata",))
+            check_in(chain, manifest, [*devices, real.sim_device()])
+            world = World(chain, manifest, sqlite_url(tmp), [*devices, real.sim_device()])
+            open_auctions_for(world, devices, duration_s=3600)
+            index(chain, manifest, world.database_url)
+            services = Services(rpc_chain(anvil_process.url), manifest, world.database_url, tangle_url,
+                                tmp / "keystores", dev_faucet=True)
+            # The refusal tests fail sign-ins on purpose from 127.0.0.1: room for them under the throttle.
+            app = create_app({"THINGBID_SERVICES": services, "BIND_HOST": "127.0.0.1", "LOGIN_FAILURES_PER_WINDOW": 100,
+                              "DEVICE_NETWORKS": ["127.0.0.0/8"]})  # the real device serves on loopback
+            recorder = RequestRecorder(app.wsgi_app)
+            app.wsgi_app = recorder
+            try:
+                with ServerThread(app) as server:
+                    yield type("WalletSite", (), {"url": server.url, "app": app, "chain": chain, "rpc": anvil_process.url,
+                                                  "recorder": recorder, "world": world, "logs": logs, "tmp": tmp,
+                                                  "real": real})
+            finally:
+                real.close()
     finally:
         logging.getLogger().removeHandler(logs)
         auction_ops.BATCH_SIZE = batch_size
@@ -388,5 +397,69 @@ def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(b
         assert (info.first, info.first_amount) == (address, amounts[d.auction_id])
     # The salts reached the server with the reveal (they are public on chain from then on), never before.
     assert secrets_found([s.hex() for s in salts.values()], site.recorder.seen[:before_reveal], [], site.tmp) == []
+    found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_site, provider_bundle):
+    """Win the real device's auction with the wallet, open its key in the browser, then hand that one key to
+    the data viewer: the device answers it. The key reaches the server in that one request only (no log, no
+    file); a key that is not this auction's, or not the device's, is refused with the reason."""
+    from eth_account import Account
+
+    from exchange.chain.auction import AuctionHouseClient
+    from frontend.auction_ops import open_auctions_for
+    from frontend.devworld import index
+
+    site, chain, real = wallet_site, wallet_site.chain, wallet_site.real
+    key = "0x" + "8d" * 31 + "04"
+    address = Account.from_key(key).address
+    house = AuctionHouseClient.from_manifest(chain, site.world.manifest)
+    device = site.world.by_id(real.hex)
+    open_auctions_for(site.world, [device], duration_s=3600)
+    index(chain, site.world.manifest, site.world.database_url)
+    ctx, page, _relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        sign_in_and_bid(page, site, "walletdata", 1)
+        chain.time_travel(3700)
+        page.goto(f"{site.url}/auctions/")
+        press_twice(page, page.locator("#settle-form"), "settle 1 auction(s)")
+        assert real.deliver_keys(site.world) == [device.auction_id]
+        assert house.auction(device.auction_id).first == address
+
+        page.goto(f"{site.url}/keys/{device.auction_id}")
+        assert page.locator("#read-through-server").is_hidden()  # nothing is sent before the key is opened
+        page.click("button.open-key")
+        token = page.locator("output.opened code.token")
+        token.wait_for()
+        token = token.inner_text()
+        asked_before = len(site.recorder.holds(token.encode()))
+        page.click("#read-through-server")
+        page.locator("#charts[data-ready='1']").wait_for()
+        assert page.locator("#charts .chart-errors").count() == 0  # the device took the key
+        status = page.locator("#charts .chart-status").inner_text()
+        assert page.locator("#charts canvas.chart").count() > 0 or status.startswith("no readings yet"), status
+        shot(page, "wallet-03-data-viewer")
+
+        # Keys that are not this auction's: a forged signature, and another auction's number.
+        url = f"/keys/{device.auction_id}/data.json"
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        other = f"/keys/{device.auction_id + 1}/data.json"
+        answers = page.evaluate("""async ([url, other, forged, token]) => {
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          const post = async (u, t) => { const r = await fetch(u, {method: 'POST', body: JSON.stringify({token: t}),
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}}); return [r.status, (await r.json()).error]; };
+          return [await post(url, forged), await post(url, 'x'), await post(other, token)];
+        }""", [url, other, forged, token])
+        assert answers[0][0] == 400 and "is not this device's key" in answers[0][1], answers
+        assert answers[1][0] == 400 and "is not this device's key" in answers[1][1], answers
+        assert answers[2][0] == 404 and "no key of yours" in answers[2][1], answers
+    finally:
+        ctx.close()
+    holding = site.recorder.holds(token.encode())
+    # The hand-over, and the refused try on another auction's page: nowhere else.
+    assert asked_before == 0 and [r.split(b"?")[0] for r in holding] == [f"POST {url}".encode(), f"POST {other}".encode()]
+    found = secrets_found([token], [], site.logs.lines(), site.tmp)
+    assert found == [], found
     found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found
