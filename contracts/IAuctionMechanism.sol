@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {RankResult} from "./IAuctionHouse.sol";
+
 /// @title IAuctionMechanism
 /// @notice A pluggable auction rule. The AuctionHouse keeps every wei and all state; a mechanism
 ///         is a pure rule that decides ordering (who stands first and second) and price. A new
 ///         mechanism is one contract implementing this interface plus `registerMechanism`.
 interface IAuctionMechanism {
-    /// @notice A standing bid: who and how much (amount fits 88 bits; `primed` is house bookkeeping).
+    /// @notice A standing bid: who and how much (amount fits 88 bits).
     struct Standing {
         address bidder;
         uint88 amount;
-        uint8 primed;
     }
 
     /// @notice Static traits, read once when an auction opens.
@@ -24,13 +25,13 @@ interface IAuctionMechanism {
     /// @param bid the new bid
     /// @param reserve the auction's reserve price
     /// @param increment the minimum raise over `first` (open mechanisms)
-    /// @return status 0 = accepted; otherwise a skip reason (3 = below reserve, 4 = below current price)
+    /// @return status Accepted, or why the bid does not qualify (the house releases its lock)
     /// @return newFirst the highest standing afterwards
     /// @return newSecond the second standing afterwards
     function rank(Standing calldata first, Standing calldata second, Standing calldata bid, uint256 reserve, uint256 increment)
         external
         pure
-        returns (uint8 status, Standing memory newFirst, Standing memory newSecond);
+        returns (RankResult status, Standing memory newFirst, Standing memory newSecond);
 
     /// @notice The price `first` pays, given `second` and the reserve.
     /// @param first the winning standing

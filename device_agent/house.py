@@ -11,9 +11,10 @@ from device_agent.errors import AgentError
 from device_agent.selling import AuctionInfo
 from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.connect import Chain
+from exchange.chain.vocabulary import State
 
-PHASES = {"awaiting_key": "settled", "delivered": "delivered", "rated": "delivered", "reclaimed": "reclaimed",
-          "unsold": "no_sale", "cancelled": "cancelled"}
+PHASES = {State.AWAITING_KEY: "settled", State.DELIVERED: "delivered", State.RATED: "delivered",
+          State.RECLAIMED: "reclaimed", State.UNSOLD: "no_sale", State.CANCELLED: "cancelled"}
 
 
 class HousePort:

@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {RankResult} from "../IAuctionHouse.sol";
 import {IAuctionMechanism} from "../IAuctionMechanism.sol";
 
 /// @title EnglishAuction
 /// @notice Open ascending auction: a bid must reach the reserve and beat the highest by the
 ///         increment (and strictly); the highest bidder pays its own bid.
 contract EnglishAuction is IAuctionMechanism {
-    uint8 private constant BELOW_RESERVE = 3;
-    uint8 private constant BELOW_PRICE = 4;
-
     /// @inheritdoc IAuctionMechanism
     function traits() external pure returns (bool sealedBids, bool secondPriced) {
         return (false, false);
@@ -19,13 +17,13 @@ contract EnglishAuction is IAuctionMechanism {
     function rank(Standing calldata first, Standing calldata, Standing calldata bid, uint256 reserve, uint256 increment)
         external
         pure
-        returns (uint8 status, Standing memory newFirst, Standing memory newSecond)
+        returns (RankResult status, Standing memory newFirst, Standing memory newSecond)
     {
-        if (bid.amount < reserve) return (BELOW_RESERVE, first, newSecond);
+        if (bid.amount < reserve) return (RankResult.BelowReserve, first, newSecond);
         if (first.bidder != address(0) && (bid.amount <= first.amount || bid.amount - first.amount < increment)) {
-            return (BELOW_PRICE, first, newSecond);
+            return (RankResult.BelowPrice, first, newSecond);
         }
-        return (0, bid, first);
+        return (RankResult.Accepted, bid, first);
     }
 
     /// @inheritdoc IAuctionMechanism

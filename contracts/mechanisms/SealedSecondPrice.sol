@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {RankResult} from "../IAuctionHouse.sol";
 import {IAuctionMechanism} from "../IAuctionMechanism.sol";
 
 /// @title SealedSecondPrice
@@ -8,9 +9,6 @@ import {IAuctionMechanism} from "../IAuctionMechanism.sol";
 ///         bid wins and pays the larger of the second-highest revealed bid and the reserve.
 ///         Ties keep the earlier reveal ahead.
 contract SealedSecondPrice is IAuctionMechanism {
-    uint8 private constant BELOW_RESERVE = 3;
-    uint8 private constant BELOW_PRICE = 4;
-
     /// @inheritdoc IAuctionMechanism
     function traits() external pure returns (bool sealedBids, bool secondPriced) {
         return (true, true);
@@ -20,13 +18,13 @@ contract SealedSecondPrice is IAuctionMechanism {
     function rank(Standing calldata first, Standing calldata second, Standing calldata bid, uint256 reserve, uint256)
         external
         pure
-        returns (uint8 status, Standing memory newFirst, Standing memory newSecond)
+        returns (RankResult status, Standing memory newFirst, Standing memory newSecond)
     {
-        if (bid.amount < reserve) return (BELOW_RESERVE, first, second);
-        if (first.bidder == address(0) || bid.amount > first.amount) return (0, bid, first);
-        if (second.bidder == address(0) || bid.amount > second.amount) return (0, first, bid);
+        if (bid.amount < reserve) return (RankResult.BelowReserve, first, second);
+        if (first.bidder == address(0) || bid.amount > first.amount) return (RankResult.Accepted, bid, first);
+        if (second.bidder == address(0) || bid.amount > second.amount) return (RankResult.Accepted, first, bid);
         // Accepted as valid but outside the top two: the house releases its lock at once.
-        return (0, first, second);
+        return (RankResult.Accepted, first, second);
     }
 
     /// @inheritdoc IAuctionMechanism

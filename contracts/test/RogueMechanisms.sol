@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {RankResult} from "../IAuctionHouse.sol";
 import {IAuctionMechanism} from "../IAuctionMechanism.sol";
 
 /// @title RogueRanker (tests only)
@@ -18,9 +19,9 @@ contract RogueRanker is IAuctionMechanism {
     function rank(Standing calldata first, Standing calldata, Standing calldata bid, uint256, uint256)
         external
         pure
-        returns (uint8 status, Standing memory newFirst, Standing memory newSecond)
+        returns (RankResult status, Standing memory newFirst, Standing memory newSecond)
     {
-        return (0, Standing(STRANGER, bid.amount, 0), first);
+        return (RankResult.Accepted, Standing(STRANGER, bid.amount), first);
     }
 
     /// @inheritdoc IAuctionMechanism
@@ -47,10 +48,10 @@ contract RoguePricer is IAuctionMechanism {
     function rank(Standing calldata first, Standing calldata, Standing calldata bid, uint256 reserve, uint256)
         external
         pure
-        returns (uint8 status, Standing memory newFirst, Standing memory newSecond)
+        returns (RankResult status, Standing memory newFirst, Standing memory newSecond)
     {
-        if (bid.amount < reserve || bid.amount <= first.amount) return (3, first, newSecond);
-        return (0, bid, first);
+        if (bid.amount < reserve || bid.amount <= first.amount) return (RankResult.BelowReserve, first, newSecond);
+        return (RankResult.Accepted, bid, first);
     }
 
     /// @inheritdoc IAuctionMechanism

@@ -26,6 +26,23 @@ from exchange.errors import ArtifactError, CompilerError
 BUILD_DIR = CONTRACTS_DIR / "build"
 
 
+def enums_of(ast: dict) -> dict[str, list[str]]:
+    """Every enum a source unit's AST defines (at file level or in a contract), by its plain name,
+    with its members in declaration order (member i is value i)."""
+    found: dict[str, list[str]] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("nodeType") == "EnumDefinition":
+                found[node["name"]] = [m["name"] for m in node["members"]]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(ast)
+    return found
 
 
 
@@ -62,6 +79,8 @@ def build(compiler: Compiler | None = None, contracts_dir: Path = CONTRACTS_DIR,
                 "deployedBytecode": "0x" + c["evm"]["deployedBytecode"]["object"],
                 "devdoc": c.get("devdoc", {}),
                 "userdoc": c.get("userdoc", {}),
+                "enums": {u: enums_of(out["sources"][u].get("ast", {})) for u in closure
+                          if enums_of(out["sources"][u].get("ast", {}))},
                 "compiler": {"version": compiler.version, "pinned": SOLC_VERSION, "settings": settings()},
                 "sourceHash": hashlib.sha256(files[unit].read_bytes()).hexdigest(),
                 "sourcesHash": digest,

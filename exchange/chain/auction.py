@@ -24,14 +24,12 @@ from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
 from exchange.chain.registry import ChainEvent, LogReader
 from exchange.chain.reverts import decode_revert_data, raise_decoded
+from exchange.chain.vocabulary import SkipReason, State
 from exchange.errors import ContractRevert, ExchangeError
 
 MAX_AMOUNT = 2**88 - 1
 EMBEDDED_GAS = 25_000_000
 BPS = 10_000
-STATES = {0: "none", 1: "open", 2: "awaiting_key", 3: "delivered", 4: "reclaimed", 5: "unsold", 6: "rated", 7: "cancelled"}
-SKIP_REASONS = {1: "not_open", 2: "closed", 3: "below_reserve", 4: "below_price", 5: "insufficient_funds",
-                6: "wrong_kind", 7: "bad_amount", 8: "bad_commit", 9: "bad_reveal"}
 MECHANISM_STEPS = {"english": "EnglishAuction", "sealed-second-price": "SealedSecondPrice"}
 
 
@@ -44,9 +42,17 @@ class BidRejectedError(ContractRevert):
 
     def __init__(self, auction_id: int, reason: int):
         super().__init__("BidRejected", (auction_id, reason),
-                         f"BidRejected(auction {auction_id}: {SKIP_REASONS.get(reason, reason)})")
+                         f"BidRejected(auction {auction_id}: {skip_reason(reason)})")
         self.auction_id = auction_id
-        self.reason = SKIP_REASONS.get(reason, str(reason))
+        self.reason = skip_reason(reason)
+
+
+def skip_reason(code: int) -> SkipReason | str:
+    """The SkipReason of an on-chain code (its number as text if the house's enum lacks it)."""
+    try:
+        return SkipReason.of(code)
+    except ValueError:
+        return str(code)
 
 
 def _bytes_in_text(exc: BaseException | None) -> bytes | None:
@@ -103,7 +109,7 @@ class AuctionInfo:
     device_id: bytes
     seller: str
     mechanism: str
-    state: str
+    state: State  # a str enum: compares equal to its name, e.g. "awaiting_key"
     sealed_bids: bool
     bond_bps: int
     time: int  # bidding end (open), delivery deadline (awaiting_key), access until (delivered/rated)
@@ -299,7 +305,7 @@ class AuctionHouseClient:
         return receipt, self.skipped(receipt)
 
     def skipped(self, receipt) -> dict[int, str]:
-        return {e["args"]["auctionId"]: SKIP_REASONS.get(e["args"]["reason"], str(e["args"]["reason"]))
+        return {e["args"]["auctionId"]: skip_reason(e["args"]["reason"])
                 for e in self.contract.events.BidSkipped().process_receipt(receipt, errors=DISCARD)}
 
     def commitment(self, bidder: str, auction_id: int, amount: int, salt: bytes) -> bytes:
@@ -383,7 +389,7 @@ class AuctionHouseClient:
     def auction(self, auction_id: int) -> AuctionInfo:
         v = self._call(self.contract.functions.auction(auction_id))
         zero = "0x" + "0" * 40
-        return AuctionInfo(auction_id, bytes(v[0]), v[1], v[2], STATES[v[3]], v[4], v[5], v[6], v[7], v[8], v[9],
+        return AuctionInfo(auction_id, bytes(v[0]), v[1], v[2], State.of(v[3]), v[4], v[5], v[6], v[7], v[8], v[9],
                            v[10], v[11], None if v[12] == zero else v[12], v[13], None if v[14] == zero else v[14], v[15], v[16])
 
     def access_until(self, auction_id: int) -> int:

@@ -86,7 +86,9 @@ def settings() -> dict:
     return {
         "optimizer": OPTIMIZER,
         "evmVersion": EVM_VERSION,
-        "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]}},
+        # The AST of each unit: artifacts carry the enums' member names (the ABI has only uint8).
+        "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"],
+                                  "": ["ast"]}},
     }
 
 

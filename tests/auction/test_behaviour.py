@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from exchange.chain.vocabulary import State
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER, MECHANISMS
@@ -53,7 +54,7 @@ def test_delivery_credits_seller_records_access_and_winner_rates_once(market, me
     assert rated.args == {"deviceId": h.auction(aid).device_id, "auctionId": aid, "rater": a, "score": 4}
     with pytest.raises(ContractRevert) as err:
         h.rate(aid, 5, a)
-    assert (err.value.error, err.value.error_args) == ("WrongState", (aid, 6))  # 6: rated
+    assert (err.value.error, err.value.error_args) == ("WrongState", (aid, State.RATED.code))
     assert h.rating_of(h.auction(aid).device_id) == (4, 1)
     assert h.ether_balance() == market.held()
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from exchange.chain.vocabulary import SkipReason, State
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER
-
-R_NOT_OPEN = 1
 
 
 def _revert(fn, *args, **kw) -> ContractRevert:
@@ -38,7 +37,7 @@ def test_check_out_cancels_running_english_auction_and_refunds_every_bond(market
     assert h.auction(aid).state == "cancelled"
     assert {w: _free_locked(market, w) for w in (a, b)} == before  # full refunds, nothing locked
     err = _revert(h.bid, aid, ETHER // 2, a)
-    assert (err.error, err.error_args) == ("BidRejected", (aid, R_NOT_OPEN))
+    assert (err.error, err.error_args) == ("BidRejected", (aid, SkipReason.NOT_OPEN.code))
     market.at(market.end_of(aid) + 1)
     h.settle_batch([aid])  # a cancelled auction is skipped, never sold
     assert h.auction(aid).state == "cancelled"
@@ -76,7 +75,7 @@ def test_check_out_of_sealed_auction_returns_commitments_not_to_the_seller(marke
     assert h.auction(aid).state == "cancelled"
     market.at(market.close_at(aid) + 1)
     err = _revert(h.forfeit_unrevealed, aid, [a, b], sender=market.stranger)  # no forfeit once cancelled
-    assert (err.error, err.error_args) == ("WrongState", (aid, 7))
+    assert (err.error, err.error_args) == ("WrongState", (aid, State.CANCELLED.code))
     assert h.balance_of(market.seller).free == 0
     h.release_commitments(aid, [a, b, market.stranger], sender=market.stranger)  # anyone may
     assert {w: _free_locked(market, w) for w in (a, b)} == before
@@ -90,7 +89,7 @@ def test_release_commitments_refuses_a_running_auction(market):
     (sb,) = h.seal_bids(a, [aid], [ETHER // 10])
     h.commit_batch([sb], a, strict=True)
     err = _revert(h.release_commitments, aid, [a], sender=a)
-    assert (err.error, err.error_args) == ("WrongState", (aid, 1))
+    assert (err.error, err.error_args) == ("WrongState", (aid, State.OPEN.code))
     assert h.commit_of(aid, a)[1] == sb.deposit
 
 
@@ -100,11 +99,11 @@ def test_transfer_is_refused_while_an_auction_of_the_device_runs(market):
     device = h.auction(aid).device_id
     h.bid(aid, ETHER // 10, a)
     err = _revert(market.registry.transfer, device, new_owner, sender=market.seller)
-    assert (err.error, err.error_args) == ("AuctionRunning", (device, aid, 1))
+    assert (err.error, err.error_args) == ("AuctionRunning", (device, aid, State.OPEN.code))
     market.at(market.end_of(aid))
     h.settle_batch([aid])
     err = _revert(market.registry.transfer, device, new_owner, sender=market.seller)
-    assert (err.error, err.error_args) == ("AuctionRunning", (device, aid, 2))
+    assert (err.error, err.error_args) == ("AuctionRunning", (device, aid, State.AWAITING_KEY.code))
     assert market.registry.owner_of(device).lower() == market.seller.lower()  # nothing moved
     h.deliver_key(aid, b"\x01" * 64, market.seller)  # the seller who opened it delivers and is paid
     market.registry.transfer(device, new_owner, sender=market.seller)

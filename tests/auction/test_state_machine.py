@@ -39,6 +39,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from web3.logs import DISCARD
 
 from exchange.chain.auction import OpenParams
+from exchange.chain.vocabulary import SkipReason, State
 from exchange.errors import ContractRevert
 
 from .conftest import ETHER
@@ -56,7 +57,9 @@ START_GAP = 86_400  # each sequence starts a day ahead of the chain head: never 
 DEFAULT_RUN = "18x40"
 STATS: Counter = Counter()
 ACCOUNTS_BASE: int | None = None
-STATE_CODE = {"open": 1, "awaiting_key": 2, "delivered": 3, "reclaimed": 4, "unsold": 5, "rated": 6}
+# The model names states as the house does; the numbers come from the compiled enums.
+STATE_CODE = {s.value: s.code for s in State}
+R = SkipReason
 
 # Hypothesis favours the first and last element of a choice, so the rare (failing) values sit in
 # the middle of every sampled_from below.
@@ -358,24 +361,24 @@ class AuctionMachine(RuleBasedStateMachine):
         self._check(got == skipped, (got, skipped))
         STATS["bids placed"] += len(ids) - len(skipped)
         for _, r in skipped:
-            STATS[f"skip {r}"] += 1
+            STATS[f"skip {R.of(r)}"] += 1
 
     def _predict_bid(self, aid, w, amt, now) -> int:
         m, a = self.model, self.model.auctions.get(aid)
         if a is None or a.state != "open":
-            return 1
+            return R.NOT_OPEN.code
         if a.sealed:
-            return 6
+            return R.WRONG_KIND.code
         if now >= a.end:
-            return 2
+            return R.CLOSED.code
         if amt == 0:
-            return 7
+            return R.BAD_AMOUNT.code
         if m.free[w] < a.bond(amt):
-            return 5
+            return R.INSUFFICIENT_FUNDS.code
         if amt < RESERVE:
-            return 3
+            return R.BELOW_RESERVE.code
         if a.first and (amt <= a.first[1] or amt - a.first[1] < INCREMENT):
-            return 4
+            return R.BELOW_PRICE.code
         m.move(w, a.bond(amt), to_free=False)
         if a.hold2:
             if a.second:
@@ -409,9 +412,10 @@ class AuctionMachine(RuleBasedStateMachine):
         for sb in bids:
             aid, dep = sb.auction_id, sb.deposit
             a = m.auctions.get(aid)
-            r = (1 if a is None or a.state != "open" else 6 if not a.sealed else 2 if now >= a.end
-                 else 8 if (aid, w) in m.commits or any(b.auction_id == aid for b in new)
-                 else 5 if m.free[w] < dep else 0)
+            r = (R.NOT_OPEN.code if a is None or a.state != "open" else R.WRONG_KIND.code if not a.sealed
+                 else R.CLOSED.code if now >= a.end
+                 else R.BAD_COMMIT.code if (aid, w) in m.commits or any(b.auction_id == aid for b in new)
+                 else R.INSUFFICIENT_FUNDS.code if m.free[w] < dep else 0)
             if r:
                 expected.append((aid, r))
                 continue
@@ -430,7 +434,7 @@ class AuctionMachine(RuleBasedStateMachine):
             m.commits[(sb.auction_id, w)] = [sb, sb.deposit]
         STATS["commits"] += len(new)
         for _, r in expected:
-            STATS[f"skip {r}"] += 1
+            STATS[f"skip {R.of(r)}"] += 1
 
     @action(4, _revealable, when=st.sampled_from(["end", "now", "end-1", "close", "close-1", "end"]),
           tamper=st.sampled_from(["none", "amount", "none", "copied", "none"]))
@@ -459,11 +463,11 @@ class AuctionMachine(RuleBasedStateMachine):
             dep = mine_now[1] if mine_now else 0
             honest = revealer == w and not (tamper == "amount" and i == 0)
             if a.state != "open":
-                r = 1
+                r = R.NOT_OPEN.code
             elif now < a.end or now >= a.close:
-                r = 2
+                r = R.CLOSED.code
             elif dep == 0 or not honest or a.bond(sb.amount) > dep:
-                r = 9
+                r = R.BAD_REVEAL.code
             else:
                 r = 0
             if r:
@@ -478,7 +482,7 @@ class AuctionMachine(RuleBasedStateMachine):
             self._check(ranked.get(key[0]) == self._reveal_in_model(key), (key, ranked))
             self.touched.add(key[0])
         for _, r in expected:
-            STATS[f"skip {r}"] += 1
+            STATS[f"skip {R.of(r)}"] += 1
         if tamper != "none" and not opened:
             STATS["bad reveals refused"] += 1
 
@@ -626,7 +630,7 @@ class AuctionMachine(RuleBasedStateMachine):
                                                                                           self.market.stranger)
         key = b"" if empty else b"\x5a" * 80
         now = self._next()
-        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else 0)) if a is None or a.state != "awaiting_key"
+        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else State.NONE.code)) if a is None or a.state != "awaiting_key"
                      else ("NotSeller", (aid, who)) if who != self.market.seller
                      else ("DeliveryWindowClosed", (aid, a.deadline)) if now >= a.deadline
                      else ("BadSealedKey", (0,)) if not key else (None, None))
@@ -653,7 +657,7 @@ class AuctionMachine(RuleBasedStateMachine):
         winner = a.first[0] if a and a.first else None
         w = winner if by == "winner" and winner else next(x for x in self.who[1:] if x != winner)
         now = self._next()
-        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else 0)) if a is None or a.state != "awaiting_key"
+        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else State.NONE.code)) if a is None or a.state != "awaiting_key"
                      else ("NotWinner", (aid, w)) if w != winner
                      else ("DeliveryWindowOpen", (aid, a.deadline)) if now < a.deadline else (None, None))
         self._expect(lambda: self.h.reclaim(aid, w), err, args)
@@ -672,7 +676,7 @@ class AuctionMachine(RuleBasedStateMachine):
         a = m.auctions.get(aid)
         winner = a.first[0] if a and a.first else None
         w = winner if by == "winner" and winner else next(x for x in self.who[1:] if x != winner)
-        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else 0)) if a is None or a.state != "delivered"
+        err, args = (("WrongState", (aid, STATE_CODE[a.state] if a else State.NONE.code)) if a is None or a.state != "delivered"
                      else ("NotWinner", (aid, w)) if w != winner
                      else ("BadScore", (score,)) if not 1 <= score <= 5 else (None, None))
         self._expect(lambda: self.h.rate(aid, score, w), err, args)

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {InvariantChecks} from "./HouseRegistry.invariants.t.sol";
 import {AuctionHouse} from "../../contracts/AuctionHouse.sol";
+import {IAuctionHouse} from "../../contracts/IAuctionHouse.sol";
 
 /// @notice Each invariant check fails on a state that breaks what it guards (changes made
 ///         behind the handler's back), and all pass on the starting market: the checks can fail.
@@ -36,7 +37,7 @@ contract InvariantCanaries is InvariantChecks {
         // without a commitment the check knows of.
         address seller = handler.actors(0);
         (bytes32 id,) = handler.model(0);
-        AuctionHouse.OpenParams memory p;
+        IAuctionHouse.OpenParams memory p;
         p.deviceId = id;
         p.mechanism = handler.mechanisms(1);
         p.biddingPeriod = 1 hours;

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Vm, VM_ADDRESS} from "./Vm.sol";
 import {AuctionHouse} from "../../contracts/AuctionHouse.sol";
+import {IAuctionHouse, State} from "../../contracts/IAuctionHouse.sol";
 import {DeviceRegistry} from "../../contracts/DeviceRegistry.sol";
 import {IDeviceRegistry, IDeviceHooks} from "../../contracts/IDeviceRegistry.sol";
 import {EnglishAuction} from "../../contracts/mechanisms/EnglishAuction.sol";
@@ -27,11 +28,11 @@ contract Handler {
     uint256 public constant MAX_AUCTIONS = 24;
     uint256 private constant BPS = 10_000;
 
-    // auction states (AuctionHouse)
-    uint8 public constant OPEN = 1;
-    uint8 public constant AWAITING_KEY = 2;
-    uint8 public constant DELIVERED = 3;
-    uint8 public constant CANCELLED = 7;
+    // auction states: the house's State enum
+    State public constant OPEN = State.Open;
+    State public constant AWAITING_KEY = State.AwaitingKey;
+    State public constant DELIVERED = State.Delivered;
+    State public constant CANCELLED = State.Cancelled;
 
     struct Model {
         address owner;
@@ -269,7 +270,7 @@ contract Handler {
     function open(uint256 a, uint256 d, uint256 seed) external {
         if (house.auctionCount() >= MAX_AUCTIONS) return;
         _count("open");
-        AuctionHouse.OpenParams memory p = _params(d, seed);
+        IAuctionHouse.OpenParams memory p = _params(d, seed);
         address actor = _ownerMostly(a, p.deviceId);
         bool allowed = _mayOpen(actor, p);
         vm.prank(actor);
@@ -284,7 +285,7 @@ contract Handler {
     function openBatch(uint256 a, uint256 d, uint256 seed) external {
         if (house.auctionCount() + 2 > MAX_AUCTIONS) return;
         _count("openBatch");
-        AuctionHouse.OpenParams[] memory ps = new AuctionHouse.OpenParams[](2);
+        IAuctionHouse.OpenParams[] memory ps = new IAuctionHouse.OpenParams[](2);
         ps[0] = _params(d, seed);
         ps[1] = _params(d, uint256(keccak256(abi.encode(seed)))); // two auctions of one device
         address actor = _ownerMostly(a, ps[0].deviceId);
@@ -413,7 +414,7 @@ contract Handler {
             bidders[k] = actors[k];
             (, before[k]) = house.commitOf(id, actors[k]);
         }
-        uint8 state = house.auction(id).state;
+        State state = house.auction(id).state;
         vm.prank(_actor(a));
         try house.releaseCommitments(id, bidders) {
             _ok("releaseCommitments");
@@ -472,7 +473,7 @@ contract Handler {
         uint256 id = _auction(i);
         if (id == 0) return;
         _count("deliverKey");
-        AuctionHouse.AuctionView memory v = house.auction(id);
+        IAuctionHouse.AuctionView memory v = house.auction(id);
         // Half the calls come from the seller, the rest from anyone.
         address caller = a % 2 == 0 ? v.seller : _actor(a >> 1);
         bytes memory key = new bytes(_bound(len, 0, 80));
@@ -491,7 +492,7 @@ contract Handler {
         uint256 id = _auction(i);
         if (id == 0) return;
         _count("reclaim");
-        AuctionHouse.AuctionView memory v = house.auction(id);
+        IAuctionHouse.AuctionView memory v = house.auction(id);
         address caller = a % 2 == 0 ? v.first : _actor(a >> 1);
         if (caller == address(0)) caller = _actor(a >> 1);
         vm.prank(caller);
@@ -510,7 +511,7 @@ contract Handler {
         uint256 id = _auction(i);
         if (id == 0) return;
         _count("rate");
-        AuctionHouse.AuctionView memory v = house.auction(id);
+        IAuctionHouse.AuctionView memory v = house.auction(id);
         address caller = a % 2 == 0 ? v.first : _actor(a >> 1);
         if (caller == address(0)) caller = _actor(a >> 1);
         uint8 s = uint8(_bound(score, 0, 6));
@@ -764,7 +765,7 @@ contract Handler {
         _count("warp");
         _ok("warp");
         uint256 id = _auction(i);
-        AuctionHouse.AuctionView memory v;
+        IAuctionHouse.AuctionView memory v;
         if (id != 0) v = house.auction(id);
         // Only the deadlines of running and awaiting auctions (an access end is weeks away).
         if (mode % 2 == 0 && (v.state == OPEN || v.state == AWAITING_KEY)) {
@@ -792,7 +793,7 @@ contract Handler {
         }
     }
 
-    function _params(uint256 d, uint256 seed) private view returns (AuctionHouse.OpenParams memory p) {
+    function _params(uint256 d, uint256 seed) private view returns (IAuctionHouse.OpenParams memory p) {
         uint256 h = uint256(keccak256(abi.encode(seed)));
         p.deviceId = deviceId(d);
         uint256 mk = seed % 8; // the spare (often unregistered) mechanism one time in eight
@@ -807,7 +808,7 @@ contract Handler {
         p.bondBps = uint16(b < 3 ? 0 : b < 5 ? 10_000 : b < 8 ? 5_000 : b < 10 ? 2_000 : b == 10 ? 1 : 10_001);
     }
 
-    function _mayOpen(address actor, AuctionHouse.OpenParams memory p) private view returns (bool) {
+    function _mayOpen(address actor, IAuctionHouse.OpenParams memory p) private view returns (bool) {
         Model memory m = _model[p.deviceId];
         return m.owner == actor && m.active && mechAllowed[p.mechanism] && p.biddingPeriod != 0 && p.bondBps <= BPS;
     }
@@ -861,7 +862,7 @@ contract Handler {
         uint256 n = house.auctionCount();
         for (uint256 k = 0; k < 7 && k < n; ++k) {
             uint256 cand = k == 0 ? id : n + 1 - k;
-            AuctionHouse.AuctionView memory v = house.auction(cand);
+            IAuctionHouse.AuctionView memory v = house.auction(cand);
             if (v.state == OPEN && v.sealedBids == sealedBids && block.timestamp < v.time) return cand;
         }
         return id;
@@ -871,7 +872,7 @@ contract Handler {
     function _runningAuction(bytes32 device) private view returns (uint256) {
         uint256 n = house.auctionCount();
         for (uint256 id = 1; id <= n; ++id) {
-            AuctionHouse.AuctionView memory v = house.auction(id);
+            IAuctionHouse.AuctionView memory v = house.auction(id);
             if (v.deviceId != device) continue;
             if (v.state == OPEN || (v.state == AWAITING_KEY && block.timestamp < v.time)) return id;
         }

@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {Vm, VM_ADDRESS, FuzzSelector} from "./Vm.sol";
 import {Handler} from "./Handler.sol";
 import {AuctionHouse} from "../../contracts/AuctionHouse.sol";
+import {IAuctionHouse, State} from "../../contracts/IAuctionHouse.sol";
 import {DeviceRegistry} from "../../contracts/DeviceRegistry.sol";
 
 /// @notice The checks behind the invariants of the AuctionHouse (with both mechanisms) and the DeviceRegistry under
@@ -12,8 +13,8 @@ import {DeviceRegistry} from "../../contracts/DeviceRegistry.sol";
 abstract contract InvariantChecks {
     Vm internal constant vm = Vm(VM_ADDRESS);
     uint256 private constant BPS = 10_000;
-    uint8 private constant OPEN = 1;
-    uint8 private constant AWAITING_KEY = 2;
+    State private constant OPEN = State.Open;
+    State private constant AWAITING_KEY = State.AwaitingKey;
 
     Handler internal handler;
     AuctionHouse internal house;
@@ -49,7 +50,7 @@ abstract contract InvariantChecks {
         uint256 held = 0;
         uint256 n = house.auctionCount();
         for (uint256 id = 1; id <= n; ++id) {
-            AuctionHouse.AuctionView memory v = house.auction(id);
+            IAuctionHouse.AuctionView memory v = house.auction(id);
             if (v.state == AWAITING_KEY) held += v.firstAmount;
             if (v.state == OPEN) {
                 for (uint256 i = 0; i < acc.length; ++i) {
@@ -134,8 +135,8 @@ abstract contract InvariantChecks {
             uint256[] memory one = new uint256[](1);
             one[0] = id;
             try house.settleBatch(one) {} catch { revert(string.concat("settle after all deadlines failed: ", _str(id))); }
-            AuctionHouse.AuctionView memory v = house.auction(id);
-            if (v.sealedBids && v.state == 7) {
+            IAuctionHouse.AuctionView memory v = house.auction(id);
+            if (v.sealedBids && v.state == State.Cancelled) {
                 try house.releaseCommitments(id, acc) {} catch { revert("releaseCommitments of a cancelled auction failed"); }
             } else if (v.sealedBids) {
                 try house.forfeitUnrevealed(id, acc) {} catch { revert("forfeitUnrevealed after all deadlines failed"); }
@@ -143,7 +144,7 @@ abstract contract InvariantChecks {
         }
         vm.warp(block.timestamp + 4000 days);
         for (uint256 id = 1; id <= n; ++id) {
-            AuctionHouse.AuctionView memory v = house.auction(id);
+            IAuctionHouse.AuctionView memory v = house.auction(id);
             if (v.state == AWAITING_KEY) {
                 vm.prank(v.first);
                 try house.reclaim(id) {} catch { revert(string.concat("reclaim after the deadline failed: ", _str(id))); }
