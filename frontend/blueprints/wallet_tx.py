@@ -295,8 +295,17 @@ def tangle_account():
     address = _tangle_address(request.args.get("address"))
     client = _tangle()
     balance = _tangle_call(lambda: client.balance(address))
-    items, _since = _tangle_call(lambda: client.find(address=address, limit=500))
-    return {"address": address, "balance": balance, "history": _history(items[-20:], address)}
+
+    def latest(keep: int = 20) -> list[dict]:  # the node pages oldest first: walk to the end, keep the last few
+        out, since = [], 0
+        while True:
+            items, nxt = client.find(address=address, since=since, limit=500)
+            out = (out + items)[-keep:]
+            if len(items) < 500 or nxt == since:
+                return out
+            since = nxt
+
+    return {"address": address, "balance": balance, "history": _history(_tangle_call(latest), address)}
 
 
 @bp.route("/tangle/submit", methods=["POST"])
