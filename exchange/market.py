@@ -143,13 +143,15 @@ class DeviceLike(Protocol):
 
 
 def targets(book: AuctionBook, devices: Iterable[DeviceLike], bidder: str, now: int,
-            sealed_mechanism: str) -> list[Target]:
+            sealed_mechanisms: Iterable[str] | str) -> list[Target]:
     """The newest open auction of each device, from the event book (no per-auction calls).
 
     The book can lag a block behind a bid placed meanwhile; the house then skips that bid
     on chain with a reason (non-strict batches), which the outcome shows.
     """
-    sealed_mechanism = (sealed_mechanism or "").lower()
+    if isinstance(sealed_mechanisms, str):
+        sealed_mechanisms = [sealed_mechanisms]
+    sealed_set = {m.lower() for m in sealed_mechanisms if m}
     out = []
     for d in devices:
         ids = [i for i in book.by_device.get(d.id.lower(), []) if not book.opened[i].closed]
@@ -157,7 +159,7 @@ def targets(book: AuctionBook, devices: Iterable[DeviceLike], bidder: str, now: 
             out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
             continue
         o = book.opened[ids[-1]]
-        sealed = o.mechanism == sealed_mechanism
+        sealed = (o.mechanism or "").lower() in sealed_set
         reason = ""
         if o.bidding_end <= now:
             reason = "bidding has ended"

@@ -93,8 +93,7 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     bk = book(services)
     now = chain_now(services)
-    sealed_mech = _client(services).mechanisms.get("sealed-second-price") or ""
-    return book_targets(bk, devices, bidder, now, sealed_mech)
+    return book_targets(bk, devices, bidder, now, _client(services).sealed_mechanisms())
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
@@ -318,7 +317,7 @@ def open_auctions_for(world, devices, duration_s: int = 3600, mechanism: str = "
             chunk = ds[i:i + 50]
             ids = client.open_batch([OpenParams(d.device_id, mech, reserve=d.reserve, increment=d.reserve // 20,
                                                 bidding_period=duration_s, delivery_window=3600,
-                                                window=3600 if mechanism != "english" else 0) for d in chunk],
+                                                window=3600 if client.traits(mech)[0] else 0) for d in chunk],
                                     sender=owner)
             for d, aid in zip(chunk, ids, strict=True):
                 d.auction_id = aid
