@@ -1,7 +1,7 @@
 """Buying access keys, one code path for the web app and the client library (issue 17).
 
-- ``AuctionBook`` folds the auction house's events by auction id (one cursor, read on demand);
-- ``targets`` picks the auction a bid on each device would go to, with the reason when none;
+- ``targets`` picks the auction a bid on each device would go to, with the reason when none, from
+  the catalog's auction tables (``exchange.catalog.auctions.AuctionReads``, filled by the indexer);
 - ``plan_from_targets`` hands them to the pure planner (``exchange.bidding.plan_bids``);
 - ``send_plan`` sends the plan batch by batch, reporting each batch's outcome to a progress
   object (the web app's job, the client's progress bar).
@@ -11,20 +11,15 @@ Chain access goes through ``exchange.chain`` clients; nothing here imports web3.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from exchange.bidding import DeviceOffer, plan_bids
 from exchange.errors import ContractRevert
 
 BATCH_SIZE = 100  # bids per transaction (stays far below the block gas limit)
-
-
-def _hex(b) -> str:
-    return "0x" + bytes(b).hex() if isinstance(b, bytes | bytearray) else str(b).lower()
 
 
 DEFAULT_DELIVERY = 86_400  # the house's default delivery window (a 0 at opening)
@@ -41,75 +36,9 @@ class Terms:
     window: int = 0  # open auctions: anti-sniping extension; sealed: the reveal window
 
     @classmethod
-    def from_opened(cls, params, fee_bps: int) -> Terms:
-        return cls(int(fee_bps), int(params[7]) or DEFAULT_DELIVERY, int(params[8]) or FULL_BOND, int(params[5]))
-
-
-@dataclass
-class Opened:
-    auction_id: int
-    device_id: str
-    seller: str
-    bidding_end: int
-    mechanism: str = ""
-    reserve: int = 0
-    increment: int = 0
-    highest: int = 0
-    leader: str | None = None
-    closed: bool = False  # settled, unsold or cancelled: no more bids
-    terms: Terms | None = None
-
-
-@dataclass
-class AuctionBook:
-    """Everything the house's events say, folded by auction id (kept up to date on demand)."""
-
-    next_block: int = 0
-    opened: dict[int, Opened] = field(default_factory=dict)
-    by_device: dict[str, list[int]] = field(default_factory=dict)
-    bids: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> auction -> latest amount
-    commits: dict[str, dict[int, int]] = field(default_factory=dict)  # bidder -> sealed auction -> deposit
-    delivered: dict[int, tuple[str, bytes, int]] = field(default_factory=dict)  # winner, sealed key, access until
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def refresh(self, client) -> AuctionBook:
-        """Fold the events of blocks not read yet (``client``: an AuctionHouseClient)."""
-        with self.lock:
-            head = client.reader().head()
-            if head < self.next_block:
-                return self
-            for e in client.events(self.next_block, head):
-                a = e.args
-                if e.name == "AuctionOpened":
-                    aid = int(a["auctionId"])
-                    did = _hex(a["deviceId"])
-                    p = a["params"]
-                    self.opened[aid] = Opened(aid, did, str(a["seller"]), int(a["biddingEnd"]), str(p[1]).lower(),
-                                              int(p[2]), int(p[3]), terms=Terms.from_opened(p, a["feeBps"]))
-                    self.by_device.setdefault(did, []).append(aid)
-                elif e.name == "BidPlaced":
-                    aid, amount = int(a["auctionId"]), int(a["amount"])
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[aid] = amount
-                    o = self.opened.get(aid)
-                    if o and amount >= o.highest:  # open auctions only accept a new highest bid
-                        o.highest, o.leader = amount, str(a["bidder"])
-                elif e.name == "BidCommitted":
-                    self.commits.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["deposit"])
-                elif e.name == "BidRevealed":
-                    self.bids.setdefault(str(a["bidder"]).lower(), {})[int(a["auctionId"])] = int(a["amount"])
-                elif e.name in ("AuctionSettled", "AuctionUnsold", "AuctionCancelled"):
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.closed = True
-                elif e.name == "BiddingExtended":
-                    o = self.opened.get(int(a["auctionId"]))
-                    if o:
-                        o.bidding_end = int(a["biddingEnd"])
-                elif e.name == "KeyDelivered":
-                    self.delivered[int(a["auctionId"])] = (str(a["winner"]).lower(), bytes(a["sealedKey"]),
-                                                           int(a["accessUntil"]))
-            self.next_block = head + 1
-            return self
+    def of(cls, row) -> Terms:
+        """The terms of an indexed auction (``exchange.catalog.auctions.AuctionRow``)."""
+        return cls(row.fee_bps, row.delivery_window or DEFAULT_DELIVERY, row.bond_bps or FULL_BOND, row.window)
 
 
 @dataclass
@@ -142,33 +71,39 @@ class DeviceLike(Protocol):
     def reserve(self) -> int: ...
 
 
-def targets(book: AuctionBook, devices: Iterable[DeviceLike], bidder: str, now: int,
+def targets(reads, devices: Iterable[DeviceLike], bidder: str, now: int,
             sealed_mechanisms: Iterable[str] | str) -> list[Target]:
-    """The newest open auction of each device, from the event book (no per-auction calls).
+    """The newest open auction of each device, from the catalog's auction tables (``reads``: an
+    ``exchange.catalog.auctions.AuctionReads``; two indexed queries, no per-auction calls).
 
-    The book can lag a block behind a bid placed meanwhile; the house then skips that bid
+    The tables can lag a block behind a bid placed meanwhile; the house then skips that bid
     on chain with a reason (non-strict batches), which the outcome shows.
     """
     if isinstance(sealed_mechanisms, str):
         sealed_mechanisms = [sealed_mechanisms]
-    sealed_set = {m.lower() for m in sealed_mechanisms if m}
+    sealed_set = {m.lower() for m in sealed_mechanisms if m}  # every mechanism that takes sealed bids
+    devices = list(devices)
+    open_ = reads.latest_open(d.id for d in devices)
+    committed = set()
+    if bidder:
+        committed = {s.auction_id for s in reads.standings(bidder, [o.auction_id for o in open_.values()])
+                     if s.committed}
     out = []
     for d in devices:
-        ids = [i for i in book.by_device.get(d.id.lower(), []) if not book.opened[i].closed]
-        if not ids:
+        o = open_.get(d.id.lower())
+        if o is None:
             out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
             continue
-        o = book.opened[ids[-1]]
         sealed = (o.mechanism or "").lower() in sealed_set
         reason = ""
         if o.bidding_end <= now:
             reason = "bidding has ended"
-        elif sealed and o.auction_id in book.commits.get(bidder.lower(), {}):
+        elif sealed and o.auction_id in committed:
             reason = "you already committed a sealed bid"
         elif bidder and (o.leader or "").lower() == bidder.lower():  # no bidder (signed out): nobody leads
             reason = "you already lead"
         out.append(Target(d.id, d.title, o.auction_id, o.reserve, o.increment, o.highest, o.leader, o.bidding_end,
-                          sealed, reason, o.terms))
+                          sealed, reason, Terms.of(o)))
     return out
 
 

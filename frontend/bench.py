@@ -37,8 +37,7 @@ def _one(n: int) -> dict:
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
     from frontend import create_app
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
 
     with tempfile.TemporaryDirectory() as tmp, start_anvil(port=None, reuse=False) as proc:
@@ -98,8 +97,7 @@ def _browser_rows(devices: int) -> list[dict]:
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
     from frontend import create_app, devwallet
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
 
     if not os.path.exists(devwallet.CHROMIUM):

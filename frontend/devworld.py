@@ -109,6 +109,26 @@ def check_in(chain, manifest: dict, devices: list[SimDevice]) -> None:
             reg.check_in_batch(items, sender=owner)
 
 
+def open_auctions_for(world, devices, duration_s: int = 3600, mechanism: str = "english") -> None:
+    """The device owners' side: each owner opens an auction per device (batches of 50)."""
+    from exchange.chain.auction import AuctionHouseClient, OpenParams
+
+    client = AuctionHouseClient.from_manifest(world.chain, world.manifest)
+    mech = client.mechanism(mechanism)
+    by_owner: dict[str, list] = {}
+    for d in devices:
+        by_owner.setdefault(d.owner, []).append(d)
+    for owner, ds in by_owner.items():
+        for i in range(0, len(ds), 50):
+            chunk = ds[i:i + 50]
+            ids = client.open_batch([OpenParams(d.device_id, mech, reserve=d.reserve, increment=d.reserve // 20,
+                                                bidding_period=duration_s, delivery_window=3600,
+                                                window=3600 if client.traits(mech)[0] else 0) for d in chunk],
+                                    sender=owner)
+            for d, aid in zip(chunk, ids, strict=True):
+                d.auction_id = aid
+
+
 def index(chain, manifest: dict, database_url: str) -> None:
     from exchange.catalog.indexer import Indexer
 
@@ -131,8 +151,6 @@ def build_world(chain, deployments_dir: Path, database_url: str, n_devices: int 
     check_in(chain, manifest, devices)
     world = World(chain, manifest, database_url, devices)
     if open_auctions:
-        from frontend.auction_ops import open_auctions_for
-
         open_auctions_for(world, devices, duration_s, mechanism)
     index(chain, manifest, database_url)
     return world

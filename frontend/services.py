@@ -18,7 +18,7 @@ class Services:
     """Lazily connected handles; tests pass ready ones, ``from_settings`` builds them from config."""
 
     def __init__(self, chain, manifest, database_url: str, tangle_url: str, keystore_dir, dev_faucet: bool = False,
-                 rpc_url: str = "", deployments_dir: Path | None = None, catalog=None):
+                 rpc_url: str = "", deployments_dir: Path | None = None, catalog=None, index_on_read: bool = True):
         self.chain = chain  # exchange.chain.connect.Chain of the operator (reads; dev faucet)
         self.manifest = manifest
         self.database_url = database_url
@@ -28,7 +28,14 @@ class Services:
         self.rpc_url = rpc_url
         self.deployments_dir = deployments_dir
         self._catalog = catalog
+        # The auction pages read the catalog's auction tables, which the indexer service fills
+        # (`thingbid up`, python -m exchange.system.indexer). ``index_on_read``: this process also
+        # brings them up to the chain's head before each read (one process, no indexer service: an
+        # in-process eth-tester chain, tests); ``from_settings`` (served, several workers) leaves it off.
+        self.index_on_read = index_on_read
+        self._indexer = None
         self._lock = threading.RLock()
+        self._index_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, config) -> Services:
@@ -41,7 +48,8 @@ class Services:
                    keystore_dir=Path(config.get("KEYSTORE_DIR") or s.state_dir / "keystores"),
                    dev_faucet=bool(config.get("DEV_FAUCET", False)),
                    rpc_url=config.get("RPC_URL") or s.rpc_url,
-                   deployments_dir=Path(config.get("DEPLOYMENTS_DIR") or s.deployments_dir))
+                   deployments_dir=Path(config.get("DEPLOYMENTS_DIR") or s.deployments_dir),
+                   index_on_read=bool(config.get("INDEX_ON_READ", False)))
 
     # -- chain ---------------------------------------------------------------------------------
     def base_chain(self):
@@ -84,6 +92,23 @@ class Services:
 
                 self._catalog = Catalog(self.database_url)
             return self._catalog
+
+    def auctions(self):
+        """The catalog's auction tables (``exchange.catalog.auctions.AuctionReads``), caught up with
+        the chain first when this process indexes on read."""
+        catalog = self.catalog()
+        if self.index_on_read:
+            from exchange.catalog.indexer import Indexer
+
+            with self._index_lock:
+                chain = self.base_chain()
+                if self._indexer is None:
+                    contracts = self.manifest["contracts"]
+                    self._indexer = Indexer(chain, contracts["DeviceRegistry"]["address"], engine=catalog.engine,
+                                            auction_house=contracts.get("AuctionHouse", {}).get("address"))
+                with self.chain_guard():
+                    self._indexer.sync()
+        return catalog.auctions
 
     # -- tangle --------------------------------------------------------------------------------
     def tangle(self):

@@ -33,13 +33,13 @@ def dev_fund(services, address: str, amount: int = DEV_FUND_WEI) -> None:
 
 def account_summary(services, user) -> AccountSummary:
     from exchange.crypto import x25519_public
-    from frontend import auction_ops
+    from frontend import auction_reads
 
     chain = services.base_chain()
     with services.chain_guard():
         bal = chain.balance(user.address)
-    free, locked = auction_ops.balance_of(services, user.address)
-    registered = auction_ops.buyer_key_of(services, user.address)
+    free, locked = auction_reads.balance_of(services, user.address)
+    registered = auction_reads.buyer_key_of(services, user.address)
     pub = x25519_public(user.x25519_private) if user.x25519_private is not None else None
     return AccountSummary(user.address, bal, free, locked, pub.hex() if pub else None,
                           registered == pub if pub else registered != bytes(32),

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from frontend.auction_ops import Outcome, PlanView, _client, balance_of
+from exchange.market import Outcome, PlanView
+from frontend.auction_reads import balance_of
+from frontend.auction_reads import house as _client
 from frontend.errors import FrontendError, NotFound
 from frontend.jobs import Job
 from frontend.wallet_sealed import BOX_LEN

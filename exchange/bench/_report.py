@@ -65,6 +65,8 @@ GOALS = [
     ("tangle", "http_batch_value", "submit_tps", ">=", 5000),
     ("tangle-scale", None, "restart_s", "<", 10),
     ("tangle-scale", None, "rss_mb", "<", 500),
+    ("tangle-net", "network", "confirm_p99_s", "<", 2),
+    ("tangle-net", "network", "confirmed_lost", "<=", 0),
     ("purchase", None, "payment_to_key_p50_ms", "<", 1000),
     ("purchase", None, "messages_per_s", ">=", 2000),
     ("ui", None, "plan_and_place_s", "<", 10),

@@ -9,6 +9,7 @@ node's cost does not grow with difficulty (verifying is one hash) while issuing 
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -61,15 +62,21 @@ def _ingest_tps(raws, batch: int, workdir: Path, difficulty: int, durable: bool 
     node = Node(NodeConfig(db_url=f"sqlite:///{db}", difficulty=difficulty, run_coordinator=False, durable=durable,
                            **NO_LOAD_POW))
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(raws), batch):
             res = node.ingest_many(raws[i:i + batch], source="api")
             bad = [r for r in res if not hasattr(r, "id")]
             if bad:
                 raise AssertionError(f"bench tx rejected: {bad[0]}")
+        _CPU_TPS.append(len(raws) / max(1e-9, time.process_time() - c0))
         return len(raws) / (time.perf_counter() - t0)
     finally:
         node.stop()
+
+
+# transactions per CPU-second of this process for each _ingest_tps run (a shared machine's load
+# slows the wall clock, not the work per transaction)
+_CPU_TPS: list[float] = []
 
 
 # the bench is the node's only client, from loopback: the load-adaptive proof of work (spam
@@ -101,18 +108,62 @@ def _http_value_row(work: Path, n: int, batch: int, verify_workers: int) -> dict
 
     genesis, raws = _chained_transfers(n + batch)
     with run_node(work / "http-value", run_coordinator=False, genesis=genesis, rate_per_s=0,
-                  verify_workers=verify_workers, **NO_LOAD_POW) as (url, _):
+                  verify_workers=verify_workers, **NO_LOAD_POW) as (url, node):
         c = TangleClient(url, timeout=60)
         c.submit_batch(raws[:batch])  # warm-up: the worker processes start
         raws = raws[batch:]
-        t0 = time.perf_counter()
+        workers = list(getattr(node._verify_pool, "_processes", None) or {})
+        t0, p0, c0, w0 = time.perf_counter(), time.process_time(), time.thread_time(), _cpu_of(workers)
         for i in range(0, n, batch):
             res = c.submit_batch(raws[i:i + batch])
             if any("error" in r for r in res):
                 raise AssertionError(f"bench transfer rejected: {next(r for r in res if 'error' in r)}")
         tps = n / (time.perf_counter() - t0)
+        # the node: this process's CPU minus the client's (this thread), plus its verify workers'
+        node_cpu = (time.process_time() - p0) - (time.thread_time() - c0) + _cpu_of(workers) - w0
     return {"mode": "http_batch_value", "batch": batch, "submit_tps": round(tps, 1), "txs": n,
-            "verify_workers": verify_workers, "goal_submit_tps": 5000}
+            "verify_workers": verify_workers, "node_cpu_tps": round(n / max(1e-9, node_cpu), 1),
+            "load_avg_1m": round(os.getloadavg()[0], 1), "goal_submit_tps": 5000}
+
+
+def _cpu_of(pids) -> float:
+    """CPU seconds (user + system) the processes ``pids`` used so far (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _one_client_row(work: Path, n: int, batch: int) -> dict:
+    """One client issuing chained transfers (``Issuer``: cached account, local tips, batches), build,
+    PoW, signature and submission all timed; ``Wallet.send`` (three round trips each) for comparison."""
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.issuer import Issuer
+    from exchange.tangle.testing import run_node
+    from exchange.tangle.wallet import Wallet
+
+    w, sink = Wallet.from_seed(b"one-client"), Wallet.from_seed(b"one-client-sink").address
+    with run_node(work / "one-client", genesis={w.address: 10**12}, rate_per_s=0, **NO_LOAD_POW) as (url, _):
+        c = TangleClient(url, timeout=60)
+        issuer = Issuer(w, c, batch=batch)
+        issuer.send_many([(sink, 1)] * batch)  # warm-up
+        t0, c0 = time.perf_counter(), time.thread_time()
+        res = issuer.send_many([(sink, 1)] * n)
+        wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        if any("error" in r for r in res):
+            raise AssertionError(f"bench transfer rejected: {next(r for r in res if 'error' in r)}")
+        k = max(20, n // 20)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            w.send(c, sink, 1)
+        wallet_tps = k / (time.perf_counter() - t0)
+    return {"mode": "one_client_issuing", "issue_tps": round(n / wall, 1), "client_cpu_tps": round(n / max(1e-9, cpu), 1),
+            "batch": batch, "txs": n, "wallet_send_tps": round(wallet_tps, 1), "load_avg_1m": round(os.getloadavg()[0], 1),
+            "goal_issue_tps": 1000}
 
 
 def _http_rows(work: Path, n: int, batch: int):
@@ -149,6 +200,7 @@ def run(args):
     from exchange.tangle.wallet import Wallet
 
     work = Path(tempfile.mkdtemp(prefix="tangle-bench-"))
+    _CPU_TPS.clear()
     raws, _ = _prebuild(args.txs, 10)
     ingest = statistics.median(_ingest_tps(raws, args.batch, work / f"r{i}", 10) for i in range(args.repeat))
     single = statistics.median(_ingest_tps(raws[: min(len(raws), 1000)], 1, work / f"r{i}", 10)
@@ -178,12 +230,14 @@ def run(args):
             t0 = time.perf_counter()
             node.select_tips(2)
             tip.append((time.perf_counter() - t0) * 1000)
-    yield {"ingest_tps": round(ingest, 1), "confirm_p50_ms": round(statistics.median(lat), 1),
+    yield {"ingest_tps": round(ingest, 1), "ingest_cpu_tps": round(statistics.median(_CPU_TPS[:args.repeat]), 1),
+           "load_avg_1m": round(os.getloadavg()[0], 1), "confirm_p50_ms": round(statistics.median(lat), 1),
            "tip_select_ms": round(statistics.median(tip), 3), "ingest_tps_unbatched": round(single, 1),
            "ingest_tps_durable": round(durable, 1), "ingest_tps_durable_unbatched": round(durable_single, 1),
            "batch": args.batch, "txs": args.txs, "pow_difficulty": 10}
     yield from _http_rows(work, min(args.txs, 2000), args.batch)
     yield _http_value_row(work, max(args.txs, args.value_batch), args.value_batch, args.verify_workers)
+    yield _one_client_row(work, max(args.txs, 1000), 100)
     for d in [int(x) for x in args.difficulties.split(",") if x.strip()]:
         n = min(args.txs, 1000 if d <= 12 else 200)
         raws, pow_ms = _prebuild(n, d, seed=d)

@@ -9,6 +9,7 @@ import time
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from exchange.catalog.auctions import AuctionReads
 from exchange.catalog.db import create_tables, make_engine
 from exchange.catalog.models import Affordance, Device, DeviceTD, DeviceType, Reputation, Tag
 from exchange.catalog.query import (
@@ -45,6 +46,7 @@ VOCABULARY_TTL_S = 30.0  # how long the list of existing names and units is reus
 class Catalog:
     def __init__(self, database_url: str, engine=None, create: bool = True):
         self.engine = engine or make_engine(database_url)
+        self.auctions = AuctionReads(self.engine)  # the house's auctions and standings (indexed)
         if create:
             create_tables(self.engine)
         self._vocab: tuple[float, dict] | None = None

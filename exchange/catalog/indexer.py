@@ -3,9 +3,12 @@
 Resumable: the cursor (next block) is stored in ``indexer_status`` in the same transaction as
 the rows of each block range, so a crash mid-range leaves the catalog as it was before that
 range. Idempotent: each device row remembers the position (block, log index) of the last
-event applied and skips older ones; ratings are unique per (device, auction, rater). Waits
-``confirmations`` blocks behind the head. Event handling is a table (``HANDLERS``): adding an
-event means adding a function ``handler(batch, event)``.
+event applied and skips older ones; ratings are unique per (device, auction, rater); auctions
+likewise (exchange.catalog.auction_index). Waits ``confirmations`` blocks behind the head. A
+reorg deeper than that (the hash of the last block applied is no longer the chain's, or the chain
+is shorter than the cursor: a dev chain reverted to a snapshot) empties the catalog and indexes
+again from ``start_block`` in one transaction per range: the chain is the source of truth. Event
+handling is a table (``HANDLERS``): adding an event means adding a function ``handler(batch, event)``.
 
 An event that cannot be applied (its handler raises, or the database refuses its rows) does not
 stop the catalog: the range is applied again one event at a time, each in its own transaction
@@ -24,13 +27,18 @@ import sqlalchemy.exc
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from exchange.catalog.auction_index import AUCTION_EVENTS, AUCTION_HANDLERS, AuctionRows
 from exchange.catalog.db import analyze, create_tables, drop_tables, make_engine
 from exchange.catalog.models import (
+    CATALOG_TABLES,
     Affordance,
+    Auction,
+    AuctionBid,
     Device,
     DeviceTD,
     DeviceType,
     DeviceWord,
+    IndexedBlock,
     IndexerStatus,
     Oem,
     QuarantinedEvent,
@@ -43,6 +51,8 @@ from exchange.chain.registry import ChainEvent, LogReader, event_abi
 from exchange.errors import ExchangeError
 from exchange.geo import decode as geohash_decode
 from exchange.wot import TDValidationError, ThingDescription
+
+log = logging.getLogger("thingbid.indexer")
 
 CHUNK = 500
 GWEI = 10**9
@@ -124,6 +134,10 @@ class Batch:
     ratings: list[dict] = field(default_factory=list)
     oems: dict[str, dict] = field(default_factory=dict)
     applied: int = 0
+    house: AuctionRows | None = None  # the house's auction rows (exchange.catalog.auction_index)
+
+    def __post_init__(self):
+        self.house = AuctionRows(self.conn)
 
     def preload(self, ids: set[str]) -> None:
         for chunk in _chunks(sorted(ids)):
@@ -154,6 +168,7 @@ class Batch:
         self.children[r["device_id"]] = tuple(kids)
 
     def flush(self) -> None:
+        self.house.flush()
         new = [self.devices[d] for d in sorted(self.dirty - self.existing)]
         old = [self.devices[d] for d in sorted(self.dirty & self.existing)]
         replaced = sorted(set(self.children) & self.existing)
@@ -260,6 +275,16 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def _house_handler(handler) -> Handler:
+    def on_house_event(b: Batch, ev: ChainEvent) -> None:
+        handler(b.house, ev)
+
+    return on_house_event
+
+
+HANDLERS.update({name: _house_handler(h) for name, h in AUCTION_HANDLERS.items()})
+
+
 def register_handler(event_name: str, handler: Handler) -> None:
     """Index another event (e.g. AuctionHouse events): ``handler(batch, event)`` runs inside the range's transaction."""
     HANDLERS[event_name] = handler
@@ -270,12 +295,13 @@ def apply_events(conn: Connection, events: list[ChainEvent], handlers: dict[str,
     handlers = HANDLERS if handlers is None else handlers
     b = Batch(conn)
     b.preload({_hex(e.args["deviceId"]) for e in events if "deviceId" in e.args and e.name in handlers})
+    b.house.preload(events)
     for ev in events:
         h = handlers.get(ev.name)
         if h is not None:
             h(b, ev)
     b.flush()
-    return b.applied
+    return b.applied + b.house.applied
 
 
 @dataclass(frozen=True)
@@ -299,7 +325,8 @@ class Indexer:
         self.chain = chain
         self.registry = RegistryClient(chain, registry)
         self.auction_house = auction_house
-        extra = {auction_house: [event_abi("AuctionHouse", "DeviceRated")]} if auction_house else {}
+        extra = ({auction_house: [event_abi("AuctionHouse", n) for n in ("DeviceRated", *AUCTION_EVENTS)]}
+                 if auction_house else {})
         self.reader: LogReader = self.registry.reader(extra)
         self.engine = engine or make_engine(database_url)
         self.confirmations = confirmations
@@ -333,6 +360,12 @@ class Indexer:
         """Index from the stored cursor up to ``to_block`` (default: head minus confirmations)."""
         with self.engine.begin() as conn:
             start = self._status(conn)["next_block"]
+            if start > self.start_block and self._reorged(conn):
+                log.warning("%s: the chain no longer has the last block indexed (a reorg, or a dev chain reverted):"
+                            " indexing again from block %d", self.name, self.start_block)
+                for table in reversed(CATALOG_TABLES):
+                    conn.execute(delete(table))
+                start = self._status(conn)["next_block"]
         end = self.safe_head() if to_block is None else min(to_block, self.safe_head())
         read = applied = 0
         block = start
@@ -346,6 +379,13 @@ class Indexer:
         if applied >= self.analyze_after:
             analyze(self.engine)
         return SyncResult(start, max(start - 1, end), read, applied)
+
+    def _reorged(self, conn: Connection) -> bool:
+        B = IndexedBlock.__table__
+        row = conn.execute(select(B).where(B.c.name == self.name)).mappings().first()
+        if row is None:
+            return False
+        return self.reader.block_hash(row["block_number"]) != row["block_hash"]
 
     def reindex(self, from_block: int, to_block: int) -> SyncResult:
         """Re-read a range already indexed (changes nothing: every event is already applied)."""
@@ -366,10 +406,12 @@ class Indexer:
         return SyncResult(lo, hi, len(events), applied)
 
     def _move_cursor(self, conn: Connection, hi: int, applied: int, move: bool) -> None:
-        S = IndexerStatus.__table__
+        S, B = IndexerStatus.__table__, IndexedBlock.__table__
         if move:
             conn.execute(update(S).where(S.c.name == self.name, S.c.next_block <= hi)
                          .values(next_block=hi + 1, events_applied=S.c.events_applied + applied))
+            conn.execute(delete(B).where(B.c.name == self.name))
+            conn.execute(insert(B).values(name=self.name, block_number=hi, block_hash=self.reader.block_hash(hi) or ""))
 
     def _one_by_one(self, events: list[ChainEvent]) -> int:
         applied = 0
@@ -412,7 +454,8 @@ class Indexer:
         """Every catalog row, sorted (for comparing two catalogs)."""
         out = {}
         with self.engine.connect() as conn:
-            for table in (D, J, T, A, G, W, Oem.__table__, Reputation.__table__):
+            for table in (D, J, T, A, G, W, Oem.__table__, Reputation.__table__, Auction.__table__,
+                          AuctionBid.__table__):
                 out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)).all())
             R = Rating.__table__
             out["ratings"] = sorted(tuple(r) for r in conn.execute(select(*[c for c in R.columns if c.name != "id"])))

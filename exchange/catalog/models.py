@@ -140,6 +140,64 @@ class IndexerStatus(SQLModel, table=True):
     events_applied: int = 0
 
 
+class Auction(SQLModel, table=True):
+    """One auction of the house as its events tell it (AuctionOpened and what followed).
+
+    Amounts are wei as decimal strings (a uint256 is wider than BIGINT); ``highest_gwei`` rides
+    along for ordering and filters. ``status`` is what the events say: open, settled, unsold,
+    cancelled, delivered, reclaimed (the chain's ``auction()`` stays the authority for live state).
+    """
+
+    __tablename__ = "auctions"
+    __table_args__ = (Index("ix_auctions_device", "device_id", "auction_id"),
+                      Index("ix_auctions_open", "closed", "bidding_end"), Index("ix_auctions_winner", "winner"))
+    auction_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    device_id: str = Field(max_length=66)
+    seller: str = Field(max_length=42)
+    mechanism: str = Field(default="", max_length=42)  # lower-case address
+    reserve_wei: str = "0"
+    increment_wei: str = "0"
+    bidding_end: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    fee_bps: int = 0
+    delivery_window: int = 0
+    bond_bps: int = 0
+    window: int = 0
+    highest_wei: str = "0"
+    highest_gwei: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    leader: str | None = Field(default=None, max_length=42)
+    status: str = Field(default="open", max_length=16)
+    closed: bool = False  # settled, unsold or cancelled: no more bids
+    winner: str | None = Field(default=None, max_length=42)  # lower case
+    price_wei: str = "0"
+    sealed_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # hex, sealed to the winner
+    access_until: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    opened_block: int = 0
+    last_block: int = 0
+    last_log_index: int = 0
+
+
+class AuctionBid(SQLModel, table=True):
+    """One bidder's standing in one auction: the latest open bid, or a sealed commitment (and its reveal)."""
+
+    __tablename__ = "auction_bids"
+    __table_args__ = (Index("ix_auction_bids_bidder", "bidder", "auction_id"),)
+    auction_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    bidder: str = Field(primary_key=True, max_length=42)  # lower case
+    amount_wei: str = "0"  # the latest bid (sealed: the revealed amount, "0" before the reveal)
+    deposit_wei: str = "0"  # sealed: what the commitment locked (public)
+    committed: bool = False
+    revealed: bool = False
+
+
+class IndexedBlock(SQLModel, table=True):
+    """The hash of the last block each indexer applied: a different hash there now is a reorg."""
+
+    __tablename__ = "indexed_blocks"
+    name: str = Field(primary_key=True)
+    block_number: int = 0
+    block_hash: str = Field(default="", max_length=66)
+
+
 class QuarantinedEvent(SQLModel, table=True):
     """An event the catalog could not apply (a handler or the database refused it): kept with the
     reason so indexing goes on past it; the position is the key, so a re-read records it once."""
@@ -155,4 +213,5 @@ class QuarantinedEvent(SQLModel, table=True):
 
 CATALOG_TABLES = [Device.__table__, DeviceTD.__table__, DeviceType.__table__, Affordance.__table__, Tag.__table__, DeviceWord.__table__,
                   Oem.__table__,
-                  Rating.__table__, Reputation.__table__, IndexerStatus.__table__, QuarantinedEvent.__table__]
+                  Rating.__table__, Reputation.__table__, IndexerStatus.__table__, QuarantinedEvent.__table__,
+                  Auction.__table__, AuctionBid.__table__, IndexedBlock.__table__]

@@ -209,6 +209,12 @@ class LogReader:
     def head(self) -> int:
         return self.chain.w3.eth.block_number
 
+    def block_hash(self, number: int) -> str | None:
+        """The 0x hash of block ``number`` on the chain now (None past the head)."""
+        if number > self.head():
+            return None
+        return "0x" + bytes(self.chain.w3.eth.get_block(number)["hash"]).hex()
+
     def read(self, from_block: int, to_block: int) -> list[ChainEvent]:
         if to_block < from_block:
             return []

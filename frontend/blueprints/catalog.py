@@ -75,7 +75,8 @@ def device(device_id: str):
 
 def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     """The device page; a refused "bid on this device" form shows again through ``kept``."""
-    from frontend.auction_ops import device_auctions, device_bid_target, min_bid
+    from exchange.market import min_bid
+    from frontend.auction_reads import device_auctions, device_bid_target
     from frontend.security import current_user
 
     if len(device_id) > 80:

@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from exchange.chain.registry import RegistryClient
-from frontend import auction_ops
+from frontend import auction_reads
 from frontend.device_data import (
     CHART_RANGES,
     EXPORT_STEP_S,
@@ -33,7 +33,7 @@ def _services():
 
 
 def _key(user, auction_id: int):
-    for k in auction_ops.my_keys(_services(), user):
+    for k in auction_reads.my_keys(_services(), user):
         if k.auction_id == auction_id:
             return k
     raise NotFound("no key of yours for this auction")
@@ -56,8 +56,8 @@ def _device_keys(device) -> DeviceKeys | None:
 @bp.route("/")
 def index():
     user = require_user()
-    return render_template("keys/index.html", keys=auction_ops.my_keys(_services(), user),
-                           now=auction_ops.chain_now(_services()))
+    return render_template("keys/index.html", keys=auction_reads.my_keys(_services(), user),
+                           now=auction_reads.chain_now(_services()))
 
 
 @bp.route("/<int:auction_id>")
@@ -93,7 +93,7 @@ def _export(keys, fmt: str, name: str):
     if closed and len(closed) == len(keys):
         return jsonify({"error": closed[0].error}), 409
     services = _services()
-    now = auction_ops.chain_now(services)
+    now = auction_reads.chain_now(services)
     catalog = services.catalog()
     jobs, unknown = [], []
     for k in keys:
@@ -141,7 +141,7 @@ def export_one(auction_id: int, fmt: str):
 def export_many(fmt: str):
     """Every (``?auction=`` repeated: those) key's readings in one file, across devices."""
     user = require_user()
-    mine = {k.auction_id: k for k in auction_ops.my_keys(_services(), user)}
+    mine = {k.auction_id: k for k in auction_reads.my_keys(_services(), user)}
     raw = request.args.getlist("auction")
     if raw:
         if len(raw) > MAX_EXPORT_KEYS or not all(a.isdigit() and len(a) < 20 for a in raw):
@@ -217,7 +217,7 @@ def data(auction_id: int):
     if span not in CHART_RANGES:
         return jsonify({"error": f"range must be one of {', '.join(CHART_RANGES)}"}), 400
     try:
-        out = read_series(device.td, token, not_before, not_after, now=auction_ops.chain_now(_services()),
+        out = read_series(device.td, token, not_before, not_after, now=auction_reads.chain_now(_services()),
                           policy=current_app.extensions["thingbid.device_networks"], keys=_device_keys(device),
                           span_s=CHART_RANGES[span])
     except DeviceReadError as exc:

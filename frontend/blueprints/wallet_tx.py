@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+import re
 
-from frontend import auction_ops, wallet_tx
+from flask import Blueprint, current_app, jsonify, request, session, url_for
+
+from frontend import auction_reads, wallet_tx
 from frontend.errors import FormError, NotFound
 from frontend.forms import parse_eth
 from frontend.security import require_user
@@ -63,7 +65,7 @@ def _sealed_store() -> WalletSealedStore:
 
 
 def _registered(address: str, public: bytes | None = None) -> bool:
-    key = auction_ops.buyer_key_of(_services(), address)
+    key = auction_reads.buyer_key_of(_services(), address)
     return key == public if public is not None else key != bytes(32)
 
 
@@ -96,7 +98,7 @@ def start(pid: str):
     stored = _plan(pid, user.address)
     # Checked (and the amount boxes kept) before the plan is claimed: a refused body leaves it placeable.
     commitments = wallet_tx.take_commitments(_services(), user.address, stored.plan, body.get("sealed"), _sealed_store())
-    free, _locked = auction_ops.balance_of(_services(), user.address)
+    free, _locked = auction_reads.balance_of(_services(), user.address)
     if stored.plan.total > free:
         raise wallet_tx.WalletTxError(f"your free deposit ({free} wei) is short of the plan's {stored.plan.total} wei:"
                                       " deposit first")
@@ -163,7 +165,7 @@ def single(action: str):
     def mined(receipt):
         if action != "reveal":
             return {"label": label}
-        skipped = auction_ops._client(_services()).skipped(receipt)
+        skipped = auction_reads.house(_services()).skipped(receipt)
         return {"label": label, "revealed": len(ids) - len(skipped), "skipped": len(skipped)}
 
     token = _pending().put(wallet_tx.Pending(user.address, label, prepared, mined))
@@ -177,7 +179,7 @@ def _reveals(address: str, body: dict) -> tuple[tuple[int, ...], tuple]:
     raw = body.get("reveals")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SETTLE:
         raise FormError("reveals", f"must list 1 to {MAX_SETTLE} sealed bids")
-    due = {r.auction_id for r in auction_ops.my_auctions(_services(), address) if r.can_reveal}
+    due = {r.auction_id for r in auction_reads.my_auctions(_services(), address) if r.can_reveal}
     ids, pairs = [], []
     for item in raw:
         if not isinstance(item, dict):
@@ -210,7 +212,7 @@ def sealed():
     if not ids or len(ids) > MAX_SETTLE or not all(0 < i < 2**64 for i in ids):
         raise FormError("auction_id", f"must be 1 to {MAX_SETTLE} auction numbers")
     services, store = _services(), _sealed_store()
-    client = auction_ops._client(services)
+    client = auction_reads.house(services)
     bids = []
     for aid in ids:
         with services.chain_guard():
@@ -234,3 +236,95 @@ def declined():
     user = _wallet_user()
     body = _body()
     return jsonify(wallet_tx.abandon(_pending(), user.address, str(body.get("token", "")), body.get("reason", "")))
+
+
+# ---- the tangle wallet of a wallet session: its key is derived in the browser, which signs ----------
+_TANGLE_ADDRESS = re.compile(r"^[0-9a-f]{64}$")
+TANGLE_MEMO_MAX = 1024
+
+
+def _tangle_address(raw) -> str:
+    address = str(raw or "").lower()
+    if not _TANGLE_ADDRESS.match(address):
+        raise FormError("to", "must be a tangle address: 64 hex digits")
+    return address
+
+
+def _tangle():
+    from exchange.errors import ExchangeError
+
+    try:
+        return _services().tangle()
+    except (ExchangeError, OSError) as exc:
+        raise wallet_tx.WalletTxError(f"tangle node unavailable: {exc}") from exc
+
+
+def _tangle_call(fn):
+    from exchange.errors import ExchangeError
+
+    try:
+        return fn()
+    except (ExchangeError, OSError) as exc:
+        raise wallet_tx.WalletTxError(f"the tangle node refused: {exc}") from exc
+
+
+@bp.route("/tangle/prepare.json")
+def tangle_prepare():
+    """What the browser needs to build and sign its next transfer: network, proof-of-work difficulty,
+    parents to approve (its own last pending transfer among them) and the account's next sequence.
+    The address is the one the browser derived; this session sends from it from now on."""
+    user = _wallet_user()
+    address = _tangle_address(request.args.get("address"))
+    client = _tangle()
+    info, acct, tips = _tangle_call(lambda: (client.info(), client.account(address), client.tips()))
+    parents = sorted({*tips, *([acct["last_pending"]] if acct.get("last_pending") else [])})[:8]
+    if len(parents) < 2:
+        parents = parents * 2
+    session["tangle_address"] = address
+    return {"address": address, "owner": user.address, "network": info["network"],
+            "pow_difficulty": info["pow_difficulty"], "parents": parents, "sequence": acct["next_sequence"],
+            "balance": acct["balance"]}
+
+
+@bp.route("/tangle/account.json")
+def tangle_account():
+    """Balance and recent transfers of the browser-derived tangle address (public on the tangle)."""
+    from frontend.blueprints.wallet import _history
+
+    _wallet_user()
+    address = _tangle_address(request.args.get("address"))
+    client = _tangle()
+    balance = _tangle_call(lambda: client.balance(address))
+    items, _since = _tangle_call(lambda: client.find(address=address, limit=500))
+    return {"address": address, "balance": balance, "history": _history(items[-20:], address)}
+
+
+@bp.route("/tangle/submit", methods=["POST"])
+def tangle_submit():
+    """A transfer the browser built and signed: checked to be a well-formed value transfer signed by
+    this session's tangle address, then handed to the node (which checks proof of work and funds)."""
+    from exchange.tangle import tx as txm
+    from exchange.tangle.errors import TxFormatError
+
+    _wallet_user()
+    mine = session.get("tangle_address")
+    if not mine:
+        raise wallet_tx.WalletTxError("prepare the transfer first (/wallet-tx/tangle/prepare.json)")
+    try:
+        raw = bytes.fromhex(str(_body().get("tx", "")))
+        t = txm.decode(raw)
+    except (ValueError, TxFormatError) as exc:
+        raise FormError("tx", f"is not a tangle transaction: {exc}") from None
+    if t.kind != txm.VALUE:
+        raise FormError("tx", "must be a value transfer")
+    if t.sender != mine or not t.verify_signature():
+        raise FormError("tx", "must be signed by your tangle address (the one your wallet derived)")
+    client = _tangle()
+    tx_id = _tangle_call(lambda: client.submit(raw))
+    state = "pending"
+    try:
+        done = client.wait_confirmed(tx_id, timeout=15)
+        state = "conflicting" if done.get("conflicting") else "confirmed"
+    except Exception:  # noqa: BLE001 - not confirmed yet is an answer too: the page shows it pending
+        pass
+    return {"id": tx_id, "to": t.to.hex(), "amount": t.amount, "state": state}

@@ -3,6 +3,7 @@
 // frontend/static/dist/wallet.js and served same-origin: the CSP allows no CDN and no inline script.
 import { createPublicClient, createWalletClient, custom, encodeAbiParameters, formatEther, getAddress, keccak256 } from "viem";
 import { createSiweMessage } from "viem/siwe";
+import { blake2b } from "@noble/hashes/blake2b";
 
 function csrfToken() {
   const m = document.querySelector('meta[name="csrf-token"]');
@@ -78,6 +79,7 @@ export const KEY_MESSAGE = "Thingbid key-delivery key, version 1.\n\n" +
   "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.";
 const enc = new TextEncoder();
 const PKCS8_X25519 = hexBytes("302e020100300506032b656e04220420");
+const PKCS8_ED25519 = hexBytes("302e020100300506032b657004220420");
 const SEALED_INFO = enc.encode("thingbid/sealed-box/v1\0");
 const KEY_CONTEXT = enc.encode("thingbid/access-key/v1\0");
 
@@ -121,8 +123,14 @@ export async function deliveryKey(client, address) {
   const boxRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid amounts"), "bits");
   const saltKey = await crypto.subtle.importKey("raw", saltRaw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const boxKey = await crypto.subtle.importKey("raw", boxRaw, "AES-GCM", false, ["encrypt", "decrypt"]);
-  saltRaw.fill(0); boxRaw.fill(0); sig.fill(0);
-  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey };
+  // And the tangle wallet: an Ed25519 key (address: BLAKE2b-256 of its public key, exchange/tangle/tx.py).
+  const edRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("tangle ed25519 key"), "bits");
+  const edFull = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, true, ["sign"]);
+  const tanglePub = b64url((await crypto.subtle.exportKey("jwk", edFull)).x);
+  const tangleKey = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, false, ["sign"]);
+  saltRaw.fill(0); boxRaw.fill(0); edRaw.fill(0); sig.fill(0);
+  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey, tangleKey, tanglePub,
+                tangleAddress: bytesHex(blake2b(tanglePub, { dkLen: 32 })) };
   keyCache.set(address, key);
   try { localStorage.setItem("thingbid.x25519." + address.toLowerCase(), key.publicHex); } catch (e) { /* private mode */ }
   return key;
@@ -214,6 +222,118 @@ async function revealBody(ids) {
     reveals.push({ auction_id: b.auction_id, amount: amount.toString(), salt: "0x" + bytesHex(salt) });
   }
   return { reveals };
+}
+
+// ---- tangle transfers of a wallet session: built and signed here (exchange/tangle/tx.py, version 1) ----
+function uint(n, bytes) {
+  const out = new Uint8Array(bytes);
+  let v = BigInt(n);
+  for (let i = bytes - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+function compareBytes(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+function leadingZeroBits(h) {
+  let n = 0;
+  for (const byte of h) {
+    if (byte === 0) { n += 8; continue; }
+    return n + Math.clz32(byte) - 24;
+  }
+  return n;
+}
+
+// essence = "TB" | version 1 | network u32 | kind u8 | timestamp_ms u64 | n_parents u8 | parents | issuer
+//           | payload_len u32 | payload;  tx = essence | Ed25519 signature | nonce u64 (proof of work)
+export async function tangleTransfer(key, prep, to, amount, memo) {
+  const payload = concat(hexBytes(to), uint(amount, 8), uint(prep.sequence, 8), uint(memo.length, 2), memo);
+  const parents = prep.parents.map(hexBytes).sort(compareBytes);
+  const essence = concat(enc.encode("TB"), uint(1, 1), uint(prep.network, 4), uint(1, 1), uint(Date.now(), 8),
+                         uint(parents.length, 1), ...parents, key.tanglePub, uint(payload.length, 4), payload);
+  const sig = new Uint8Array(await crypto.subtle.sign("Ed25519", key.tangleKey, essence));
+  const prefix = concat(essence, sig);
+  const base = blake2b.create({ dkLen: 32 }).update(prefix);
+  for (let nonce = 0; ; nonce++) {
+    const n = uint(nonce, 8);
+    if (leadingZeroBits(base.clone().update(n).digest()) >= prep.pow_difficulty) return bytesHex(concat(prefix, n));
+  }
+}
+
+async function showTangle(section, key) {
+  const acct = await call("/wallet-tx/tangle/account.json?address=" + key.tangleAddress);
+  section.querySelector("#tangle-address code").textContent = key.tangleAddress;
+  section.querySelector("#tangle-balance").textContent = String(acct.balance);
+  const body = section.querySelector("#tangle-history tbody");
+  if (acct.history.length) {
+    body.replaceChildren(...acct.history.map((t) => {
+      const tr = document.createElement("tr");
+      tr.className = t.direction;
+      for (const text of [t.id + "…", t.direction === "in" ? "received" : "sent", String(t.amount), t.other + "…",
+                          t.conflicting ? "conflicting" : t.confirmed ? "confirmed" : "pending"]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    }));
+  }
+}
+
+function bindTangle(section) {
+  const status = section.querySelector("#tangle-status");
+  const form = section.querySelector("form[data-wallet-tangle]");
+  let key = null;
+  const derive = async () => {
+    const client = walletClient();
+    const address = await account(client);
+    status.textContent = "sign the key-delivery message in your wallet…";
+    key = await deliveryKey(client, address);
+    await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);  // this session sends from it
+    await showTangle(section, key);
+    section.querySelector("#tangle-facts").hidden = false;
+    form.hidden = false;
+    const faucet = section.querySelector("#faucet-form");
+    if (faucet) faucet.hidden = false;
+    section.querySelector("#tangle-derive").hidden = true;
+    status.textContent = "";
+    section.dataset.tangleReady = "1";
+  };
+  section.querySelector("#tangle-derive").addEventListener("click", async (ev) => {
+    ev.currentTarget.disabled = true;
+    try { await derive(); } catch (e) {
+      status.textContent = "cannot show the tangle wallet: " + (e.shortMessage || e.message);
+      status.className = "error";
+      ev.currentTarget.disabled = false;
+    }
+  });
+  let out = form.querySelector("output.wallet-cost");
+  if (!out) { out = document.createElement("output"); out.className = "wallet-cost"; form.append(out); }
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = form.querySelector("button[type=submit]");
+    btn.disabled = true;
+    out.className = "wallet-cost";
+    try {
+      const fd = new FormData(form);
+      const to = String(fd.get("to") || "").trim().toLowerCase();
+      const amount = String(fd.get("amount") || "").trim();
+      if (!/^[0-9a-f]{64}$/.test(to)) throw new Error("the address must be 64 hex digits");
+      if (!/^[1-9][0-9]{0,15}$/.test(amount)) throw new Error("the amount must be a whole number of tokens, 1 or more");
+      const prep = await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);
+      if (BigInt(amount) > BigInt(prep.balance)) throw new Error("your tangle balance (" + prep.balance + ") is too low to send " + amount);
+      out.textContent = "signing and doing the proof of work…";
+      const tx = await tangleTransfer(key, prep, to, amount, enc.encode("thingbid web wallet"));
+      const r = await call("/wallet-tx/tangle/submit", { tx });
+      out.textContent = "sent " + r.amount + " to " + r.to.slice(0, 16) + "… (" + r.state + ")";
+      await showTangle(section, key);
+    } catch (e) {
+      out.textContent = "refused: " + (e.shortMessage || e.message);
+      out.className = "wallet-cost error";
+    } finally {
+      btn.disabled = false;
+    }
+  });
 }
 
 // ---- transactions prepared by the server, signed and sent by the wallet -------------------------
@@ -484,7 +604,7 @@ function bindWalletForms(forms) {
   }
 }
 
-window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf };
+window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf, tangleTransfer };
 
 document.addEventListener("DOMContentLoaded", () => {
   const b = document.getElementById("wallet-signin");
@@ -493,6 +613,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (plan) bindPlan(plan);
   const keys = document.querySelectorAll("button.open-key");
   if (keys.length) bindKeys(keys);
+  const tangle = document.getElementById("tangle-derive");
+  if (tangle) bindTangle(tangle.closest("section"));
   const forms = document.querySelectorAll("form[data-wallet-action]");
   if (forms.length && document.body.dataset.session === "wallet") bindWalletForms(forms);
 });

@@ -162,8 +162,7 @@ def system(anvil_process, tmp_path_factory):
     from exchange.chain.deploy import deploy_all
     from exchange.tangle.testing import run_node
     from frontend import create_app
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
 
     tmp = tmp_path_factory.mktemp("browser")

@@ -20,6 +20,7 @@ from tests.browser.wallet_helpers import (
     sealed_amount_of,
     sealed_salt_of,
     secrets_found,
+    tangle_wallet_of,
     wallet_secrets_of,
 )
 
@@ -44,9 +45,8 @@ def wallet_site(anvil_process, tmp_path_factory):
     from exchange.chain.connect import rpc_chain
     from exchange.chain.deploy import deploy_all
     from exchange.tangle.testing import run_node
-    from frontend import auction_ops, create_app
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend import auction_reads, create_app
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
     from frontend.services import Services
     from tests.browser.conftest import RealDevice, ServerThread
 
@@ -54,7 +54,7 @@ def wallet_site(anvil_process, tmp_path_factory):
     chain = rpc_chain(anvil_process.url, kind="anvil")
     snap = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     logs = LogKeeper()
-    batch_size, auction_ops.BATCH_SIZE = auction_ops.BATCH_SIZE, BATCH  # several batches from few devices
+    batch_size, auction_reads.BATCH_SIZE = auction_reads.BATCH_SIZE, BATCH  # several batches from few devices
     logging.getLogger().addHandler(logs)
     try:
         with run_node(tmp / "tangle") as (tangle_url, _node):
@@ -81,7 +81,7 @@ def wallet_site(anvil_process, tmp_path_factory):
                 real.close()
     finally:
         logging.getLogger().removeHandler(logs)
-        auction_ops.BATCH_SIZE = batch_size
+        auction_reads.BATCH_SIZE = batch_size
         chain.w3.provider.make_request("evm_revert", [snap])
 
 
@@ -280,8 +280,7 @@ def test_withdraw_reclaim_and_rate_signed_by_the_wallet(browser, wallet_site, pr
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import check_in, index, make_devices
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
     from frontend.forms import format_eth
     from tests.frontend.fe_helpers import deliver_key
 
@@ -348,8 +347,7 @@ def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(b
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import check_in, index, make_devices
+    from frontend.devworld import check_in, index, make_devices, open_auctions_for
     from frontend.wallet_sealed import WalletSealedStore
 
     site, chain = wallet_site, wallet_site.chain
@@ -408,8 +406,7 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
     from eth_account import Account
 
     from exchange.chain.auction import AuctionHouseClient
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import index
+    from frontend.devworld import index, open_auctions_for
 
     site, chain, real = wallet_site, wallet_site.chain, wallet_site.real
     key = "0x" + "8d" * 31 + "04"
@@ -461,5 +458,67 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
     assert asked_before == 0 and [r.split(b"?")[0] for r in holding] == [f"POST {url}".encode(), f"POST {other}".encode()]
     found = secrets_found([token], [], site.logs.lines(), site.tmp)
     assert found == [], found
+    found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def test_tangle_transfers_signed_in_the_browser_with_the_wallet_derived_key(browser, wallet_site, provider_bundle):
+    """The wallet page derives the tangle wallet from the wallet (the same address any machine finds), the dev
+    faucet funds it, and a transfer built, signed and proof-of-worked in the browser reaches the recipient.
+    A transfer too large is refused before anything is sent; one signed by another key is refused by the
+    server; no request, log or file holds the wallet's key or anything derived from it."""
+
+    from exchange.tangle import tx as txm
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.wallet import Wallet
+
+    site = wallet_site
+    key = "0x" + "9e" * 31 + "05"
+    mine = tangle_wallet_of(key)
+    to = Wallet.generate().address
+    node = TangleClient(site.app.extensions["thingbid.services"].tangle_url)
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        page.goto(f"{site.url}/account/signin?next=/wallet/")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/wallet/$"))
+        assert page.locator("#tangle-send-form").is_hidden()  # nothing to send from before the key is derived
+        page.click("#tangle-derive")
+        page.locator("section[data-tangle-ready='1']").wait_for()
+        assert page.locator("#tangle-address").inner_text() == mine.address
+        page.fill("#faucet-form input[name=amount]", "1000")
+        with page.expect_navigation():
+            page.click("#faucet-form button[type=submit]")
+        assert node.balance(mine.address) == 1000
+        page.click("#tangle-derive")
+        page.locator("#tangle-balance", has_text="1000").wait_for()
+
+        form = page.locator("#tangle-send-form")
+        form.locator("input[name=to]").fill(to)
+        form.locator("input[name=amount]").fill("1001")
+        form.locator("button[type=submit]").click()
+        form.locator("output.wallet-cost.error", has_text="too low to send 1001").wait_for()
+        form.locator("input[name=amount]").fill("7")
+        form.locator("button[type=submit]").click()
+        form.locator("output.wallet-cost", has_text="sent 7 to").wait_for()
+        assert "(confirmed)" in form.locator("output.wallet-cost").inner_text()
+        assert node.balance(to) == 7
+        assert node.balance(mine.address) == 993
+        page.locator("#tangle-history tbody tr.out").first.wait_for()
+
+        # A transfer from another key, posted by the page itself: the session sends from its own address only.
+        other = Wallet.generate()
+        forged = other.transfer_bytes(node, to, 1)
+        answer = page.evaluate("""async (tx) => {
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          const r = await fetch('/wallet-tx/tangle/submit', {method: 'POST', body: JSON.stringify({tx}),
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}});
+          return [r.status, (await r.json()).error];
+        }""", forged.hex())
+        assert answer[0] == 400 and "must be signed by your tangle address" in answer[1], answer
+        assert relay.asked.count("eth_sendTransaction") == 0  # tangle transfers need no Ethereum transaction
+        assert txm.decode(forged).sender == other.address
+    finally:
+        ctx.close()
     found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found

@@ -4,6 +4,7 @@ the catalog indexed from the chain, and a buyer's encrypted keystore with ether.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,9 @@ class World:
         time.sleep(seconds)
 
     def index(self) -> None:
-        self.indexer.sync()
+        """Wait until the indexer service (a thread here, a process under ``thingbid up``) has caught up."""
+        head = self.chain.block_number()
+        wait_for("the indexer to reach the head", lambda: self.indexer.status()["next_block"] > head, 60)
 
     def runner_of(self, device_id: str):
         return next(r for r in self.runners if "0x" + r.agent.identity.device_id_hex == device_id.lower())
@@ -54,10 +57,12 @@ def world(tmp_path_factory):
     from exchange.chain.anvil import DEV_BLOCK_SECONDS, start_anvil
     from exchange.chain.connect import create_keystore, rpc_chain
     from exchange.chain.deploy import deploy_all
+    from exchange.system.indexer import follow
 
     tmp = tmp_path_factory.mktemp("market")
     proc = start_anvil(port=None, block_time=DEV_BLOCK_SECONDS)
     runners = []
+    stop = threading.Event()
     try:
         chain = rpc_chain(proc.url, kind="anvil")
         ddir = tmp / "deployments"
@@ -85,9 +90,13 @@ def world(tmp_path_factory):
         w = World(tmp, chain, manifest, proc.url, ddir, db, keystore, config, runners,
                   Indexer(chain, manifest["contracts"]["DeviceRegistry"]["address"], db,
                           auction_house=manifest["contracts"]["AuctionHouse"]["address"]))
+        # The catalog indexer service, as `thingbid up` runs it: the client reads auctions from its tables.
+        follower = threading.Thread(target=follow, args=(proc.url, ddir, db, 0.2), kwargs={"stop": stop}, daemon=True)
+        follower.start()
         w.index()
         yield w
     finally:
+        stop.set()
         for r in runners:
             r.stop()
         proc.stop()

@@ -29,7 +29,7 @@ def deliver_key(world, device, auction_id: int) -> str:
     """What the device agent does after settlement: seal a signed access token to the winner."""
     from exchange.chain.auction import AuctionHouseClient
     from exchange.crypto import AccessClaims, issue_token, seal
-    from frontend.auction_ops import key_context
+    from exchange.crypto.delivery import key_context
 
     house = AuctionHouseClient.from_manifest(world.chain, world.manifest)
     info = house.auction(auction_id)
@@ -70,8 +70,7 @@ def build_text_world(chain, tmp):
     """Three devices with open English auctions: a spoofed title (and bidi controls in its description,
     tags, property titles and units), a 10 KB title, and a plain name."""
     from exchange.chain.deploy import deploy_all
-    from frontend.auction_ops import open_auctions_for
-    from frontend.devworld import World, check_in, index, make_devices, sqlite_url
+    from frontend.devworld import World, check_in, index, make_devices, open_auctions_for, sqlite_url
 
     manifest, _ = deploy_all(chain, tmp / "deployments")
     devices = make_devices(3, chain.accounts[1:3], seed=17)

@@ -45,10 +45,15 @@ def wait_job(client, location, timeout=60):
     raise AssertionError("job did not finish")
 
 
-def house_bids(app):
-    from frontend.auction_ops import book
+def house_bids(app) -> dict[str, dict[int, int]]:
+    """Bidder -> auction -> latest amount, from the house's BidPlaced events on chain (not the read model)."""
+    from exchange.chain.auction import AuctionHouseClient
 
-    return book(app.extensions["thingbid.services"]).bids
+    services = app.extensions["thingbid.services"]
+    out: dict[str, dict[int, int]] = {}
+    for e in AuctionHouseClient.from_manifest(services.base_chain(), services.manifest).events(names={"BidPlaced"}):
+        out.setdefault(str(e.args["bidder"]).lower(), {})[int(e.args["auctionId"])] = int(e.args["amount"])
+    return out
 
 
 def test_plan_is_shown_before_anything_is_signed(auction_world_m, auction_app):
@@ -210,7 +215,7 @@ def test_signed_out_user_key_is_gone_and_sign_in_restores_access(auction_world_m
     ("0", "more than 0"), ("5000", "more than your Ether balance"),
 ])
 def test_bad_deposit_values_give_a_message_and_change_nothing(auction_world_m, auction_app, amount, message):
-    from frontend.auction_ops import balance_of
+    from frontend.auction_reads import balance_of
 
     alice = signed_in(auction_app, "alice")
     addr = alice.get("/account/whoami.json").get_json()["address"]
@@ -220,7 +225,7 @@ def test_bad_deposit_values_give_a_message_and_change_nothing(auction_world_m, a
 
 
 def test_deposit_and_withdraw(auction_world_m, auction_app):
-    from frontend.auction_ops import balance_of
+    from frontend.auction_reads import balance_of
 
     alice = signed_in(auction_app, "alice")
     addr = alice.get("/account/whoami.json").get_json()["address"]
@@ -239,7 +244,7 @@ def _bid_on_a_city(world, client):
 
 
 def test_reclaim_after_a_missed_delivery_and_rating_after_access(auction_world_m, auction_app):
-    from frontend.auction_ops import balance_of
+    from frontend.auction_reads import balance_of
 
     alice = signed_in(auction_app, "alice")
     addr = alice.get("/account/whoami.json").get_json()["address"]
