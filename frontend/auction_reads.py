@@ -75,7 +75,9 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     reads = services.auctions()
     now = chain_now(services)
-    return targets(reads, devices, bidder, now, house(services).sealed_mechanisms())
+    with services.chain_guard():
+        sealed = house(services).sealed_mechanisms()  # by each mechanism's traits
+    return targets(reads, devices, bidder, now, sealed)
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
