@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
 from frontend import auction_ops, auction_reads, stream_ops
 from frontend.errors import FormError, FormRefusal, FrontendError
@@ -31,9 +31,8 @@ def _page(errors=(), kept: Kept | None = None, status: int = 200):
     user = require_user()
     services = _services()
     tangle = {"address": getattr(user.tangle_wallet, "address", None), "balance": None, "history": [], "error": None}
-    if user.is_wallet:
-        tangle["error"] = ("the tangle wallet is not offered to browser-wallet sessions yet: tangle payments need the"
-                           " local keystore mode on your own machine")
+    if user.is_wallet:  # its tangle key lives in the browser: frontend/js/wallet.js fills this section in
+        tangle["wallet"] = True
         return render_template("wallet/index.html", summary=account_summary(services, user), tangle=tangle,
                                dev=services.dev_faucet, errors=list(errors), kept=kept or Kept()), status
     try:
@@ -143,8 +142,13 @@ def tangle_faucet():
         raise FrontendError("the faucet exists on development networks only")
     amount = parse_int("amount", request.form.get("amount"), 1, 1_000_000)
 
+    # A wallet session's tangle address is the one its browser derived (and prepared a transfer from).
+    address = session.get("tangle_address") if user.is_wallet else user.tangle_wallet.address
+    if not address:
+        raise FrontendError("show your tangle wallet first: the page derives its address with your wallet")
+
     def go():
         client = services.tangle()
-        client.wait_confirmed(client.faucet(user.tangle_wallet.address, amount), timeout=15)
+        client.wait_confirmed(client.faucet(address, amount), timeout=15)
 
     return _do(go, f"Faucet sent {amount} to your tangle wallet.")

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+import re
+
+from flask import Blueprint, current_app, jsonify, request, session, url_for
 
 from frontend import auction_reads, wallet_tx
 from frontend.errors import FormError, NotFound
@@ -234,3 +236,156 @@ def declined():
     user = _wallet_user()
     body = _body()
     return jsonify(wallet_tx.abandon(_pending(), user.address, str(body.get("token", "")), body.get("reason", "")))
+
+
+# ---- the tangle wallet of a wallet session: its key is derived in the browser, which signs ----------
+_TANGLE_ADDRESS = re.compile(r"^[0-9a-f]{64}$")
+TANGLE_MEMO_MAX = 1024
+
+
+def _tangle_address(raw) -> str:
+    address = str(raw or "").lower()
+    if not _TANGLE_ADDRESS.match(address):
+        raise FormError("to", "must be a tangle address: 64 hex digits")
+    return address
+
+
+def _tangle():
+    from exchange.errors import ExchangeError
+
+    try:
+        return _services().tangle()
+    except (ExchangeError, OSError) as exc:
+        raise wallet_tx.WalletTxError(f"tangle node unavailable: {exc}") from exc
+
+
+def _tangle_call(fn):
+    from exchange.errors import ExchangeError
+
+    try:
+        return fn()
+    except (ExchangeError, OSError) as exc:
+        raise wallet_tx.WalletTxError(f"the tangle node refused: {exc}") from exc
+
+
+@bp.route("/tangle/prepare.json")
+def tangle_prepare():
+    """What the browser needs to build and sign its next transfer: network, proof-of-work difficulty,
+    parents to approve (its own last pending transfer among them) and the account's next sequence.
+    The address is the one the browser derived; this session sends from it from now on."""
+    user = _wallet_user()
+    address = _tangle_address(request.args.get("address"))
+    client = _tangle()
+    info, acct, tips = _tangle_call(lambda: (client.info(), client.account(address), client.tips()))
+    parents = sorted({*tips, *([acct["last_pending"]] if acct.get("last_pending") else [])})[:8]
+    if len(parents) < 2:
+        parents = parents * 2
+    session["tangle_address"] = address
+    return {"address": address, "owner": user.address, "network": info["network"],
+            "pow_difficulty": info["pow_difficulty"], "parents": parents, "sequence": acct["next_sequence"],
+            "balance": acct["balance"]}
+
+
+@bp.route("/tangle/account.json")
+def tangle_account():
+    """Balance and recent transfers of the browser-derived tangle address (public on the tangle)."""
+    from frontend.blueprints.wallet import _history
+
+    _wallet_user()
+    address = _tangle_address(request.args.get("address"))
+    client = _tangle()
+    balance = _tangle_call(lambda: client.balance(address))
+
+    def latest(keep: int = 20) -> list[dict]:  # the node pages oldest first: walk to the end, keep the last few
+        out, since = [], 0
+        while True:
+            items, nxt = client.find(address=address, since=since, limit=500)
+            out = (out + items)[-keep:]
+            if len(items) < 500 or nxt == since:
+                return out
+            since = nxt
+
+    return {"address": address, "balance": balance, "history": _history(_tangle_call(latest), address)}
+
+
+@bp.route("/tangle/submit", methods=["POST"])
+def tangle_submit():
+    """A transfer the browser built and signed: checked to be a well-formed value transfer signed by
+    this session's tangle address, then handed to the node (which checks proof of work and funds)."""
+    from exchange.tangle import tx as txm
+    from exchange.tangle.errors import TxFormatError
+
+    _wallet_user()
+    mine = session.get("tangle_address")
+    if not mine:
+        raise wallet_tx.WalletTxError("prepare the transfer first (/wallet-tx/tangle/prepare.json)")
+    try:
+        raw = bytes.fromhex(str(_body().get("tx", "")))
+        t = txm.decode(raw)
+    except (ValueError, TxFormatError) as exc:
+        raise FormError("tx", f"is not a tangle transaction: {exc}") from None
+    if t.kind != txm.VALUE:
+        raise FormError("tx", "must be a value transfer")
+    if t.sender != mine or not t.verify_signature():
+        raise FormError("tx", "must be signed by your tangle address (the one your wallet derived)")
+    client = _tangle()
+    tx_id = _tangle_call(lambda: client.submit(raw))
+    state = "pending"
+    try:
+        done = client.wait_confirmed(tx_id, timeout=15)
+        state = "conflicting" if done.get("conflicting") else "confirmed"
+    except Exception:  # noqa: BLE001 - not confirmed yet is an answer too: the page shows it pending
+        pass
+    return {"id": tx_id, "to": t.to.hex(), "amount": t.amount, "state": state}
+
+
+# ---- streams bought by a wallet session: paid and opened in the browser; public data relayed ------------
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _hex(name: str, raw, pattern=_TANGLE_ADDRESS) -> str:
+    value = str(raw or "").lower()
+    if not pattern.match(value):
+        raise FormError(name, "must be hex of the right length")
+    return value
+
+
+@bp.route("/streams/answer.json")
+def stream_answer():
+    """The device's signed answer to a purchase (``nonce``, paid by ``payment``), checked against the
+    device key; its box holds the channel root sealed to the browser's key, which only the browser opens."""
+    from exchange.streams.errors import MalformedMessage
+    from exchange.streams.protocol import answer_tag, open_doc
+    from frontend.stream_ops import reader_ledger
+
+    _wallet_user()
+    nonce = _hex("nonce", request.args.get("nonce"), _HEX32)
+    device_public = bytes.fromhex(_hex("device_public", request.args.get("device_public")))
+    payment = _hex("payment", request.args.get("payment"))
+    ledger = reader_ledger(_services())
+    msgs, _cursor = _tangle_call(lambda: ledger.read(answer_tag(nonce), 0))
+    for m in msgs:
+        try:
+            body, _ = open_doc(m.data, device_public)
+        except MalformedMessage:
+            continue  # someone else's noise under the tag
+        if body.get("t") == "sale" and body.get("id") == nonce and body.get("pay") == payment:
+            return {"waiting": False, "sold": body.get("n", 0), "refund": body.get("refund", 0),
+                    "reason": str(body.get("reason", ""))[:200], "box": body.get("box") if body.get("n") else None}
+    return {"waiting": True}
+
+
+@bp.route("/streams/messages.json")
+def stream_messages():
+    """A channel's messages after ledger cursor ``since``, as the encrypted, signed bytes the device
+    published (the browser checks and decrypts them)."""
+    from frontend.stream_ops import reader_ledger
+
+    _wallet_user()
+    channel = _hex("channel", request.args.get("channel"))
+    raw = request.args.get("since", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise FormError("since", "must be a ledger cursor (a whole number)")
+    ledger = reader_ledger(_services())
+    msgs, cursor = _tangle_call(lambda: ledger.read(channel, int(raw)))
+    return {"wires": [m.data.hex() for m in msgs], "cursor": cursor}

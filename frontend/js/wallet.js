@@ -3,6 +3,7 @@
 // frontend/static/dist/wallet.js and served same-origin: the CSP allows no CDN and no inline script.
 import { createPublicClient, createWalletClient, custom, encodeAbiParameters, formatEther, getAddress, keccak256 } from "viem";
 import { createSiweMessage } from "viem/siwe";
+import { blake2b } from "@noble/hashes/blake2b";
 
 function csrfToken() {
   const m = document.querySelector('meta[name="csrf-token"]');
@@ -78,6 +79,7 @@ export const KEY_MESSAGE = "Thingbid key-delivery key, version 1.\n\n" +
   "Anyone holding this signature can read your delivered keys: sign it only on a Thingbid site.";
 const enc = new TextEncoder();
 const PKCS8_X25519 = hexBytes("302e020100300506032b656e04220420");
+const PKCS8_ED25519 = hexBytes("302e020100300506032b657004220420");
 const SEALED_INFO = enc.encode("thingbid/sealed-box/v1\0");
 const KEY_CONTEXT = enc.encode("thingbid/access-key/v1\0");
 
@@ -121,8 +123,14 @@ export async function deliveryKey(client, address) {
   const boxRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("sealed-bid amounts"), "bits");
   const saltKey = await crypto.subtle.importKey("raw", saltRaw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const boxKey = await crypto.subtle.importKey("raw", boxRaw, "AES-GCM", false, ["encrypt", "decrypt"]);
-  saltRaw.fill(0); boxRaw.fill(0); sig.fill(0);
-  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey };
+  // And the tangle wallet: an Ed25519 key (address: BLAKE2b-256 of its public key, exchange/tangle/tx.py).
+  const edRaw = await hkdf(sig, enc.encode("thingbid/wallet-key/v1"), enc.encode("tangle ed25519 key"), "bits");
+  const edFull = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, true, ["sign"]);
+  const tanglePub = b64url((await crypto.subtle.exportKey("jwk", edFull)).x);
+  const tangleKey = await crypto.subtle.importKey("pkcs8", concat(PKCS8_ED25519, edRaw), { name: "Ed25519" }, false, ["sign"]);
+  saltRaw.fill(0); boxRaw.fill(0); edRaw.fill(0); sig.fill(0);
+  const key = { priv, pub, publicHex: bytesHex(pub), saltKey, boxKey, tangleKey, tanglePub,
+                tangleAddress: bytesHex(blake2b(tanglePub, { dkLen: 32 })) };
   keyCache.set(address, key);
   try { localStorage.setItem("thingbid.x25519." + address.toLowerCase(), key.publicHex); } catch (e) { /* private mode */ }
   return key;
@@ -214,6 +222,298 @@ async function revealBody(ids) {
     reveals.push({ auction_id: b.auction_id, amount: amount.toString(), salt: "0x" + bytesHex(salt) });
   }
   return { reveals };
+}
+
+// ---- tangle transfers of a wallet session: built and signed here (exchange/tangle/tx.py, version 1) ----
+function uint(n, bytes) {
+  const out = new Uint8Array(bytes);
+  let v = BigInt(n);
+  for (let i = bytes - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+function compareBytes(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+function leadingZeroBits(h) {
+  let n = 0;
+  for (const byte of h) {
+    if (byte === 0) { n += 8; continue; }
+    return n + Math.clz32(byte) - 24;
+  }
+  return n;
+}
+
+// essence = "TB" | version 1 | network u32 | kind u8 | timestamp_ms u64 | n_parents u8 | parents | issuer
+//           | payload_len u32 | payload;  tx = essence | Ed25519 signature | nonce u64 (proof of work)
+export async function tangleTransfer(key, prep, to, amount, memo) {
+  const payload = concat(hexBytes(to), uint(amount, 8), uint(prep.sequence, 8), uint(memo.length, 2), memo);
+  const parents = prep.parents.map(hexBytes).sort(compareBytes);
+  const essence = concat(enc.encode("TB"), uint(1, 1), uint(prep.network, 4), uint(1, 1), uint(Date.now(), 8),
+                         uint(parents.length, 1), ...parents, key.tanglePub, uint(payload.length, 4), payload);
+  const sig = new Uint8Array(await crypto.subtle.sign("Ed25519", key.tangleKey, essence));
+  const prefix = concat(essence, sig);
+  const base = blake2b.create({ dkLen: 32 }).update(prefix);
+  for (let nonce = 0; ; nonce++) {
+    const n = uint(nonce, 8);
+    if (leadingZeroBits(base.clone().update(n).digest()) >= prep.pow_difficulty) return bytesHex(concat(prefix, n));
+  }
+}
+
+async function showTangle(section, key) {
+  const acct = await call("/wallet-tx/tangle/account.json?address=" + key.tangleAddress);
+  section.querySelector("#tangle-address code").textContent = key.tangleAddress;
+  section.querySelector("#tangle-balance").textContent = String(acct.balance);
+  const body = section.querySelector("#tangle-history tbody");
+  if (acct.history.length) {
+    body.replaceChildren(...acct.history.map((t) => {
+      const tr = document.createElement("tr");
+      tr.className = t.direction;
+      for (const text of [t.id + "…", t.direction === "in" ? "received" : "sent", String(t.amount), t.other + "…",
+                          t.conflicting ? "conflicting" : t.confirmed ? "confirmed" : "pending"]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    }));
+  }
+}
+
+function bindTangle(section) {
+  const status = section.querySelector("#tangle-status");
+  const form = section.querySelector("form[data-wallet-tangle]");
+  let key = null;
+  const derive = async () => {
+    const client = walletClient();
+    const address = await account(client);
+    status.textContent = "sign the key-delivery message in your wallet…";
+    key = await deliveryKey(client, address);
+    await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);  // this session sends from it
+    await showTangle(section, key);
+    section.querySelector("#tangle-facts").hidden = false;
+    form.hidden = false;
+    const faucet = section.querySelector("#faucet-form");
+    if (faucet) faucet.hidden = false;
+    section.querySelector("#tangle-derive").hidden = true;
+    status.textContent = "";
+    section.dataset.tangleReady = "1";
+  };
+  section.querySelector("#tangle-derive").addEventListener("click", async (ev) => {
+    ev.currentTarget.disabled = true;
+    try { await derive(); } catch (e) {
+      status.textContent = "cannot show the tangle wallet: " + (e.shortMessage || e.message);
+      status.className = "error";
+      ev.currentTarget.disabled = false;
+    }
+  });
+  let out = form.querySelector("output.wallet-cost");
+  if (!out) { out = document.createElement("output"); out.className = "wallet-cost"; form.append(out); }
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = form.querySelector("button[type=submit]");
+    btn.disabled = true;
+    out.className = "wallet-cost";
+    try {
+      const fd = new FormData(form);
+      const to = String(fd.get("to") || "").trim().toLowerCase();
+      const amount = String(fd.get("amount") || "").trim();
+      if (!/^[0-9a-f]{64}$/.test(to)) throw new Error("the address must be 64 hex digits");
+      if (!/^[1-9][0-9]{0,15}$/.test(amount)) throw new Error("the amount must be a whole number of tokens, 1 or more");
+      const prep = await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);
+      if (BigInt(amount) > BigInt(prep.balance)) throw new Error("your tangle balance (" + prep.balance + ") is too low to send " + amount);
+      out.textContent = "signing and doing the proof of work…";
+      const tx = await tangleTransfer(key, prep, to, amount, enc.encode("thingbid web wallet"));
+      const r = await call("/wallet-tx/tangle/submit", { tx });
+      out.textContent = "sent " + r.amount + " to " + r.to.slice(0, 16) + "… (" + r.state + ")";
+      await showTangle(section, key);
+    } catch (e) {
+      out.textContent = "refused: " + (e.shortMessage || e.message);
+      out.className = "wallet-cost error";
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
+// ---- streams bought by a wallet session: paid on the tangle and opened here ------------------------
+// exchange/streams: the payment's memo asks for a span with this browser's X25519 key; the device's
+// signed answer seals the channel root to that key; each channel message is signed by the device,
+// hash-chained, and AES-GCM encrypted under its epoch's key (later epochs' keys come as grants).
+const ROOT_CONTEXT = enc.encode("thingbid/stream-root/v1\0");
+const MESSAGE_DOMAIN = enc.encode("thingbid/stream-message/v1\0");
+const GRANT_ID = enc.encode("thingbid/grant-id\0");
+const GRANT_AAD = enc.encode("thingbid/grant\0");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function canonical(obj) {  // exchange/streams/protocol.py _canon: sorted keys, no spaces
+  return JSON.stringify(Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]])));
+}
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+function readUint(b, off, n) {
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[off + i]);
+  return Number(v);
+}
+function sameBytes(a, b) {
+  return a.length === b.length && compareBytes(a, b) === 0;
+}
+
+class ChannelReader {
+  constructor(root) {
+    this.root = root;
+    this.channel = hexBytes(root.channel);
+    this.nextSeq = root.seq;
+    this.prev = hexBytes(root.prev);
+    this.epoch = root.epoch;
+    this.key = null;
+    this.grantRaw = hexBytes(root.grant_key);
+  }
+  async init() {
+    this.pub = await crypto.subtle.importKey("raw", hexBytes(this.root.device_public), { name: "Ed25519" }, false, ["verify"]);
+    this.key = await crypto.subtle.importKey("raw", hexBytes(this.root.key), "AES-GCM", false, ["decrypt"]);
+    this.grantKey = await crypto.subtle.importKey("raw", this.grantRaw, "AES-GCM", false, ["decrypt"]);
+    this.grantId = (await sha256(concat(GRANT_ID, this.grantRaw))).slice(0, 8);
+  }
+  // "TBS1" | channel 32 | seq u64 | prev 32 | epoch u32 | n u16 | grants n*(id 8 | nonce 12 | wrapped 48) | nonce 12
+  parse(wire) {
+    if (wire.length < 82 + 12 + 16 + 64 || new TextDecoder().decode(wire.slice(0, 4)) !== "TBS1") throw new Error("not a channel message");
+    const n = readUint(wire, 80, 2);
+    const end = 82 + n * 68;
+    if (wire.length < end + 12 + 16 + 64) throw new Error("grant list does not fit the message");
+    const grants = [];
+    for (let i = 0; i < n; i++) {
+      const o = 82 + i * 68;
+      grants.push([wire.slice(o, o + 8), wire.slice(o + 8, o + 20), wire.slice(o + 20, o + 68)]);
+    }
+    return { channel: wire.slice(4, 36), seq: readUint(wire, 36, 8), prev: wire.slice(44, 76), epoch: readUint(wire, 76, 4),
+             grants, nonce: wire.slice(end, end + 12), headerLen: end + 12 };
+  }
+  async verify(wire) {
+    const h = this.parse(wire);
+    if (!sameBytes(h.channel, this.channel)) throw new Error("a message of another channel");
+    const ok = await crypto.subtle.verify("Ed25519", this.pub, wire.slice(-64), concat(MESSAGE_DOMAIN, wire.slice(0, -64)));
+    if (!ok) throw new Error("message " + h.seq + ": bad device signature");
+    return h;
+  }
+  async accept(wire, h) {
+    if (!sameBytes(h.prev, this.prev)) throw new Error("message " + h.seq + " does not link to message " + (h.seq - 1));
+    if (h.epoch !== this.epoch) {
+      const g = h.grants.find(([gid]) => sameBytes(gid, this.grantId));
+      if (!g) throw new Error("message " + h.seq + ": no read key for epoch " + h.epoch);
+      const aad = concat(GRANT_AAD, this.channel, uint(h.seq, 8), uint(h.epoch, 4));
+      const raw = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: g[1], additionalData: aad }, this.grantKey, g[2]));
+      this.key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
+      raw.fill(0);
+      this.epoch = h.epoch;
+    }
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: h.nonce, additionalData: wire.slice(0, h.headerLen) },
+                                              this.key, wire.slice(h.headerLen, -64));
+    this.nextSeq = h.seq + 1;
+    this.prev = await sha256(wire);
+    return new TextDecoder().decode(plain);
+  }
+}
+
+function readingText(text) {
+  try {
+    const d = JSON.parse(text);
+    if (d && typeof d === "object") {
+      const parts = [];
+      if (typeof d.t === "number") parts.push("time " + new Date(d.t * 1000).toISOString().slice(11, 19) + " UTC");
+      for (const k of Object.keys(d).filter((k) => k !== "t").sort()) parts.push(k + "=" + String(d[k]));
+      return parts.join(", ");
+    }
+  } catch (e) { /* not JSON: shown as text */ }
+  return text.slice(0, 200);
+}
+
+async function followChannel(root, out, status) {
+  const reader = new ChannelReader(root);
+  await reader.init();
+  const pending = new Map();
+  let cursor = root.since;
+  const started = Date.now();
+  while (reader.nextSeq < root.span_end) {
+    const page = await call("/wallet-tx/streams/messages.json?channel=" + root.channel + "&since=" + cursor);
+    cursor = page.cursor;
+    for (const w of page.wires) {
+      const wire = hexBytes(w);
+      let h;
+      try { h = await reader.verify(wire); } catch (e) { continue; }  // noise or forgery under the tag: ignored
+      if (h.seq >= reader.nextSeq && h.seq < root.span_end) pending.set(h.seq, [wire, h]);
+    }
+    while (pending.has(reader.nextSeq)) {
+      const [wire, h] = pending.get(reader.nextSeq);
+      pending.delete(reader.nextSeq);
+      const li = document.createElement("li");
+      li.textContent = readingText(await reader.accept(wire, h));  // textContent: device data never becomes markup
+      out.append(li);
+    }
+    status.textContent = "active · " + out.children.length + " of " + root.span + " reading(s)";
+    if (reader.nextSeq === root.seq && Date.now() - started > 5000 && root.since) { cursor = 0; root.since = 0; }  // rewind once
+    if (reader.nextSeq < root.span_end) await sleep(400);
+  }
+  status.textContent = "ended · " + out.children.length + " reading(s)";
+}
+
+async function buyStream(form) {
+  const section = document.getElementById("wallet-stream");
+  const status = document.getElementById("wallet-stream-status");
+  const out = document.getElementById("wallet-stream-readings");
+  section.hidden = false;
+  const fd = new FormData(form);
+  const span = Number(fd.get("span"));
+  if (!Number.isInteger(span) || span < 1) throw new Error("the number of messages must be a whole number, 1 or more");
+  const client = walletClient();
+  const bidder = await account(client);
+  status.textContent = "sign the key-delivery message in your wallet…";
+  const key = await deliveryKey(client, bidder);
+  const nonce = bytesHex(crypto.getRandomValues(new Uint8Array(16)));
+  const memo = enc.encode(canonical({ p: "thingbid/stream/1", t: "buy", dev: form.dataset.device, ch: form.dataset.channel,
+                                      n: span, bk: key.publicHex, id: nonce }));
+  const amount = BigInt(form.dataset.price) * BigInt(span);
+  const prep = await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);
+  if (amount > BigInt(prep.balance)) throw new Error("your tangle balance (" + prep.balance + ") is too low to pay " + amount + " for " + span + " messages");
+  status.textContent = "paying " + amount + " tokens (signed here)…";
+  const paid = await call("/wallet-tx/tangle/submit", { tx: await tangleTransfer(key, prep, form.dataset.payTo, amount, memo) });
+  status.textContent = "paid: waiting for the device's answer…";
+  let answer;
+  for (const t0 = Date.now(); ; await sleep(300)) {
+    answer = await call("/wallet-tx/streams/answer.json?nonce=" + nonce + "&device_public=" + form.dataset.devicePublic + "&payment=" + paid.id);
+    if (!answer.waiting) break;
+    if (Date.now() - t0 > 60000) throw new Error("no answer from the device within 60 s (payment " + paid.id.slice(0, 16) + "…)");
+  }
+  if (!answer.sold) throw new Error("the device refused the sale: " + answer.reason + " (refund " + answer.refund + ")");
+  const rootBytes = await openSealed(key, hexBytes(answer.box), concat(ROOT_CONTEXT, hexBytes(nonce)));
+  const root = JSON.parse(new TextDecoder().decode(rootBytes));
+  root.span = root.span_end - root.seq;
+  if (root.channel !== form.dataset.channel || root.device_public !== form.dataset.devicePublic) throw new Error("the device answered with a root for another channel");
+  section.dataset.sold = String(answer.sold);
+  status.textContent = "active · bought " + answer.sold + " message(s)";
+  await followChannel(root, out, status);
+  section.dataset.ended = "1";
+}
+
+function bindStreamForms(forms) {
+  for (const form of forms) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const btn = form.querySelector("button[type=submit]");
+      btn.disabled = true;
+      const status = document.getElementById("wallet-stream-status");
+      try {
+        await buyStream(form);
+      } catch (e) {
+        status.textContent = "stopped: " + (e.shortMessage || e.message);
+        status.className = "error";
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
 }
 
 // ---- transactions prepared by the server, signed and sent by the wallet -------------------------
@@ -484,7 +784,7 @@ function bindWalletForms(forms) {
   }
 }
 
-window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf };
+window.thingbidWallet = { signIn, walletClient, deliveryKey, openSealed, keyContext, sendPrepared, sealedSalt, commitmentOf, tangleTransfer };
 
 document.addEventListener("DOMContentLoaded", () => {
   const b = document.getElementById("wallet-signin");
@@ -493,6 +793,10 @@ document.addEventListener("DOMContentLoaded", () => {
   if (plan) bindPlan(plan);
   const keys = document.querySelectorAll("button.open-key");
   if (keys.length) bindKeys(keys);
+  const streams = document.querySelectorAll("form[data-wallet-stream]");
+  if (streams.length) bindStreamForms(streams);
+  const tangle = document.getElementById("tangle-derive");
+  if (tangle) bindTangle(tangle.closest("section"));
   const forms = document.querySelectorAll("form[data-wallet-action]");
   if (forms.length && document.body.dataset.session === "wallet") bindWalletForms(forms);
 });

@@ -20,6 +20,7 @@ from tests.browser.wallet_helpers import (
     sealed_amount_of,
     sealed_salt_of,
     secrets_found,
+    tangle_wallet_of,
     wallet_secrets_of,
 )
 
@@ -459,3 +460,123 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
     assert found == [], found
     found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found
+
+
+def test_tangle_transfers_signed_in_the_browser_with_the_wallet_derived_key(browser, wallet_site, provider_bundle):
+    """The wallet page derives the tangle wallet from the wallet (the same address any machine finds), the dev
+    faucet funds it, and a transfer built, signed and proof-of-worked in the browser reaches the recipient.
+    A transfer too large is refused before anything is sent; one signed by another key is refused by the
+    server; no request, log or file holds the wallet's key or anything derived from it."""
+
+    from exchange.tangle import tx as txm
+    from exchange.tangle.client import TangleClient
+    from exchange.tangle.wallet import Wallet
+
+    site = wallet_site
+    key = "0x" + "9e" * 31 + "05"
+    mine = tangle_wallet_of(key)
+    to = Wallet.generate().address
+    node = TangleClient(site.app.extensions["thingbid.services"].tangle_url)
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        page.goto(f"{site.url}/account/signin?next=/wallet/")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/wallet/$"))
+        assert page.locator("#tangle-send-form").is_hidden()  # nothing to send from before the key is derived
+        page.click("#tangle-derive")
+        page.locator("section[data-tangle-ready='1']").wait_for()
+        assert page.locator("#tangle-address").inner_text() == mine.address
+        page.fill("#faucet-form input[name=amount]", "1000")
+        with page.expect_navigation():
+            page.click("#faucet-form button[type=submit]")
+        assert node.balance(mine.address) == 1000
+        page.click("#tangle-derive")
+        page.locator("#tangle-balance", has_text="1000").wait_for()
+
+        form = page.locator("#tangle-send-form")
+        form.locator("input[name=to]").fill(to)
+        form.locator("input[name=amount]").fill("1001")
+        form.locator("button[type=submit]").click()
+        form.locator("output.wallet-cost.error", has_text="too low to send 1001").wait_for()
+        form.locator("input[name=amount]").fill("7")
+        form.locator("button[type=submit]").click()
+        form.locator("output.wallet-cost", has_text="sent 7 to").wait_for()
+        assert "(confirmed)" in form.locator("output.wallet-cost").inner_text()
+        assert node.balance(to) == 7
+        assert node.balance(mine.address) == 993
+        page.locator("#tangle-history tbody tr.out").first.wait_for()
+
+        # A transfer from another key, posted by the page itself: the session sends from its own address only.
+        other = Wallet.generate()
+        forged = other.transfer_bytes(node, to, 1)
+        answer = page.evaluate("""async (tx) => {
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          const r = await fetch('/wallet-tx/tangle/submit', {method: 'POST', body: JSON.stringify({tx}),
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}});
+          return [r.status, (await r.json()).error];
+        }""", forged.hex())
+        assert answer[0] == 400 and "must be signed by your tangle address" in answer[1], answer
+        assert relay.asked.count("eth_sendTransaction") == 0  # tangle transfers need no Ethereum transaction
+        assert txm.decode(forged).sender == other.address
+    finally:
+        ctx.close()
+    found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def test_a_stream_bought_paid_and_read_in_the_browser_with_the_wallet(browser, wallet_site, provider_bundle):
+    """Buy three messages of the real device's stream from a wallet session: the payment is signed in the browser
+    with the wallet-derived tangle key, the device's answer is opened there with the wallet-derived X25519 key,
+    and the channel's messages are checked and decrypted there. The channel root (its read and grant keys)
+    never reaches the server, nor any log or file; neither does the wallet's key or anything derived from it."""
+    import json as jsonmod
+
+    from exchange.crypto import open_sealed
+    from exchange.streams.channel import ChannelRoot
+    from exchange.streams.protocol import answer_tag, open_doc
+    from exchange.streams.seller import ROOT_CONTEXT
+    from exchange.tangle.client import TangleClient
+    from frontend.stream_ops import reader_ledger
+
+    site, real = wallet_site, wallet_site.real
+    key = "0x" + "af" * 31 + "06"
+    mine = tangle_wallet_of(key)
+    services = site.app.extensions["thingbid.services"]
+    node = TangleClient(services.tangle_url)
+    node.wait_confirmed(node.faucet(mine.address, 100), timeout=15)
+    real.start_stream()
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        page.goto(f"{site.url}/account/signin?next=/streams/offers%3Fdevice_id%3D0x{real.hex}")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/streams/offers"))
+        form = page.locator("form[data-wallet-stream]")
+        form.locator("input[name=span]").fill("3")
+        form.locator("button[type=submit]").click()
+        page.locator("#wallet-stream[data-ended='1']").wait_for(timeout=90_000)
+        readings = page.locator("#wallet-stream-readings li").all_inner_texts()
+        assert len(readings) == 3 and all("temperature=" in r for r in readings), readings
+        assert page.locator("#wallet-stream").get_attribute("data-sold") == "3"
+        assert "ended · 3 reading(s)" in page.locator("#wallet-stream-status").inner_text()
+        assert relay.asked.count("eth_sendTransaction") == 0
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    assert node.balance(mine.address) == 100 - 2 * 3
+    # The root the device sealed to this wallet, opened here with the key the browser derived: its keys are
+    # what must never have left the browser.
+    items, _ = node.find(address=mine.address, kind="value")
+    memo = next(jsonmod.loads(bytes.fromhex(t["payload"]["memo"])) for t in items if t["payload"]["memo"])
+    answers, _ = reader_ledger(services).read(answer_tag(memo["id"]))
+    body, _ = open_doc(answers[0].data, bytes.fromhex(real_public(real)))
+    root = ChannelRoot.from_bytes(open_sealed(delivery_key_of(key), bytes.fromhex(body["box"]),
+                                              ROOT_CONTEXT + bytes.fromhex(memo["id"])))
+    found = secrets_found([root.key, root.grant_key, key, *wallet_secrets_of(key)], site.recorder.seen,
+                          site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def real_public(real) -> str:
+    from exchange.crypto import ed25519_public
+
+    return ed25519_public(real.ed_private).hex()

@@ -52,10 +52,20 @@ def sealed_amount_of(private_key: str, chain_id: int, house: str, auction_id: in
     return int.from_bytes(plain, "big")
 
 
+def tangle_wallet_of(private_key: str):
+    """The tangle wallet a wallet session derives in the browser (Ed25519 key from the same signature)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exchange.tangle.wallet import Wallet
+
+    return Wallet(Ed25519PrivateKey.from_private_bytes(_wallet_secret(private_key, b"tangle ed25519 key")))
+
+
 def wallet_secrets_of(private_key: str) -> list[str]:
-    """Every secret a wallet session derives in the browser: the delivery key and the sealed-bid keys."""
+    """Every secret a wallet session derives in the browser: the delivery key, the sealed-bid keys, the tangle key."""
     return [delivery_key_of(private_key).hex(), _wallet_secret(private_key, b"sealed-bid salts").hex(),
-            _wallet_secret(private_key, b"sealed-bid amounts").hex()]
+            _wallet_secret(private_key, b"sealed-bid amounts").hex(),
+            _wallet_secret(private_key, b"tangle ed25519 key").hex()]
 
 
 class LogKeeper(logging.Handler):

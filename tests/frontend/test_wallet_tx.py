@@ -138,7 +138,8 @@ def test_the_wallet_page_of_a_wallet_session_offers_wallet_signed_forms(wallet_a
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and 'data-session="wallet"' in html and "dist/wallet.js" in html
     assert 'data-wallet-action="deposit"' in html and 'data-wallet-action="withdraw"' in html
-    assert "not offered to browser-wallet sessions yet" in html and "tangle node unavailable" not in html
+    # The tangle wallet is derived and signed in the browser: the page offers it without asking the node.
+    assert 'id="tangle-derive"' in html and "data-wallet-tangle" in html and "tangle node unavailable" not in html
 
 
 def test_another_wallet_cannot_report_or_run_my_steps(auction_world_m, wallet_app):
@@ -167,6 +168,7 @@ def test_another_wallet_cannot_report_or_run_my_steps(auction_world_m, wallet_ap
     ("/wallet-tx/plan/nosuch/start", {"x25519_public": "ab" * 32}, 404, "no such plan"),
     ("/wallet-tx/run/nosuch/next", {}, 404, "no such wallet bidding run"),
     ("/wallet-tx/single/reveal", {"reveals": []}, 400, "must list 1 to 200 sealed bids"),
+    ("/wallet-tx/tangle/submit", {"tx": "00"}, 400, "prepare the transfer first"),
     ("/wallet-tx/single/reveal", {"reveals": ["x"]}, 400, "each is {auction_id, amount, salt}"),
     # Not a sealed bid of this user in its reveal window: refused before any salt is taken.
     ("/wallet-tx/single/reveal", {"reveals": [{"auction_id": 1, "amount": "5", "salt": "11" * 32}]}, 404,
@@ -191,6 +193,15 @@ def test_a_keystore_session_is_sent_to_its_own_forms(wallet_app):
 def test_signed_out_wallet_calls_answer_401_json(wallet_app):
     r = wallet_app.test_client().get("/wallet-tx/plan/x/estimate.json")
     assert r.status_code == 401 and r.get_json() == {"error": "sign in first"}
+
+
+@pytest.mark.parametrize("url", ["/wallet-tx/tangle/prepare.json?address=xyz", "/wallet-tx/tangle/account.json",
+                                 "/wallet-tx/tangle/prepare.json?address=" + "a" * 63])
+def test_bad_tangle_addresses_get_a_json_reason(wallet_app, url):
+    c = wallet_app.test_client()
+    wallet_sign_in(c)
+    r = c.get(url)
+    assert r.status_code == 400 and "must be a tangle address: 64 hex digits" in r.get_json()["error"], r.get_json()
 
 
 @pytest.mark.parametrize("query,words", [
