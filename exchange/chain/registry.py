@@ -16,6 +16,7 @@ from eth_utils import keccak, to_checksum_address
 
 from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
+from exchange.chain.deploy import mechanism_names
 from exchange.chain.devicekey import DeviceKey, device_id_of
 from exchange.chain.devicekey import sign_attestation as _sign_attestation
 from exchange.errors import ChainConnectionError, ExchangeError
@@ -29,7 +30,8 @@ def event_abi(contract: str, name: str) -> dict:
         raise ChainConnectionError(f"the {contract} artifact declares {len(found)} events named {name}")
     return found[0]
 
-MECHANISMS = {0: "english", 1: "sealed-second-price"}  # codes a device may choose; the house maps them
+# Codes a device may choose: the index of a mechanism in the deploy plan (the house's registration order).
+MECHANISMS = dict(enumerate(mechanism_names()))
 
 
 class RegistryInputError(ExchangeError, ValueError):
