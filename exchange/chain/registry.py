@@ -60,7 +60,7 @@ class CheckInItem:
         x, s = _b32(self.x25519_key, "x25519_key"), _b32(self.signing_key, "signing_key")
         proof = self.device_key.sign_check_in(chain_id, registry, owner, x, s)
         return (self.device_id, keccak(self.td), self.td, x, s, self.tangle_address,
-                _uint(self.reserve_price, 80, "reserve_price"), _uint(self.mechanism, 8, "mechanism"), proof)
+                _uint(self.reserve_price, 80, "reserve_price"), _mechanism_code(self.mechanism), proof)
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,15 @@ def _b32(v: bytes, what: str) -> bytes:
 def _uint(v: int, bits: int, what: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**bits:
         raise RegistryInputError(f"{what} must be an integer in [0, 2**{bits}), got {v!r}")
+    return v
+
+
+def _mechanism_code(v: int) -> int:
+    """A device's mechanism code: the index of a mechanism in the deploy plan."""
+    _uint(v, 8, "mechanism")
+    if v not in MECHANISMS:
+        known = ", ".join(f"{c} {n}" for c, n in MECHANISMS.items())
+        raise RegistryInputError(f"mechanism code {v} names no mechanism of the deploy plan ({known})")
     return v
 
 
@@ -287,7 +296,7 @@ class RegistryClient:
     def update(self, device_id: bytes, td: bytes, tangle_address: str, reserve_price: int, mechanism: int = 0,
                sender: str | None = None):
         fn = self.contract.functions.update(_b32(device_id, "device_id"), keccak(td), td, tangle_address,
-                                            _uint(reserve_price, 80, "reserve_price"), _uint(mechanism, 8, "mechanism"))
+                                            _uint(reserve_price, 80, "reserve_price"), _mechanism_code(mechanism))
         return self.chain.transact(fn, sender=sender)
 
     def check_out(self, device_id: bytes, sender: str | None = None):
