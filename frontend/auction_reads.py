@@ -75,8 +75,9 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     reads = services.auctions()
     now = chain_now(services)
-    sealed_mech = house(services).mechanisms.get("sealed-second-price") or ""
-    return targets(reads, devices, bidder, now, sealed_mech)
+    with services.chain_guard():
+        sealed = house(services).sealed_mechanisms()  # by each mechanism's traits
+    return targets(reads, devices, bidder, now, sealed)
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:

@@ -268,6 +268,8 @@ def web_app(workdir: Path) -> Iterator[Target]:
 
     def digest():
         quiet()
+        if services.index_on_read:  # the catalog catches up with the chain on read: a cache, not state
+            services.auctions()
         files = tuple(sorted((p.relative_to(keystores).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
                              for p in keystores.rglob("*") if p.is_file())) if keystores.exists() else ()
         with plans._lock:

@@ -109,7 +109,7 @@ def start(pid: str):
     job = current_app.extensions["thingbid.jobs"].add(user.address, "bids", len(p.batches), p.count,
                                                        meta={"total": p.total, "skipped_in_plan": p.skipped,
                                                              "signer": "wallet"})
-    stored.job_id = job.id
+    current_app.extensions["thingbid.plans"].attach_job(pid, job.id)
     runs = _runs()
     for jid in [j for j, r in runs.items() if r.job.state != "running" and len(runs) > MAX_RUNS]:
         del runs[jid]  # finished runs go first; their jobs stay readable on the job page
