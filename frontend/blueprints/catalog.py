@@ -76,7 +76,7 @@ def device(device_id: str):
 def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     """The device page; a refused "bid on this device" form shows again through ``kept``."""
     from exchange.market import min_bid
-    from frontend.auction_reads import device_auctions, device_bid_target
+    from frontend.auction_reads import chain_now, device_auctions, device_bid_target
     from frontend.security import current_user
 
     if len(device_id) > 80:
@@ -92,5 +92,5 @@ def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     target, why_not = device_bid_target(services, d, user.address if user else "")
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/device.html", d=d, td=td if isinstance(td, dict) else {}, td_text=td_text,
-                           history=history, target=target, why_not=why_not,
+                           history=history, target=target, why_not=why_not, now=chain_now(services),
                            least=min_bid(target) if target else 0, errors=[str(e) for e in errors], **extra), status

@@ -68,6 +68,13 @@ def test_full_journey(system, page_factory):
     assert page.url == plan_url
     assert page.locator("#plan-placed").is_visible() and page.locator("#place-form").count() == 0
 
+    # The auctions count down to the end of bidding, second by second.
+    page.goto(f"{base}/auctions/")
+    clock = page.locator("#auctions time.countdown").first
+    before = clock.inner_text()
+    assert re.fullmatch(r"in \d+ min \d\d s", before), before
+    page.wait_for_function("(t) => document.querySelector('#auctions time.countdown').textContent !== t", arg=before)
+
     # Time moves past the bidding end; settle everything in one transaction.
     system.chain.time_travel(3700)
     page.goto(f"{base}/auctions/")
