@@ -30,7 +30,7 @@ from frontend.security import (
     current_user,
     set_security_headers,
 )
-from frontend.text import neutralise_bidi, neutralise_tree, shorten
+from frontend.text import countdown, neutralise_bidi, neutralise_tree, shorten
 from frontend.wallet_auth import DbNonceStore, KeystoreModeRefused
 
 __all__ = ["create_app"]
@@ -160,6 +160,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.add_template_filter(format_bps, "pct")
     app.add_template_filter(shorten, "short")
     app.add_template_global(device_names, "device_names")
+    app.add_template_global(countdown, "countdown")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

@@ -121,6 +121,7 @@ class MyAuction:
     can_reveal: bool = False
     revealed: bool = False  # sealed only: the user's bid was revealed (its amount is on chain)
     deposit: int = 0  # sealed only: the deposit the commitment locked (what others see before the reveal)
+    window: int = 0  # sealed: the reveal window after bidding ends (reveals until time + window)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -148,7 +149,8 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             key_delivered=aid in delivered, time=info.time, sealed=info.sealed_bids,
             can_reveal=(info.sealed_bids and info.state == "open" and s.committed and not s.revealed
                         and info.time <= now < info.time + info.window),
-            revealed=info.sealed_bids and s.revealed, deposit=s.deposit if s.committed else 0))
+            revealed=info.sealed_bids and s.revealed, deposit=s.deposit if s.committed else 0,
+            window=info.window if info.sealed_bids else 0))
     return out
 
 
