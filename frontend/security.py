@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import abort, current_app, g, request, session
+from flask import abort, current_app, g, has_request_context, request, session
 from sqlalchemy import func, select
 
 from frontend.errors import FrontendError
@@ -56,8 +56,16 @@ def check_csrf() -> None:
         raise CsrfError("CSRF token missing or wrong: reload the page and try again")
 
 
+def allow_connect(origin: str) -> None:
+    """Let this page's scripts also talk to ``origin`` (scheme://host[:port], checked by the caller):
+    the wallet key page reads the device directly with the key the browser opened."""
+    g.setdefault("csp_connect", []).append(origin)
+
+
 def set_security_headers(resp):
-    resp.headers["Content-Security-Policy"] = CSP
+    extra = g.get("csp_connect") if has_request_context() else None
+    resp.headers["Content-Security-Policy"] = (CSP.replace("connect-src 'self'", "connect-src 'self' " + " ".join(extra))
+                                               if extra else CSP)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Referrer-Policy"] = "same-origin"

@@ -672,18 +672,76 @@ function tokenClaims(token) {
 
 // The data viewer of a wallet session: only on the user's press is the one opened key sent to this
 // server, which reads the device with it for this answer and keeps nothing.
+// Or straight from the device (its WoT server answers CORS): the key goes to the device only. The series
+// are built as frontend/device_data.py read_series builds them: the last 24 h of the key's period so far.
+function timeLabel(t, withDate) {
+  const iso = new Date(t * 1000).toISOString();
+  return withDate ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16);
+}
+async function readDirect(btn, token) {
+  const claims = tokenClaims(token);
+  const hi = Math.min(Number(btn.dataset.now), claims.not_after - 1);
+  const lo = Math.max(claims.not_before, hi - 24 * 3600);
+  const step = hi > lo ? Math.max(1, Math.floor((hi - lo) / 200)) : 1;
+  const withDate = new Date(lo * 1000).toISOString().slice(0, 10) !== new Date(Math.max(lo, hi) * 1000).toISOString().slice(0, 10);
+  const series = [], errors = [];
+  for (const p of JSON.parse(btn.dataset.props)) {
+    try {
+      const r = await fetch(btn.dataset.history, { method: "POST", credentials: "omit", referrerPolicy: "no-referrer",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ property: p.name, from: lo, to: hi, step }) });
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) { errors.push(p.name + ": the device answered HTTP " + r.status + (data.reason ? " (" + data.reason + ")" : "")); continue; }
+      const pts = (Array.isArray(data.readings) ? data.readings : []).slice(0, 5000)
+        .filter((x) => x && typeof x.t === "number" && typeof x.value === "number" && Number.isFinite(x.value));
+      if (pts.length) series.push({ name: p.name, unit: p.unit, labels: pts.map((x) => timeLabel(x.t, withDate)), values: pts.map((x) => x.value) });
+    } catch (e) {
+      errors.push(p.name + ": the device cannot be reached from this browser (" + e.message + ")");
+    }
+  }
+  return { series, errors };
+}
+
+function clearCharts(box) {
+  box.querySelectorAll("figure, ul.chart-errors").forEach((el) => {
+    const c = el.querySelector && el.querySelector("canvas");
+    if (c && window.Chart && window.Chart.getChart(c)) window.Chart.getChart(c).destroy();
+    el.remove();
+  });
+  box.dataset.ready = "0";
+}
+
 function offerDataViewer(token) {
   const btn = document.getElementById("read-through-server");
   const box = document.querySelector("[data-wallet-charts]");
   if (!btn || !box) return;
   const status = box.querySelector(".chart-status");
   status.textContent = "";
+  const direct = document.getElementById("read-direct");
+  if (direct) {
+    direct.hidden = false;
+    direct.addEventListener("click", async () => {
+      direct.disabled = true;
+      status.textContent = "reading the device…";
+      try {
+        const data = await readDirect(direct, token);
+        clearCharts(box);
+        window.thingbidCharts(box, data);
+        direct.hidden = true;
+      } catch (e) {
+        status.textContent = "could not read the device: " + e.message;
+        direct.disabled = false;
+      }
+    });
+  }
   btn.hidden = false;
   btn.addEventListener("click", async () => {
     btn.disabled = true;
     status.textContent = "reading the device…";
     try {
-      window.thingbidCharts(box, await call(box.dataset.src, { token }));
+      const data = await call(box.dataset.src, { token });
+      clearCharts(box);
+      window.thingbidCharts(box, data);
       btn.hidden = true;
     } catch (e) {
       status.textContent = "could not read the device: " + e.message;

@@ -216,8 +216,31 @@ function runCountdowns() {
 
 window.thingbidCharts = renderCharts;
 
+// The catalog map: a click off the markers becomes the radius search's centre (the server
+// gives the projection: west edge, Mercator y of the top edge, pixels per radian).
+function mapClicks(svg) {
+  svg.addEventListener("click", (ev) => {
+    if (ev.target.closest("a")) return;  // a device or a cluster: its own link
+    const m = svg.getScreenCTM();
+    if (!m) return;
+    const pt = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(m.inverse());
+    const margin = Number(svg.dataset.margin), scale = Number(svg.dataset.scale);
+    let lon = Number(svg.dataset.west) + ((pt.x - margin) / scale) * 180 / Math.PI;
+    const y = Number(svg.dataset.ynorth) - (pt.y - margin) / scale;
+    const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
+    lon = ((lon + 540) % 360) - 180;
+    const url = new URL(svg.dataset.centreUrl, window.location.href);
+    url.searchParams.set("lat", lat.toFixed(4));
+    url.searchParams.set("lon", lon.toFixed(4));
+    url.searchParams.set("radius_km", svg.dataset.radius);
+    window.location.assign(url.toString());
+  });
+  svg.style.cursor = "crosshair";
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   runCountdowns();
+  document.querySelectorAll("#map svg[data-centre-url]").forEach(mapClicks);
   document.querySelectorAll("[data-progress]").forEach(watchProgress);
   document.querySelectorAll("[data-charts]").forEach(drawCharts);
   document.querySelectorAll("[data-stream]").forEach(watchStream);

@@ -400,8 +400,8 @@ def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(b
 
 
 def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_site, provider_bundle):
-    """Win the real device's auction with the wallet, open its key in the browser, then hand that one key to
-    the data viewer: the device answers it. The key reaches the server in that one request only (no log, no
+    """Win the real device's auction with the wallet, open its key in the browser, read the device from the
+    browser directly (CORS), then hand that one key to the data viewer: the device answers both. The key reaches the server in that one request only (no log, no
     file); a key that is not this auction's, or not the device's, is refused with the reason."""
     from eth_account import Account
 
@@ -430,7 +430,13 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
         token = page.locator("output.opened code.token")
         token.wait_for()
         token = token.inner_text()
+        # First straight from the device (its WoT server answers CORS): the key goes to the device only.
+        page.click("#read-direct")
+        page.locator("#charts[data-ready='1']").wait_for()
+        assert page.locator("#charts .chart-errors").count() == 0  # the device took the key, cross-origin
+        assert page.locator("#charts canvas.chart").count() > 0
         asked_before = len(site.recorder.holds(token.encode()))
+        shot(page, "wallet-03a-data-direct")
         page.click("#read-through-server")
         page.locator("#charts[data-ready='1']").wait_for()
         assert page.locator("#charts .chart-errors").count() == 0  # the device took the key

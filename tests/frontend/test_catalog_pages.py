@@ -214,3 +214,12 @@ def test_the_device_page_lists_what_it_offers_as_a_table_and_folds_the_raw_td(wo
     assert any(r.startswith("property doorOpen") and "boolean" in r for r in rows), rows
     assert len(rows) == sum(len(d.td.get(k, {})) for k in ("properties", "actions", "events"))
     assert re.search(r'<details id="td-raw"><summary>', html)  # folded: closed until asked
+
+
+def test_where_shows_degrees_that_search_around_the_device_not_a_raw_geohash(world_m, world_app):
+    html = world_app.test_client().get("/catalog/?per_page=200").get_data(as_text=True)
+    cells = re.findall(r'<td class="where">(.*?)</td>', html, re.S)
+    assert len(cells) == 30
+    shown = [_text(c).strip() for c in cells]
+    assert all(re.fullmatch(r"\d+\.\d\d°[NS] \d+\.\d\d°[EW]", c) for c in shown), shown[:3]
+    assert all("radius_km=50" in c and "lat=" in c for c in cells)
