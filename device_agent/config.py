@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 from device_agent.anonymise import scrub_tags
 from device_agent.errors import AgentConfigError
 from device_agent.profiles import profile
+from exchange.chain.deploy import mechanism_names
 
 CONFIG_FILE = "agent.json"
 DAY = 86_400
 MAX_DELIVERY_SECONDS = 7 * DAY  # the house's cap on a delivery window (docs/auction.md)
-MECHANISMS = ("english", "sealed-second-price")  # codes 0, 1 in the registry and the house
+MECHANISMS = tuple(mechanism_names())  # the deploy plan's mechanisms; a device's code is the index
 STREAM_LEDGERS = ("tangle", "ethereum")  # where stream spans are sold (the selectable Ledger)
 
 

@@ -1,7 +1,7 @@
 """Adapter from the exchange's AuctionHouseClient to the seller's ``AuctionPort``.
 
-Mechanism codes (as chosen in the registry: 0 english, 1 sealed-second-price) map to the
-mechanism names the client knows from the deployment manifest.
+Mechanism codes (as chosen in the registry: the index in the deploy plan's mechanisms) map to
+the mechanism names the client knows from the deployment manifest.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class HousePort:
              access_period: int, delivery_window: int, anti_snipe: int = 0) -> int:
         # The window is the anti-sniping extension of an English auction; a sealed auction keeps
         # the house's default reveal window.
-        window = anti_snipe if MECHANISMS[mechanism] == "english" else 0
-        params = OpenParams(device_id, self.client.mechanism(MECHANISMS[mechanism]), reserve, increment,
+        mech = self.client.mechanism(MECHANISMS[mechanism])
+        window = 0 if self.client.traits(mech)[0] else anti_snipe
+        params = OpenParams(device_id, mech, reserve, increment,
                             bidding_seconds, window, access_period, delivery_window)
         return self.client.open(params, sender=self.sender)
 

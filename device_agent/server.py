@@ -238,6 +238,24 @@ def create_app(ctx: ServingContext) -> Flask:
         # Flask has logged the traceback; the client learns nothing about the agent's internals.
         return _error(500, "internal_error", "the device could not answer; try again later")
 
+    # Buyers' browsers read with their key from other sites (issue 18): the API is bearer-key only (no
+    # cookies, nothing ambient), so any origin may ask and learns no more than its key allows.
+    @app.before_request
+    def preflight():
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            resp = Response(status=204)
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, HEAD"
+            resp.headers["Access-Control-Allow-Headers"] = f"Authorization, Content-Type, {NONCE_HEADER}"
+            resp.headers["Access-Control-Max-Age"] = "600"
+            return resp
+        return None
+
+    @app.after_request
+    def cors(resp):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = f"{SIGNATURE_HEADER}, Retry-After, WWW-Authenticate"
+        return resp
+
     @app.after_request
     def signed(resp):
         if ctx.ed25519_private and not resp.is_streamed:

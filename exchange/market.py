@@ -71,14 +71,17 @@ class DeviceLike(Protocol):
     def reserve(self) -> int: ...
 
 
-def targets(reads, devices: Iterable[DeviceLike], bidder: str, now: int, sealed_mechanism: str) -> list[Target]:
+def targets(reads, devices: Iterable[DeviceLike], bidder: str, now: int,
+            sealed_mechanisms: Iterable[str] | str) -> list[Target]:
     """The newest open auction of each device, from the catalog's auction tables (``reads``: an
     ``exchange.catalog.auctions.AuctionReads``; two indexed queries, no per-auction calls).
 
     The tables can lag a block behind a bid placed meanwhile; the house then skips that bid
     on chain with a reason (non-strict batches), which the outcome shows.
     """
-    sealed_mechanism = (sealed_mechanism or "").lower()
+    if isinstance(sealed_mechanisms, str):
+        sealed_mechanisms = [sealed_mechanisms]
+    sealed_set = {m.lower() for m in sealed_mechanisms if m}  # every mechanism that takes sealed bids
     devices = list(devices)
     open_ = reads.latest_open(d.id for d in devices)
     committed = set()
@@ -91,7 +94,7 @@ def targets(reads, devices: Iterable[DeviceLike], bidder: str, now: int, sealed_
         if o is None:
             out.append(Target(d.id, d.title, None, d.reserve, 0, 0, None, 0, reason="no open auction"))
             continue
-        sealed = o.mechanism == sealed_mechanism
+        sealed = (o.mechanism or "").lower() in sealed_set
         reason = ""
         if o.bidding_end <= now:
             reason = "bidding has ended"

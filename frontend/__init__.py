@@ -30,8 +30,8 @@ from frontend.security import (
     current_user,
     set_security_headers,
 )
-from frontend.text import neutralise_bidi, neutralise_tree, shorten
-from frontend.wallet_auth import KeystoreModeRefused, NonceStore
+from frontend.text import countdown, neutralise_bidi, neutralise_tree, shorten
+from frontend.wallet_auth import DbNonceStore, KeystoreModeRefused
 
 __all__ = ["create_app"]
 
@@ -104,7 +104,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
-    app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"])
+    # Sessions, sign-in nonces, plans and jobs live in the database beside the catalog (frontend.webstate):
+    # every worker of the app answers every request. Workers share SECRET_KEY (serve.py reads it).
+    from frontend.blueprints.account import restore_user
+
+    state_db = services.catalog().engine
+    app.extensions["thingbid.vault"] = KeyVault(app.config["SESSION_IDLE_S"], engine=state_db,
+                                                restore=restore_user(services))
     # Failures per client (and per user, per user and client) and account creations per client:
     # each limit at once, then refilled over LOGIN_WINDOW_S; at most RATE_LIMIT_MAX_KEYS keys each.
     window, max_keys = app.config["LOGIN_WINDOW_S"], app.config["RATE_LIMIT_MAX_KEYS"]
@@ -116,11 +122,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["thingbid.create_limiter"] = RateLimiter.per_window(app.config["ACCOUNT_CREATIONS_PER_WINDOW"],
                                                                        window, max_keys=max_keys)
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
-    app.extensions["thingbid.siwe_nonces"] = NonceStore()
+    app.extensions["thingbid.siwe_nonces"] = DbNonceStore(state_db)
     app.extensions["thingbid.wallet_pending"] = PendingStore()
     app.extensions["thingbid.wallet_runs"] = {}  # job id -> WalletRun (a plan the browser wallet is placing)
-    app.extensions["thingbid.jobs"] = JobRunner()
-    app.extensions["thingbid.plans"] = PlanStore()
+    app.extensions["thingbid.jobs"] = JobRunner(state_db)
+    app.extensions["thingbid.plans"] = PlanStore(state_db)
     app.extensions["thingbid.streams"] = StreamManager()
 
     from frontend.blueprints import (
@@ -154,6 +160,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.add_template_filter(format_bps, "pct")
     app.add_template_filter(shorten, "short")
     app.add_template_global(device_names, "device_names")
+    app.add_template_global(countdown, "countdown")
     app.add_template_filter(lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t or 0))), "utc")
 
     def wants_json() -> bool:

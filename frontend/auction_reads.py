@@ -75,8 +75,9 @@ def targets_for(services, devices, bidder: str) -> list[Target]:
     """
     reads = services.auctions()
     now = chain_now(services)
-    sealed_mech = house(services).mechanisms.get("sealed-second-price") or ""
-    return targets(reads, devices, bidder, now, sealed_mech)
+    with services.chain_guard():
+        sealed = house(services).sealed_mechanisms()  # by each mechanism's traits
+    return targets(reads, devices, bidder, now, sealed)
 
 
 def device_bid_target(services, device, bidder: str) -> tuple[Target | None, str]:
@@ -123,6 +124,7 @@ class MyAuction:
     # What rating costs: the top-up of the purchase's protocol fee to the minimum rating fee, taken
     # from the free balance when rating (a rating weighs the fee paid; issue 12 case 5).
     rating_top_up: int = 0
+    window: int = 0  # sealed: the reveal window after bidding ends (reveals until time + window)
 
 
 def my_auctions(services, address: str) -> list[MyAuction]:
@@ -151,6 +153,7 @@ def my_auctions(services, address: str) -> list[MyAuction]:
             can_reveal=(info.sealed_bids and info.state == "open" and s.committed and not s.revealed
                         and info.time <= now < info.time + info.window),
             revealed=info.sealed_bids and s.revealed, deposit=s.deposit if s.committed else 0,
+            window=info.window if info.sealed_bids else 0,
             rating_top_up=rating_top_up(info)))
     return out
 

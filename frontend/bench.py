@@ -170,6 +170,94 @@ def _browser_rows(devices: int) -> list[dict]:
              "devices": devices, "prepare_s": round(prepare_s, 3), "goal_s": 15, "goal_batches": 10}]
 
 
+def web_rows(devices: int, auctions: int, mine: int, requests: int):
+    """Catalog, auctions and bids pages at ``devices`` devices and ``auctions`` indexed auctions (SQLite)."""
+    import random
+    import re
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from sqlalchemy import insert, select
+
+    from exchange.bench import percentile
+    from exchange.bench.catalog import fill
+    from exchange.catalog.db import analyze, create_tables, make_engine
+    from exchange.catalog.indexer import D, Indexer
+    from exchange.catalog.models import Auction
+    from exchange.chain.connect import embedded_chain
+    from exchange.chain.deploy import deploy_all
+    from frontend import create_app
+    from frontend.devworld import World, check_in, make_devices, open_auctions_for
+    from frontend.services import Services
+
+    rng = random.Random(11)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        chain = embedded_chain()
+        manifest, _ = deploy_all(chain, tmp / "deployments")
+        url = f"sqlite:///{tmp / 'catalog.db'}"
+        engine = make_engine(url)
+        create_tables(engine)
+        t0 = time.perf_counter()
+        fill(engine, devices, rng)
+        with engine.connect() as c:
+            ids = list(c.execute(select(D.c.device_id).limit(auctions)).scalars())
+        mech = manifest["contracts"]["EnglishAuction"]["address"].lower()
+        # The user's auctions are real (checked in, opened and bid on through the chain and the app); the
+        # other auctions are rows beside them (ids far above), as the indexer would have written them.
+        real = make_devices(mine, chain.accounts[1:3], seed=12, tags=("webbench",))
+        check_in(chain, manifest, real)
+        open_auctions_for(World(chain, manifest, url, real), real, duration_s=3600)
+        rows = [{"auction_id": 10**9 + i, "device_id": did, "seller": "0x" + "22" * 20, "mechanism": mech,
+                 "reserve_wei": str(10**15), "increment_wei": str(10**14), "bidding_end": 2**40, "fee_bps": 250,
+                 "delivery_window": 3600, "bond_bps": 10_000, "window": 0, "highest_wei": str(2 * 10**15),
+                 "highest_gwei": 2 * 10**6, "leader": "0x" + "33" * 20, "status": "open", "closed": False,
+                 "winner": None, "price_wei": "0", "sealed_key": None, "access_until": 0, "opened_block": 1,
+                 "last_block": 1, "last_log_index": i} for i, did in enumerate(ids[:max(0, auctions - mine)])]
+        with engine.begin() as c:
+            for k in range(0, len(rows), 5000):
+                c.execute(insert(Auction.__table__), rows[k:k + 5000])
+        contracts = manifest["contracts"]
+        indexer = Indexer(chain, contracts["DeviceRegistry"]["address"], engine=engine,
+                          auction_house=contracts["AuctionHouse"]["address"])
+        indexer.sync()
+        services = Services(chain, manifest, url, "http://127.0.0.1:9", tmp / "keystores", dev_faucet=True,
+                            index_on_read=False)
+        app = create_app({"THINGBID_SERVICES": services, "KEYSTORE_SCRYPT_N": 2**12, "BIND_HOST": "127.0.0.1"})
+        c = app.test_client()
+        r = c.post("/account/create", data={"csrf_token": _csrf(c, "/account/create"), "username": "bench",
+                                            "password": "bench-password", "confirm": "bench-password"})
+        assert r.status_code == 302, r.get_data(as_text=True)[:400]
+        r = c.post("/bids/plan", data={"csrf_token": _csrf(c, "/catalog/"), "f_q": "webbench", "max_price": "0.01",
+                                       "budget": "10"})
+        pid = re.search(r'name="plan" value="([^"]+)"', c.get(r.headers["Location"]).get_data(as_text=True)).group(1)
+        r = c.post("/bids/place", data={"csrf_token": _csrf(c, "/bids/"), "plan": pid, "top_up": "1"})
+        job = r.headers["Location"] + ".json"
+        poll_until(lambda: c.get(job).get_json()["state"] in ("done", "failed"), timeout=300, interval=0.1,
+                   on_timeout=lambda: RuntimeError("the bench user's bids did not finish"))
+        assert c.get(job).get_json()["placed"] == mine, c.get(job).get_json()
+        indexer.sync()
+        rows_total = len(rows) + mine
+        analyze(engine)
+        setup_s = time.perf_counter() - t0
+        pages = {"catalog_page": "/catalog/?q=kitchen", "catalog_filtered_page": "/catalog/?type=Refrigerator&page=3",
+                 "auctions_page": "/auctions/", "bids_page": "/bids/"}
+        out = []
+        for op, path in pages.items():
+            assert c.get(path).status_code == 200, path  # warm
+            times = []
+            for _ in range(requests):
+                t = time.perf_counter()
+                assert c.get(path).status_code == 200
+                times.append((time.perf_counter() - t) * 1000)
+            out.append({"op": op, "p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
+                        "requests": requests, "devices": devices, "auctions": rows_total, "mine": mine,
+                        "goal_ms": 100, "setup_s": round(setup_s, 1)})
+        chain.close()
+    return out
+
+
 def run(devices: int, repeat: int, browser: bool = True):
     import statistics
 
@@ -192,7 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium rows (signin, browser_1000_bids)")
+    p.add_argument("--web", action="store_true", help="the page latency rows (thingbid bench web)")
+    p.add_argument("--auctions", type=int, default=10_000)
+    p.add_argument("--mine", type=int, default=20)
+    p.add_argument("--requests", type=int, default=60)
     args = p.parse_args(argv)
+    if args.web:
+        for row in web_rows(args.devices, args.auctions, args.mine, args.requests):
+            print(json.dumps(row), flush=True)
+        return 0
     for row in run(args.devices, args.repeat, browser=not args.no_browser):
         print(json.dumps(row), flush=True)
     return 0

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exchange.chain.deploy import mechanism_names
 from frontend.forms import CatalogQuery
 
-MECHANISMS = {0: "english", 1: "sealed-bid second price"}
+MECHANISMS = {code: name.replace("-", " ") for code, name in enumerate(mechanism_names())}  # the deploy plan's
 MAP_LIMIT = 5000  # devices drawn on the map at most
 BID_LIMIT = 5000  # devices one batch-bid form may cover
 

@@ -123,7 +123,7 @@ def open_auctions_for(world, devices, duration_s: int = 3600, mechanism: str = "
             chunk = ds[i:i + 50]
             ids = client.open_batch([OpenParams(d.device_id, mech, reserve=d.reserve, increment=d.reserve // 20,
                                                 bidding_period=duration_s, delivery_window=3600,
-                                                window=3600 if mechanism != "english" else 0) for d in chunk],
+                                                window=3600 if client.traits(mech)[0] else 0) for d in chunk],
                                     sender=owner)
             for d, aid in zip(chunk, ids, strict=True):
                 d.auction_id = aid

@@ -10,8 +10,8 @@ Every rule of the app's url_map is a route, each method of it (a rule added late
 with hostile variants of its path at least). Each route is tried signed in (cookie and the right
 CSRF token), and its refusals are the same request with no session, the signed-out session, or
 no/a wrong CSRF token; a page that needs a session answers those with a redirect to the sign-in
-page (not a 4xx), which counts as refused too: the state digest (chain head, catalog, tangle,
-keystores and the app's in-memory stores) must not move.
+page (not a 4xx), which counts as refused too: the state digest (chain head, tangle, catalog and
+the app's tables in it, keystores) must not move.
 
 4xx answers: JSON ``{"error": ...}`` for API routes (``*.json``, ``/siwe/``, ``/wallet-tx/``,
 ``/things``, ``/search/``, ``/.well-known/``) and whenever JSON was asked for; the HTML error or
@@ -21,6 +21,7 @@ form page with its message (``role="alert"``) otherwise.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import json
 import os
@@ -33,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
+
+import sqlalchemy as sa
 
 from exchange.fuzz import Req, Route, Target
 from exchange.fuzz.wire import Resp
@@ -98,6 +101,7 @@ def web_app(workdir: Path) -> Iterator[Target]:
     from frontend.devworld import build_world, sqlite_url
     from frontend.serve import make_web_server
     from frontend.services import Services
+    from frontend.webstate import JOBS, NONCES, PLANS, SESSIONS
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +149,6 @@ def web_app(workdir: Path) -> Iterator[Target]:
     deposited = client.post("/wallet/deposit", data={"csrf_token": user_csrf, "amount": "1"})
     if deposited.status_code not in (302, 303):  # withdrawals have a deposit to draw on
         raise RuntimeError(f"fuzz web: the deposit was refused: {deposited.status_code}")
-    plans = app.extensions["thingbid.plans"]
-    jobs = app.extensions["thingbid.jobs"]
     made = {"users": 0}
 
     def plan_form(rng: random.Random) -> Req:
@@ -156,8 +158,8 @@ def web_app(workdir: Path) -> Iterator[Target]:
         return form("/bids/plan", {**fields, "max_price": price})
 
     def some_plan(rng: random.Random) -> str:
-        with plans._lock:
-            ids = list(plans._plans)
+        with state_db.connect() as c:
+            ids = list(c.execute(sa.select(PLANS.c.id)).scalars())
         return rng.choice(ids) if ids else "no-plan-yet"
 
     def new_user(rng: random.Random) -> Req:
@@ -248,8 +250,8 @@ def web_app(workdir: Path) -> Iterator[Target]:
             routes.append(Route(method, path, base if build is not None else None, json=False, base=base,
                                 refused=refusals(base) if needs_refusal else None))
 
-    watchers = [sqlite3.connect(Path(u.removeprefix("sqlite:///")), check_same_thread=False)
-                for u in (world.database_url, f"sqlite:///{workdir / 'tangle.db'}")]
+    tangle_db = sqlite3.connect(workdir / "tangle.db", check_same_thread=False)
+    state_db = services.catalog().engine
     stores = [app.extensions[k] for k in ("thingbid.wallet_runs",)]
 
     def quiet(timeout: float = 10.0) -> None:
@@ -257,8 +259,9 @@ def web_app(workdir: Path) -> Iterator[Target]:
         change state after the answer that started them."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            with jobs._lock:
-                running = any(j.state not in ("done", "failed") for j in jobs._jobs.values())
+            with state_db.connect() as c:
+                running = c.execute(sa.select(sa.func.count()).select_from(JOBS)
+                                    .where(JOBS.c.state.not_in(["done", "failed"]))).scalar_one()
             with node.lock:
                 last = node.milestones.get(node.latest_milestone)
                 pending = any(t != last and t not in node.confirmed for t in node.graph.tipset)
@@ -268,15 +271,25 @@ def web_app(workdir: Path) -> Iterator[Target]:
 
     def digest():
         quiet()
+        if services.index_on_read:  # the catalog catches up with the chain on read: a cache, not state
+            services.auctions()
         files = tuple(sorted((p.relative_to(keystores).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
                              for p in keystores.rglob("*") if p.is_file())) if keystores.exists() else ()
-        with plans._lock:
-            n_plans = len(plans._plans)
-        with jobs._lock:
-            n_jobs = len(jobs._jobs)
-        return (eth_tester_state(chain), tuple(w.execute("PRAGMA data_version").fetchone()[0] for w in watchers),
-                node.count, node.latest_milestone, files, n_plans, n_jobs, tuple(len(s) for s in stores),
-                len(app.extensions["thingbid.vault"]))
+        return (eth_tester_state(chain), tangle_db.execute("PRAGMA data_version").fetchone()[0],
+                node.count, node.latest_milestone, files, web_state(), tuple(len(s) for s in stores))
+
+    def web_state() -> str:
+        """The catalog and the app's tables in it (sessions without their last-seen time, which
+        every request of a session moves; nonces, plans, jobs), hashed."""
+        with state_db.connect() as c:
+            rows = [tuple(c.execute(q)) for q in (
+                sa.text("SELECT * FROM indexer_status"), sa.text("SELECT count(*), sum(last_block) FROM devices"),
+                sa.select(SESSIONS.c.sid_hash, SESSIONS.c.username, SESSIONS.c.address, SESSIONS.c.created)
+                .order_by(SESSIONS.c.sid_hash),
+                sa.select(sa.func.count()).select_from(NONCES),
+                sa.select(PLANS.c.id, PLANS.c.placed, PLANS.c.job_id).order_by(PLANS.c.id),
+                sa.select(JOBS.c.id, JOBS.c.state, JOBS.c.done_batches).order_by(JOBS.c.id))]
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
 
     try:
         yield Target("web", "127.0.0.1", srv.server_port, routes, digest,
@@ -285,7 +298,6 @@ def web_app(workdir: Path) -> Iterator[Target]:
     finally:
         srv.shutdown()
         srv.server_close()
-        for w in watchers:
-            w.close()
+        tangle_db.close()
         tangle.stop()
         chain.close()

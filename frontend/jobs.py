@@ -1,44 +1,58 @@
-"""Background jobs (batch bidding) with progress that the page polls.
+"""Background jobs (batch bidding) with progress that the page polls, kept in the database.
 
-A job belongs to the address that started it; ``get`` with any other owner answers None,
-so one user cannot watch or learn about another's bids.
+A job runs in a thread of the worker that started it and writes its stage, each batch's outcomes
+and transaction hashes to ``web_jobs`` as it goes, so any worker answers the progress page. A job
+belongs to the address that started it; ``get`` with any other owner answers None, so one user
+cannot watch or learn about another's bids.
 """
 
 from __future__ import annotations
 
-import secrets
+import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
 
 from exchange.market import Outcome  # noqa: F401 - one outcome type for the app and the client
+from frontend.webstate import JOBS, create_web_tables, meta_json, new_id, outcomes_from_json, outcomes_to_json
+
+PERSISTED = ("stage", "state", "error", "finished")
 
 
-@dataclass
 class Job:
-    id: str
-    owner: str
-    kind: str
-    total_batches: int
-    total_items: int
-    done_batches: int = 0
-    state: str = "queued"  # queued, running, done, failed
-    stage: str = "waiting to start"  # what is being done right now, in words
-    error: str = ""
-    outcomes: list[Outcome] = field(default_factory=list)
-    tx_hashes: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    meta: dict = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """One job's row; setting ``stage``, ``state``, ``error`` or ``finished`` and ``record`` write it."""
+
+    def __init__(self, engine: Engine | None, id: str, owner: str, kind: str, total_batches: int, total_items: int,
+                 done_batches: int = 0, state: str = "queued", stage: str = "waiting to start", error: str = "",
+                 outcomes: list | None = None, tx_hashes: list | None = None, started: float | None = None,
+                 finished: float | None = None, meta: dict | None = None):
+        d = self.__dict__
+        d.update(_engine=engine, _lock=threading.Lock(), id=id, owner=owner, kind=kind, total_batches=total_batches,
+                 total_items=total_items, done_batches=done_batches, state=state, stage=stage, error=error,
+                 outcomes=outcomes or [], tx_hashes=tx_hashes or [], started=started or time.time(),
+                 finished=finished, meta=meta or {})
+
+    def __setattr__(self, name, value):
+        self.__dict__[name] = value
+        if name in PERSISTED:
+            self._write(**{name: value})
+
+    def _write(self, **values) -> None:
+        if self._engine is not None:
+            with self._engine.begin() as c:
+                c.execute(update(JOBS).where(JOBS.c.id == self.id).values(**values))
 
     def record(self, outcomes: list[Outcome], tx_hash: str | None = None) -> None:
         with self._lock:
             self.outcomes.extend(outcomes)
             if tx_hash:
                 self.tx_hashes.append(tx_hash)
-            self.done_batches += 1
+            self.__dict__["done_batches"] = self.done_batches + 1
+            self._write(outcomes=outcomes_to_json(self.outcomes), tx_hashes=json.dumps(self.tx_hashes),
+                        done_batches=self.done_batches)
 
     def progress(self) -> dict:
         with self._lock:
@@ -54,23 +68,41 @@ class Job:
                     "elapsed_s": round((self.finished or time.time()) - self.started, 2)}
 
 
+def _from_row(engine, r) -> Job:
+    return Job(engine, r["id"], r["owner"], r["kind"], r["total_batches"], r["total_items"], r["done_batches"],
+               r["state"], r["stage"], r["error"], outcomes_from_json(r["outcomes"]), json.loads(r["tx_hashes"]),
+               r["started"], r["finished"], json.loads(r["meta"]))
+
+
 class JobRunner:
-    def __init__(self, keep: int = 200):
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-        self.keep = keep
+    def __init__(self, engine: Engine, keep: int = 200):
+        self.engine = engine
+        self.keep = keep  # finished jobs kept per owner
+        create_web_tables(engine)
+
+    def _new(self, owner: str, kind: str, total_batches: int, total_items: int, meta: dict | None,
+             state: str) -> Job:
+        job = Job(None, new_id(), owner, kind, total_batches, total_items, state=state, meta=meta or {})
+        with self.engine.begin() as c:
+            c.execute(insert(JOBS).values(id=job.id, owner=owner.lower(), kind=kind, total_batches=total_batches,
+                                          total_items=total_items, done_batches=0, state=state, stage=job.stage,
+                                          error="", outcomes="[]", tx_hashes="[]", started=job.started,
+                                          finished=None, meta=meta_json(job.meta)))
+            old = list(c.execute(select(JOBS.c.id).where(JOBS.c.owner == owner.lower(),
+                                                         JOBS.c.state.in_(("done", "failed")))
+                                 .order_by(JOBS.c.started.desc()).offset(self.keep)).scalars())
+            if old:  # drop the owner's oldest finished jobs
+                c.execute(delete(JOBS).where(JOBS.c.id.in_(old)))
+        job.__dict__["_engine"] = self.engine
+        return job
 
     def add(self, owner: str, kind: str, total_batches: int, total_items: int, meta: dict | None = None) -> Job:
         """A job driven from outside (a browser wallet sends its transactions), shown like any other."""
-        job = Job(secrets.token_urlsafe(12), owner, kind, total_batches, total_items, meta=meta or {})
-        job.state = "running"
-        self._keep(job)
-        return job
+        return self._new(owner, kind, total_batches, total_items, meta, "running")
 
     def start(self, owner: str, kind: str, total_batches: int, total_items: int,
               work: Callable[[Job], None], meta: dict | None = None) -> Job:
-        job = Job(secrets.token_urlsafe(12), owner, kind, total_batches, total_items, meta=meta or {})
-        self._keep(job)
+        job = self._new(owner, kind, total_batches, total_items, meta, "queued")
 
         def run():
             job.state = "running"
@@ -88,28 +120,24 @@ class JobRunner:
         threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
         return job
 
-    def _keep(self, job: Job) -> None:
-        with self._lock:
-            self._jobs[job.id] = job
-            if len(self._jobs) > self.keep:  # drop the oldest finished jobs
-                for jid, j in sorted(self._jobs.items(), key=lambda kv: kv[1].started):
-                    if j.state in ("done", "failed") and len(self._jobs) > self.keep:
-                        del self._jobs[jid]
-
     def get(self, job_id: str, owner: str) -> Job | None:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None or job.owner.lower() != owner.lower():
-            return None
-        return job
+        """The job as stored now (whichever worker runs it); None if it is not ``owner``'s."""
+        with self.engine.connect() as c:
+            r = c.execute(select(JOBS).where(JOBS.c.id == str(job_id)[:32],
+                                             JOBS.c.owner == owner.lower())).mappings().first()
+        return _from_row(self.engine, r) if r else None
 
-    def of(self, owner: str) -> list[Job]:
-        with self._lock:
-            return sorted((j for j in self._jobs.values() if j.owner.lower() == owner.lower()),
-                          key=lambda j: -j.started)
+    def of(self, owner: str, limit: int = 50) -> list[Job]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(JOBS).where(JOBS.c.owner == owner.lower())
+                             .order_by(JOBS.c.started.desc()).limit(limit)).mappings().all()
+        return [_from_row(self.engine, r) for r in rows]
 
     def wait(self, job: Job, timeout: float = 60) -> Job:
         end = time.time() + timeout
-        while job.state in ("queued", "running") and time.time() < end:
+        while time.time() < end:
+            job = self.get(job.id, job.owner) or job
+            if job.state not in ("queued", "running"):
+                break
             time.sleep(0.02)
         return job

@@ -1,8 +1,9 @@
-"""Security plumbing: CSRF, headers, and the in-memory key vault (login throttling: exchange.ratelimit).
+"""Security plumbing: CSRF, headers, and the session vault (login throttling: exchange.ratelimit).
 
-The browser only ever holds a signed cookie with a random session id; the decrypted
-Ethereum key (and the keys derived from it) live in ``KeyVault`` in this process, keyed by
-that id, and are dropped on sign-out or after idle expiry.
+The browser only ever holds a signed cookie with a random session id and the key that seals its
+row; ``KeyVault`` keeps the sessions in the database (any worker answers), a local-keystore
+session's Ethereum key only sealed under that cookie key, and drops them on sign-out or after
+idle expiry. Each worker rebuilds a user it has not seen from the row and the cookie.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from flask import abort, current_app, g, request, session
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import abort, current_app, g, has_request_context, request, session
+from sqlalchemy import func, select
 
 from frontend.errors import FrontendError
+from frontend.webstate import SESSIONS, create_web_tables, sid_hash
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -51,8 +56,16 @@ def check_csrf() -> None:
         raise CsrfError("CSRF token missing or wrong: reload the page and try again")
 
 
+def allow_connect(origin: str) -> None:
+    """Let this page's scripts also talk to ``origin`` (scheme://host[:port], checked by the caller):
+    the wallet key page reads the device directly with the key the browser opened."""
+    g.setdefault("csp_connect", []).append(origin)
+
+
 def set_security_headers(resp):
-    resp.headers["Content-Security-Policy"] = CSP
+    extra = g.get("csp_connect") if has_request_context() else None
+    resp.headers["Content-Security-Policy"] = (CSP.replace("connect-src 'self'", "connect-src 'self' " + " ".join(extra))
+                                               if extra else CSP)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Referrer-Policy"] = "same-origin"
@@ -103,42 +116,107 @@ class UserSession:
 
 
 class KeyVault:
-    """Session id -> unlocked user, in memory only, with idle expiry."""
+    """Session id -> signed-in user, with idle expiry: rows in ``web_sessions`` (any worker answers),
+    the users this process rebuilt kept in memory as a cache.
 
-    def __init__(self, idle_s: float = 3600):
+    The session id handed to the cookie is ``<row id>.<cookie key>``: the row is found by a hash of
+    the row id, and a local-keystore session's private key is stored only sealed (AES-GCM) under
+    the cookie key, which the database never sees. ``restore(username, address, private_key)``
+    builds the user again on a worker that has not seen it (its signing chain, derived keys).
+    Without an engine (``engine=None``) the vault is this process's memory only.
+    """
+
+    def __init__(self, idle_s: float = 3600, engine=None, restore=None, touch_every_s: float = 30.0):
         self.idle = idle_s
-        self._users: dict[str, UserSession] = {}
+        self.engine = engine
+        self.restore = restore
+        self.touch_every = touch_every_s
+        self._users: dict[str, UserSession] = {}  # row id -> user (this process's cache)
         self._lock = threading.Lock()
+        if engine is not None:
+            create_web_tables(engine)
 
     def put(self, user: UserSession) -> str:
-        sid = secrets.token_urlsafe(32)
-        now = time.monotonic()
+        rid, cookie_key = secrets.token_urlsafe(24), AESGCM.generate_key(bit_length=256)
+        now = time.time()
         with self._lock:
-            for old in [k for k, u in self._users.items() if now - u.last_seen > self.idle]:
-                del self._users[old]  # idle keys leave memory even if their session never returns
-            self._users[sid] = user
-        return sid
+            self._users[rid] = user
+        if self.engine is not None:
+            sealed = None
+            if user.account is not None:
+                nonce = secrets.token_bytes(12)
+                sealed = nonce + AESGCM(cookie_key).encrypt(nonce, bytes(user.account.key), sid_hash(rid).encode())
+            with self.engine.begin() as c:
+                c.execute(SESSIONS.delete().where(SESSIONS.c.last_seen < now - self.idle))
+                c.execute(SESSIONS.insert().values(sid_hash=sid_hash(rid), username=user.username, address=user.address,
+                                                   wallet=user.is_wallet, sealed_key=sealed, created=now,
+                                                   last_seen=now))
+        return f"{rid}.{cookie_key.hex()}"
 
     def get(self, sid: str | None) -> UserSession | None:
-        if not sid:
+        if not sid or not isinstance(sid, str):
             return None
+        rid, _, key_hex = sid.partition(".")
+        if self.engine is None:
+            return self._get_memory(rid)
+        now = time.time()
+        with self.engine.connect() as c:
+            row = c.execute(SESSIONS.select().where(SESSIONS.c.sid_hash == sid_hash(rid))).mappings().first()
+        if row is None or now - row["last_seen"] > self.idle:
+            self.forget(sid)
+            return None
+        if now - row["last_seen"] > self.touch_every:
+            with self.engine.begin() as c:
+                c.execute(SESSIONS.update().where(SESSIONS.c.sid_hash == row["sid_hash"]).values(last_seen=now))
+        with self._lock:
+            user = self._users.get(rid)
+        if user is None:
+            user = self._rebuild(row, rid, key_hex)
+            if user is None:
+                return None
+            with self._lock:
+                self._users[rid] = user
+        user.last_seen = time.monotonic()
+        return user
+
+    def _rebuild(self, row, rid: str, key_hex: str) -> UserSession | None:
+        key = None
+        if not row["wallet"]:
+            try:
+                box = bytes(row["sealed_key"])
+                key = AESGCM(bytes.fromhex(key_hex)).decrypt(box[:12], box[12:], sid_hash(rid).encode())
+            except (InvalidTag, ValueError, TypeError):
+                return None  # a cookie whose key does not open the row: not signed in
+        if self.restore is None:
+            return None
+        return self.restore(row["username"], row["address"], key)
+
+    def _get_memory(self, rid: str) -> UserSession | None:
         now = time.monotonic()
         with self._lock:
-            user = self._users.get(sid)
+            user = self._users.get(rid)
             if user is None:
                 return None
             if now - user.last_seen > self.idle:
-                del self._users[sid]
+                del self._users[rid]
                 return None
             user.last_seen = now
             return user
 
     def forget(self, sid: str | None) -> None:
+        rid = (sid or "").partition(".")[0] if isinstance(sid, str) else ""
         with self._lock:
-            self._users.pop(sid or "", None)
+            self._users.pop(rid, None)
+        if self.engine is not None and rid:
+            with self.engine.begin() as c:
+                c.execute(SESSIONS.delete().where(SESSIONS.c.sid_hash == sid_hash(rid)))
 
     def __len__(self) -> int:
-        return len(self._users)
+        if self.engine is None:
+            return len(self._users)
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(SESSIONS)
+                             .where(SESSIONS.c.last_seen >= time.time() - self.idle)).scalar_one()
 
 
 def current_user() -> UserSession | None:

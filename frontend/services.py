@@ -75,7 +75,7 @@ class Services:
         chain = self.base_chain()
         return self._lock if chain.kind == "embedded" else contextlib.nullcontext()
 
-    def signer_chain(self, account, keystore_path: Path, password: str):
+    def signer_chain(self, account, keystore_path: Path | None = None, password: str | None = None):
         """A Chain whose transactions are signed with this user's key (and only theirs).
 
         eth-tester signs for accounts it holds, so the key is added there; a JSON-RPC node

@@ -63,9 +63,20 @@ class RegistryView:
             return self.inner.record(device_id)
 
 
+def reader_ledger(services):
+    """The tangle for reading only (offers, answers, channel messages): a throwaway wallet that never signs.
+    A wallet session's own tangle key lives in its browser."""
+    from exchange.ledger.tangle import TangleLedger
+    from exchange.tangle.wallet import Wallet
+
+    return TangleLedger(services.tangle(), Wallet.generate())
+
+
 def stream_buyer(services, user):
     from exchange.streams.buyer import StreamBuyer
 
+    if user.is_wallet:  # reads only: the browser pays, and opens the answer with its own key
+        return StreamBuyer(reader_ledger(services), registry=RegistryView(services))
     return StreamBuyer(user_ledger(services, user), user.x25519_private, registry=RegistryView(services))
 
 

@@ -9,6 +9,7 @@ reader bearings where a tile map would show coastlines.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from exchange.geo import EARTH_RADIUS_KM
@@ -62,6 +63,17 @@ class MapView:
     total: int
     placed: int  # devices with a position
     area: SearchArea | None = None
+    # The projection (pixels <-> degrees), so the page can turn a click into a search centre.
+    west: float = 0.0
+    y_north: float = 0.0  # Mercator y of the top edge
+    scale: float = 1.0  # pixels per radian
+
+    def project(self, lat: float, lon: float) -> tuple[float, float]:
+        return (MARGIN + math.radians(lon - self.west) * self.scale, MARGIN + (self.y_north - _merc_y(lat)) * self.scale)
+
+    def unproject(self, x: float, y: float) -> tuple[float, float]:
+        lon = self.west + math.degrees((x - MARGIN) / self.scale)
+        return _merc_lat(self.y_north - (y - MARGIN) / self.scale), (lon + 180.0) % 360.0 - 180.0 if abs(lon) > 180 else lon
 
 
 def _nice_step(span: float) -> float:
@@ -114,11 +126,46 @@ def circle_outline(lat: float, lon: float, radius_km: float, n: int = 72) -> lis
     return [(pole, -180.0), (edge[0][0], -180.0), *edge, (edge[-1][0], 180.0), (pole, 180.0)]
 
 
+def _cluster_radius(k: int) -> float:
+    return 4.0 if k == 1 else round(min(18.0, 4 + 2.2 * math.sqrt(k)), 1)
+
+
+def _merge_overlapping(groups: list[list]) -> list[list]:
+    """Merge groups of (x, y, point) whose drawn circles would overlap, until none do (a merged
+    group sits at its members' mean and grows), so every cluster can be seen and clicked."""
+    def centre(g):
+        return sum(m[0] for m in g) / len(g), sum(m[1] for m in g) / len(g)
+
+    groups = [g for g in groups if g]
+    for _ in range(len(groups)):
+        centres = [centre(g) for g in groups]
+        radii = [_cluster_radius(len(g)) for g in groups]
+        order = sorted(range(len(groups)), key=lambda i: centres[i])
+        hit = None
+        for a_pos, i in enumerate(order):  # sweep on x: only neighbours within the largest radii can touch
+            for j in order[a_pos + 1:]:
+                if centres[j][0] - centres[i][0] > 36.5:
+                    break
+                if math.hypot(centres[i][0] - centres[j][0], centres[i][1] - centres[j][1]) < radii[i] + radii[j]:
+                    hit = (i, j)
+                    break
+            if hit:
+                break
+        if hit is None:
+            return groups
+        i, j = hit
+        groups[i] = groups[i] + groups[j]
+        del groups[j]
+    return groups
+
+
 def build_map(points: list[tuple[float, float, str, str | None]], width: int = 720, height: int = 475,
-              cell: int = 14, circle: tuple[float, float, float] | None = None) -> MapView:
+              cell: int = 14, circle: tuple[float, float, float] | None = None,
+              cluster_href: Callable[[float, float, float], str] | None = None) -> MapView:
     """points: (lat, lon, label, href); circle: (lat, lon, radius_km) of a radius search, drawn
     with its centre. ``width`` x ``height`` is the largest frame: the map takes the shape of
-    the box around the points and the circle, within that frame."""
+    the box around the points and the circle, within that frame. Clusters never overlap; with
+    ``cluster_href(lat, lon, radius_km)`` each links to the search around its members (a zoom)."""
     good = [p for p in points if p[0] is not None and p[1] is not None
             and -90 <= p[0] <= 90 and -180 <= p[1] <= 180]
     ring: list[tuple[float, float]] = []
@@ -175,17 +222,25 @@ def build_map(points: list[tuple[float, float, str, str | None]], width: int = 7
     for p in good:
         x, y = proj(p[0], p[1])
         cells.setdefault((int(x // cell), int(y // cell)), []).append((x, y, p))
+    from exchange.geo import haversine_km
+
     markers = []
-    for members in cells.values():
+    for members in _merge_overlapping(list(cells.values())):
         cx = sum(m[0] for m in members) / len(members)
         cy = sum(m[1] for m in members) / len(members)
         k = len(members)
         if k == 1:
             p = members[0][2]
             markers.append(Marker(round(cx, 1), round(cy, 1), 4.0, 1, p[2], p[3]))
-        else:
-            markers.append(Marker(round(cx, 1), round(cy, 1), round(min(18.0, 4 + 2.2 * math.sqrt(k)), 1), k,
-                                  f"{k} devices", None))
+            continue
+        href = None
+        if cluster_href is not None:
+            clat = sum(m[2][0] for m in members) / k
+            clon = sum(m[2][1] for m in members) / k
+            reach = max(haversine_km(clat, clon, m[2][0], m[2][1]) for m in members)
+            href = cluster_href(round(clat, 4), round(clon, 4), round(max(1.0, reach * 1.05 + 0.5), 1))
+        markers.append(Marker(round(cx, 1), round(cy, 1), _cluster_radius(k), k,
+                              f"{k} devices{': click to zoom in' if href else ''}", href))
     markers.sort(key=lambda m: -m.r)  # big clusters underneath
 
     area = None
@@ -201,4 +256,4 @@ def build_map(points: list[tuple[float, float, str, str | None]], width: int = 7
                           " ".join(f"{x:.1f},{y:.1f}" for x, y in xy), label, round(max(2.0, lx), 1),
                           round(cy - 6 if cy > 16 else cy + 14, 1))
     return MapView(frame_w, frame_h, markers, grid, (round(s, 4), round(w, 4), round(n, 4), round(e, 4)),
-                   len(points), len(good), area)
+                   len(points), len(good), area, west=w, y_north=y_n, scale=scale)

@@ -42,3 +42,32 @@ def shorten(text: str, limit: int = NAME_LIMIT) -> str:
     """``text`` cut to ``limit`` characters, the last one an ellipsis when anything was cut."""
     text = str(text or "")
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def time_left(seconds: int) -> str:
+    """A countdown's words: "2 d 03 h", "1 h 05 min", "4 min 09 s", "12 s"; "now" at or past 0."""
+    s = int(seconds)
+    if s <= 0:
+        return "now"
+    d, rem = divmod(s, 86_400)
+    h, rem = divmod(rem, 3_600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d} d {h:02d} h"
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {sec:02d} s"
+    return f"{sec} s"
+
+
+def countdown(deadline: int, now: int) -> Markup:
+    """A ``<time>`` of ``deadline`` (unix s, chain time) that says how long is left from ``now``
+    (the chain's time) and that app.js counts down every second."""
+    import time as _time
+
+    deadline, left = int(deadline or 0), int(deadline or 0) - int(now or 0)
+    iso = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(deadline))
+    words = f"in {time_left(left)}" if left > 0 else "passed"
+    return Markup(f'<time class="countdown" datetime="{iso}" data-left="{max(0, left)}">{words}</time>')
+

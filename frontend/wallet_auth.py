@@ -13,7 +13,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from sqlalchemy import func, select
+
 from frontend.errors import FrontendError
+from frontend.webstate import NONCES, create_web_tables
 
 NONCE_TTL_S = 600.0
 MAX_NONCES = 100_000  # bounds memory if someone asks for nonces in a loop; oldest go first
@@ -120,3 +123,34 @@ class NonceStore:
 
     def __len__(self) -> int:
         return len(self._issued)
+
+
+class DbNonceStore:
+    """Sign-in nonces in ``web_nonces``: issued by one worker, taken once by any (a DELETE decides)."""
+
+    def __init__(self, engine, ttl_s: float = NONCE_TTL_S, limit: int = MAX_NONCES, clock=time.time):
+        self.engine, self.ttl, self.limit, self.clock = engine, ttl_s, limit, clock
+        create_web_tables(engine)
+
+    def issue(self) -> str:
+        nonce = secrets.token_hex(16)  # EIP-4361: at least 8 alphanumeric characters
+        now = self.clock()
+        with self.engine.begin() as c:
+            c.execute(NONCES.delete().where(NONCES.c.issued < now - self.ttl))
+            n = c.execute(select(func.count()).select_from(NONCES)).scalar_one()
+            if n >= self.limit:  # the oldest go first
+                oldest = select(NONCES.c.nonce).order_by(NONCES.c.issued).limit(n - self.limit + 1)
+                c.execute(NONCES.delete().where(NONCES.c.nonce.in_(oldest.scalar_subquery())))
+            c.execute(NONCES.insert().values(nonce=nonce, issued=now))
+        return nonce
+
+    def take(self, nonce: str) -> bool:
+        """True once for a nonce issued by any worker and not yet expired; it is gone afterwards."""
+        with self.engine.begin() as c:
+            taken = c.execute(NONCES.delete().where(NONCES.c.nonce == str(nonce)[:64],
+                                                    NONCES.c.issued >= self.clock() - self.ttl)).rowcount
+        return taken == 1
+
+    def __len__(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(NONCES)).scalar_one()

@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from exchange.bidding import sealed_deposit
 from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
+from exchange.chain.deploy import mechanism_steps
 from exchange.chain.registry import ChainEvent, LogReader
 from exchange.chain.reverts import decode_revert_data, raise_decoded
 from exchange.chain.vocabulary import SkipReason, State
@@ -31,7 +32,6 @@ MAX_AMOUNT = 2**88 - 1
 EMBEDDED_GAS = 25_000_000
 BPS = 10_000
 MIN_RATING_FEE = 10**15  # AuctionHouse.MIN_RATING_FEE: every rated purchase pays at least this fee
-MECHANISM_STEPS = {"english": "EnglishAuction", "sealed-second-price": "SealedSecondPrice"}
 
 
 class AuctionInputError(ExchangeError, ValueError):
@@ -238,6 +238,7 @@ class AuctionHouseClient:
         self.abi = load_artifact("AuctionHouse")["abi"]
         self.contract = chain.w3.eth.contract(address=self.address, abi=self.abi)
         self.mechanisms = dict(mechanisms or {})  # name -> address, e.g. {"english": "0x..."}
+        self._traits: dict[str, tuple[bool, bool]] = {}
         # eth-tester estimates gas by bisection (many EVM runs per transaction): give embedded
         # chains a fixed limit instead; real nodes estimate natively and fast.
         self.gas = EMBEDDED_GAS if chain.kind == "embedded" else None
@@ -245,7 +246,7 @@ class AuctionHouseClient:
     @classmethod
     def from_manifest(cls, chain: Chain, manifest: dict) -> AuctionHouseClient:
         c = manifest["contracts"]
-        mechs = {name: c[step]["address"] for name, step in MECHANISM_STEPS.items() if step in c}
+        mechs = {s.mechanism: c[s.name]["address"] for s in mechanism_steps() if s.name in c}
         return cls(chain, c["AuctionHouse"]["address"], mechs)
 
     def mechanism(self, name_or_address: str) -> str:
@@ -255,6 +256,18 @@ class AuctionHouseClient:
         if isinstance(name_or_address, str) and name_or_address.startswith("0x") and len(name_or_address) == 42:
             return to_checksum_address(name_or_address)
         raise AuctionInputError(f"unknown mechanism {name_or_address!r}; known: {sorted(self.mechanisms)}")
+
+    def traits(self, name_or_address: str) -> tuple[bool, bool]:
+        """(sealed bids, second priced) as the mechanism's contract declares them (read once)."""
+        address = self.mechanism(name_or_address)
+        if address not in self._traits:
+            fn = self.chain.w3.eth.contract(address=address, abi=load_artifact("IAuctionMechanism")["abi"]).functions
+            self._traits[address] = tuple(self._call(fn.traits()))
+        return self._traits[address]
+
+    def sealed_mechanisms(self) -> frozenset[str]:
+        """The (lower-case) addresses of the known mechanisms that take sealed bids."""
+        return frozenset(a.lower() for a in self.mechanisms.values() if self.traits(a)[0])
 
     # ---- sending ----
     def _tx(self, fn, sender: str | None, value: int = 0):

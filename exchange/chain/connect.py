@@ -129,15 +129,15 @@ class Chain:
                     password: str | None = None) -> Chain:
         """A Chain on the same node whose only account is ``private_key``'s: eth-tester is handed
         the key (and the connection and its lock are shared); a JSON-RPC node gets a fresh
-        connection signing locally from ``keystore``."""
+        connection signing locally from ``keystore`` (or from the key, without one)."""
         acct = Account.from_key(private_key)
         if self.kind == "embedded":
             with self.lock:
                 if acct.address not in self.tester.get_accounts():
                     self.tester.add_account("0x" + bytes(acct.key).hex())
             return Chain(self.w3, "embedded", [acct.address], tester=self.tester, lock=self.lock)
-        if keystore is None:
-            raise ChainConnectionError("a JSON-RPC signer needs its keystore")
+        if keystore is None:  # the key itself (a web worker rebuilding a session): no keystore to decrypt again
+            return rpc_chain(self.url, account=acct, kind=self.kind)
         return rpc_chain(self.url, keystore=keystore, password=password, kind=self.kind)
 
     def add_dev_account(self, private_key: bytes) -> None:

@@ -2,7 +2,10 @@
 
 ``DEPLOY_PLAN`` is the one list of what the system deploys. Each step names a contract,
 how to build its constructor arguments from the addresses deployed before it, and optional
-set-up calls made right after. Re-running reuses every deployed contract whose code is
+set-up calls made right after. A step with ``mechanism`` set is an auction mechanism: the house
+allow-lists every one of them, in plan order, and everything that lists mechanisms (the clients,
+the device agent's choices, the catalog, the tests) reads them from here
+(:func:`mechanism_steps`). Adding a mechanism is its contract plus one step. Re-running reuses every deployed contract whose code is
 still on chain and whose artifact is unchanged, unless ``fresh`` is asked for.
 """
 
@@ -28,14 +31,29 @@ class DeployStep:
     args: Callable[[Chain, Addresses], list] = lambda chain, addrs: []
     setup: Callable[[Chain, Addresses], None] | None = None  # calls made right after deploying
     depends_on: tuple[str, ...] = field(default=())
+    mechanism: str = ""  # an auction mechanism: the name its contract's name() returns
+
+
+def mechanism_steps(plan: list[DeployStep] | None = None) -> list[DeployStep]:
+    """The mechanism steps of ``plan`` (default DEPLOY_PLAN), in the order the house registers them."""
+    return [s for s in (DEPLOY_PLAN if plan is None else plan) if s.mechanism]
+
+
+def mechanism_names(plan: list[DeployStep] | None = None) -> list[str]:
+    """The names of the shipped mechanisms, in registration order (a device's code is the index)."""
+    return [s.mechanism for s in mechanism_steps(plan)]
 
 
 def _register_mechanisms(chain: Chain, addrs: Addresses) -> None:
     """Allow-list the shipped auction mechanisms in the freshly deployed AuctionHouse and name it
     to the registry."""
     house = chain.w3.eth.contract(address=addrs["AuctionHouse"], abi=load_artifact("AuctionHouse")["abi"])
-    for step in ("EnglishAuction", "SealedSecondPrice"):
-        chain.transact(house.functions.registerMechanism(addrs[step]))
+    for step in mechanism_steps():
+        mech = chain.w3.eth.contract(address=addrs[step.name], abi=load_artifact(step.contract)["abi"])
+        named = mech.functions.name().call()
+        if named != step.mechanism:
+            raise DeploymentError(f"{step.name} calls itself {named!r}, the deploy plan {step.mechanism!r}")
+        chain.transact(house.functions.registerMechanism(addrs[step.name]))
     # The registry tells the house of check-outs and transfers (cancel / refuse while running).
     registry = chain.w3.eth.contract(address=addrs["DeviceRegistry"], abi=load_artifact("DeviceRegistry")["abi"])
     named = registry.functions.house().call()
@@ -44,14 +62,20 @@ def _register_mechanisms(chain: Chain, addrs: Addresses) -> None:
     chain.transact(registry.functions.setHouse(addrs["AuctionHouse"]))
 
 
+# Mechanisms, in registration order (a device's mechanism code in the registry is the index).
+_MECHANISMS = [
+    DeployStep("EnglishAuction", "EnglishAuction", mechanism="english"),
+    DeployStep("SealedSecondPrice", "SealedSecondPrice", mechanism="sealed-second-price"),
+    DeployStep("SealedFirstPrice", "SealedFirstPrice", mechanism="sealed-first-price"),
+]
+
 DEPLOY_PLAN: list[DeployStep] = [
     DeployStep("DeviceRegistry", "DeviceRegistry"),  # first: AuctionHouse takes its address
-    DeployStep("EnglishAuction", "EnglishAuction"),
-    DeployStep("SealedSecondPrice", "SealedSecondPrice"),
+    *_MECHANISMS,
     # registry, governance = deployer, fee account = deployer, protocol fee 0 bps
     DeployStep("AuctionHouse", "AuctionHouse",
                args=lambda chain, addrs: [addrs["DeviceRegistry"], chain.deployer, chain.deployer, 0],
-               setup=_register_mechanisms, depends_on=("DeviceRegistry", "EnglishAuction", "SealedSecondPrice")),
+               setup=_register_mechanisms, depends_on=("DeviceRegistry", *(m.name for m in _MECHANISMS))),
     DeployStep("MessageBoard", "MessageBoard"),
 ]
 

@@ -16,6 +16,7 @@ from eth_utils import keccak, to_checksum_address
 
 from exchange.chain.artifacts import load_artifact
 from exchange.chain.connect import Chain
+from exchange.chain.deploy import mechanism_names
 from exchange.chain.devicekey import DeviceKey, device_id_of
 from exchange.chain.devicekey import sign_attestation as _sign_attestation
 from exchange.errors import ChainConnectionError, ExchangeError
@@ -29,7 +30,8 @@ def event_abi(contract: str, name: str) -> dict:
         raise ChainConnectionError(f"the {contract} artifact declares {len(found)} events named {name}")
     return found[0]
 
-MECHANISMS = {0: "english", 1: "sealed-second-price"}  # codes a device may choose; the house maps them
+# Codes a device may choose: the index of a mechanism in the deploy plan (the house's registration order).
+MECHANISMS = dict(enumerate(mechanism_names()))
 
 
 class RegistryInputError(ExchangeError, ValueError):
@@ -58,7 +60,7 @@ class CheckInItem:
         x, s = _b32(self.x25519_key, "x25519_key"), _b32(self.signing_key, "signing_key")
         proof = self.device_key.sign_check_in(chain_id, registry, owner, x, s)
         return (self.device_id, keccak(self.td), self.td, x, s, self.tangle_address,
-                _uint(self.reserve_price, 80, "reserve_price"), _uint(self.mechanism, 8, "mechanism"), proof)
+                _uint(self.reserve_price, 80, "reserve_price"), _mechanism_code(self.mechanism), proof)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,15 @@ def _b32(v: bytes, what: str) -> bytes:
 def _uint(v: int, bits: int, what: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**bits:
         raise RegistryInputError(f"{what} must be an integer in [0, 2**{bits}), got {v!r}")
+    return v
+
+
+def _mechanism_code(v: int) -> int:
+    """A device's mechanism code: the index of a mechanism in the deploy plan."""
+    _uint(v, 8, "mechanism")
+    if v not in MECHANISMS:
+        known = ", ".join(f"{c} {n}" for c, n in MECHANISMS.items())
+        raise RegistryInputError(f"mechanism code {v} names no mechanism of the deploy plan ({known})")
     return v
 
 
@@ -285,7 +296,7 @@ class RegistryClient:
     def update(self, device_id: bytes, td: bytes, tangle_address: str, reserve_price: int, mechanism: int = 0,
                sender: str | None = None):
         fn = self.contract.functions.update(_b32(device_id, "device_id"), keccak(td), td, tangle_address,
-                                            _uint(reserve_price, 80, "reserve_price"), _uint(mechanism, 8, "mechanism"))
+                                            _uint(reserve_price, 80, "reserve_price"), _mechanism_code(mechanism))
         return self.chain.transact(fn, sender=sender)
 
     def check_out(self, device_id: bytes, sender: str | None = None):

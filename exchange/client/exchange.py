@@ -299,7 +299,7 @@ class Exchange:
             raise ClientInputError("give max_price_eth (or _wei) and budget_eth (or _wei)")
         bidder = self.address or ""
         found = targets(self._auctions(), self._device_refs(devices), bidder, self.chain.now(),
-                        self.house.mechanisms.get("sealed-second-price", ""))
+                        self.house.sealed_mechanisms())
         view = plan_from_targets(found, max_price, budget)
         gas = wei = free = 0
         if bidder and view.batches:

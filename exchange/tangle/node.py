@@ -205,6 +205,8 @@ class Node:
         self.ledger_root = b""  # the latest applied milestone's ledger root (genesis root at first)
         # set when a milestone's ledger root is not what this node computes: it stops confirming
         self.divergence: dict | None = None
+        # coordinator: tips whose milestone effects raised (tx id -> reason); never chosen again
+        self.set_aside: dict[bytes, str] = {}
         self.pending_ms: dict[int, bytes] = {}  # validated, not yet applied
         self.pending_seq: dict[str, tuple[int, bytes]] = {}  # sender -> (highest pending seq, its tx)
         # per issuer key, API submissions only (keys are free: ``spam`` prices floods of them in PoW)
@@ -815,21 +817,45 @@ class Node:
             else:
                 self.pending_seq.pop(sndr, None)
 
+    def _milestone_cone(self, last: bytes, tips: list[bytes]):
+        parents = sorted({last, *tips})
+        if len(parents) < 2:
+            parents = parents * 2
+        return (parents, *self._cone_effects(_NEW_MILESTONE, tuple(parents)))
+
+    def _cone_ok(self, last: bytes, tip: bytes) -> bool:
+        """Whether a milestone over ``tip`` alone can be worked out; if not, the tip is set aside
+        (logged, kept in ``set_aside`` with the reason, never chosen again) so the coordinator
+        goes on confirming the others. Its approvers cannot be confirmed either (their cone
+        holds it) and are set aside in turn when they come up as tips."""
+        try:
+            self._milestone_cone(last, [tip])
+            return True
+        except Exception as exc:  # noqa: BLE001 - this transaction's fault, whatever it is
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            self.set_aside[tip] = reason
+            log.warning("tangle coordinator: transaction %s set aside, its effects cannot be worked out: %s",
+                        tip.hex(), reason)
+            return False
+
     def issue_milestone(self) -> str | None:
         """Coordinator: sign a milestone over the current tips when there is something new."""
         with self.lock:
             last = self.milestones.get(self.latest_milestone, GENESIS_ID)
             if self.pending_ms or self.divergence:
                 return None  # wait until our previous milestone is applied
-            tips = sorted((t for t in self.graph.tipset if t != last and t not in self.confirmed),
-                          key=lambda t: (self.graph.ts[t], t))[:7]
+            tips = sorted((t for t in self.graph.tipset if t != last and t not in self.confirmed
+                           and t not in self.set_aside), key=lambda t: (self.graph.ts[t], t))[:7]
             if not tips:
                 return None
-            parents = sorted({last, *tips})
-            if len(parents) < 2:
-                parents = parents * 2
+            try:
+                parents, txs, res = self._milestone_cone(last, tips)
+            except Exception:  # noqa: BLE001 - one tip's cone cannot be worked out: find it, confirm the rest
+                tips = [t for t in tips if self._cone_ok(last, t)]
+                if not tips:
+                    return None
+                parents, txs, res = self._milestone_cone(last, tips)
             idx = self.latest_milestone + 1
-            txs, res = self._cone_effects(_NEW_MILESTONE, tuple(parents))
             root = next_root(self.ledger_root, idx, mutation_leaves(txs, res))
             raw = txm.build(self.config.coordinator_key(), MILESTONE, txm.milestone_payload(idx, root),
                             parents, network=self.config.network, difficulty=self.config.difficulty)

@@ -52,6 +52,23 @@ def refuse_keystore_off_loopback():
         raise KeystoreModeRefused(KEYSTORE_REFUSAL)
 
 
+def restore_user(services):
+    """``restore(username, address, private_key)`` for the vault: a session another worker started,
+    built here again as ``sign_in`` built it (no keystore decryption: the key came from the sealed row)."""
+    from eth_account import Account
+
+    def restore(username: str, address: str, key: bytes | None) -> UserSession:
+        if key is None:  # a wallet session: an address, no key
+            return UserSession(username=username, account=None, x25519_private=None, wallet_address=address)
+        account = Account.from_key(key)
+        user = UserSession(username=username, account=account, x25519_private=derive_x25519(account.key))
+        user.chain = services.signer_chain(account)
+        user.tangle_wallet = make_tangle_wallet(account.key)
+        return user
+
+    return restore
+
+
 def sign_in(username: str, password: str, account=None) -> UserSession:
     """Unlock ``username``'s keystore and keep the key in the vault for this session only.
 

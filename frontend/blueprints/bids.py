@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-import threading
+import json
 import time
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import delete, func, insert, select, update
 from werkzeug.datastructures import MultiDict
 
 from frontend import auction_ops, auction_reads
@@ -15,6 +15,7 @@ from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
 from frontend.forms import Kept, format_eth, parse_catalog_query, parse_eth
 from frontend.security import require_user
+from frontend.webstate import PLANS, create_web_tables, new_id, plan_from_json, plan_to_json
 
 bp = Blueprint("bids", __name__, url_prefix="/bids")
 PLAN_TTL_S = 1800
@@ -34,37 +35,59 @@ class StoredPlan:
 
 
 class PlanStore:
-    """Plans waiting for the user's go-ahead, per owner, in memory (they hold no secrets).
+    """Plans waiting for the user's go-ahead, per owner, in the database (``web_plans``: they hold no
+    secrets), so a plan made on one worker shows and places on another.
 
     A placed plan stays readable (its page then links to the job) but cannot be placed again.
     """
 
-    def __init__(self):
-        self._plans: dict[str, tuple[str, float, StoredPlan]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, engine, ttl_s: float = PLAN_TTL_S):
+        self.engine = engine
+        self.ttl = ttl_s
+        create_web_tables(engine)
 
     def put(self, owner: str, plan: StoredPlan) -> str:
-        pid = secrets.token_urlsafe(12)
+        pid = new_id()
         now = time.time()
-        with self._lock:
-            for k in [k for k, v in self._plans.items() if now - v[1] > PLAN_TTL_S]:
-                del self._plans[k]
-            self._plans[pid] = (owner.lower(), now, plan)
+        body = json.dumps({"plan": plan_to_json(plan.plan), "total_matching": plan.total_matching, "args": plan.args,
+                           "max_price": str(plan.max_price), "budget": str(plan.budget)})
+        with self.engine.begin() as c:
+            c.execute(delete(PLANS).where(PLANS.c.created < now - self.ttl))
+            c.execute(insert(PLANS).values(id=pid, owner=owner.lower(), created=now, placed=False, job_id=None,
+                                           body=body))
         return pid
 
     def claim(self, pid: str, owner: str) -> StoredPlan | None:
-        """The owner's plan, marked placed; None if it is not theirs, gone, or placed already."""
-        with self._lock:
-            entry = self._plans.get(pid)
-            if entry is None or entry[0] != owner.lower() or entry[2].placed:
-                return None
-            entry[2].placed = True
-            return entry[2]
+        """The owner's plan, marked placed; None if it is not theirs, gone, or placed already (one
+        UPDATE: two workers claiming at once, one wins)."""
+        with self.engine.begin() as c:
+            won = c.execute(update(PLANS).where(PLANS.c.id == str(pid)[:32], PLANS.c.owner == owner.lower(),
+                                                PLANS.c.placed.is_(False),
+                                                PLANS.c.created >= time.time() - self.ttl)
+                            .values(placed=True)).rowcount
+        return self.get(pid, owner) if won == 1 else None
+
+    def attach_job(self, pid: str, job_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(PLANS).where(PLANS.c.id == str(pid)[:32]).values(job_id=job_id))
 
     def get(self, pid: str, owner: str) -> StoredPlan | None:
-        with self._lock:
-            entry = self._plans.get(pid)
-        return entry[2] if entry and entry[0] == owner.lower() else None
+        with self.engine.connect() as c:
+            r = c.execute(select(PLANS).where(PLANS.c.id == str(pid)[:32], PLANS.c.owner == owner.lower(),
+                                              PLANS.c.created >= time.time() - self.ttl)).mappings().first()
+        if r is None:
+            return None
+        d = json.loads(r["body"])
+        return StoredPlan(plan_from_json(d["plan"]), d["total_matching"], d["args"], int(d["max_price"]),
+                          int(d["budget"]), r["job_id"], bool(r["placed"]))
+
+    def count(self, owner: str | None = None) -> int:
+        """Plans stored (of ``owner``, or of everyone)."""
+        q = select(func.count()).select_from(PLANS)
+        if owner is not None:
+            q = q.where(PLANS.c.owner == owner.lower())
+        with self.engine.connect() as c:
+            return c.execute(q).scalar_one()
 
 
 def _services():
@@ -150,7 +173,7 @@ def place():
     job = _jobs().start(user.address, "bids", len(p.batches), p.count,
                         lambda job: auction_ops.place_plan(services, user, p, job, top_up=top_up),
                         meta={"total": p.total, "skipped_in_plan": p.skipped})
-    stored.job_id = job.id
+    _plans().attach_job(pid, job.id)
     return redirect(url_for("bids.job", job_id=job.id))
 
 

@@ -44,15 +44,26 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
     circle = (cq.lat, cq.lon, cq.radius_km) if cq.radius_km is not None and not cq.errors else None
+    kept_args = {k: v for k, v in cq.as_args().items() if k not in ("lat", "lon", "radius_km", "page")}
+
+    def zoom_to(lat: float, lon: float, radius_km: float) -> str:  # a cluster's link: the search around it
+        return url_for("catalog.search", **kept_args, lat=f"{lat:g}", lon=f"{lon:g}", radius_km=f"{radius_km:g}")
+
     view = build_map([(d.lat, d.lon, shorten(d.title) or d.id, url_for("catalog.device", device_id=d.id))
                       for d in points],
-                     circle=circle)
+                     circle=circle, cluster_href=zoom_to)
+    centre_url = url_for("catalog.search", **kept_args)
+    zoom = None
+    if circle is not None:
+        zoom = {"in": zoom_to(circle[0], circle[1], max(0.1, round(circle[2] / 2, 3))),
+                "out": zoom_to(circle[0], circle[1], min(20000.0, round(circle[2] * 2, 3))),
+                "all": centre_url}
     pages = max(1, -(-total // cq.per_page))
     errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once
     status = status or (400 if errors else 200)
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
-                           map=view, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
+                           map=view, centre_url=centre_url, zoom=zoom, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
                            vocab=catalog.vocabulary(),
                            errors=errors, args=cq.as_args(), typed=args, **extra), status
 
@@ -76,7 +87,7 @@ def device(device_id: str):
 def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     """The device page; a refused "bid on this device" form shows again through ``kept``."""
     from exchange.market import min_bid
-    from frontend.auction_reads import device_auctions, device_bid_target
+    from frontend.auction_reads import chain_now, device_auctions, device_bid_target
     from frontend.security import current_user
 
     if len(device_id) > 80:
@@ -92,5 +103,5 @@ def render_device(device_id: str, errors=(), kept=None, status: int = 200):
     target, why_not = device_bid_target(services, d, user.address if user else "")
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/device.html", d=d, td=td if isinstance(td, dict) else {}, td_text=td_text,
-                           history=history, target=target, why_not=why_not,
+                           history=history, target=target, why_not=why_not, now=chain_now(services),
                            least=min_bid(target) if target else 0, errors=[str(e) for e in errors], **extra), status

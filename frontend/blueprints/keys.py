@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
@@ -20,7 +22,7 @@ from frontend.device_data import (
     read_series,
 )
 from frontend.errors import FormError, FrontendError, NotFound
-from frontend.security import require_user
+from frontend.security import allow_connect, require_user
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
@@ -69,9 +71,33 @@ def view(auction_id: int):
 
     td = device.td if device is not None else None
     props = numeric_properties(td)
+    history = history_href(td)
+    direct = _device_origin(history) if k.sealed_hex else None
+    if direct:  # a wallet session reads the device from the browser: its origin joins this page's connect-src
+        allow_connect(direct)
     return render_template("keys/view.html", k=k, device=device, formats=EXPORT_FORMATS, ranges=CHART_RANGES,
-                           history_url=history_href(td), first_property=props[0].name if props else "",
-                           td_url=url_for("catalog.td", device_id=k.device_id, _external=True))
+                           history_url=history, first_property=props[0].name if props else "",
+                           td_url=url_for("catalog.td", device_id=k.device_id, _external=True),
+                           direct_url=history if direct else None, now=auction_reads.chain_now(_services()),
+                           direct_props=[{"name": p.name, "unit": p.unit} for p in props])
+
+
+_ORIGIN_HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9.-]{1,253})$")
+
+
+def _device_origin(url: str | None) -> str | None:
+    """scheme://host[:port] of a device URL, only when it is a plain http(s) origin (it goes into the CSP)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0] if port else parts.netloc).lower()
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc or not _ORIGIN_HOST.match(host):
+        return None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def _step() -> int:

@@ -109,7 +109,7 @@ def start(pid: str):
     job = current_app.extensions["thingbid.jobs"].add(user.address, "bids", len(p.batches), p.count,
                                                        meta={"total": p.total, "skipped_in_plan": p.skipped,
                                                              "signer": "wallet"})
-    stored.job_id = job.id
+    current_app.extensions["thingbid.plans"].attach_job(pid, job.id)
     runs = _runs()
     for jid in [j for j, r in runs.items() if r.job.state != "running" and len(runs) > MAX_RUNS]:
         del runs[jid]  # finished runs go first; their jobs stay readable on the job page
@@ -295,8 +295,17 @@ def tangle_account():
     address = _tangle_address(request.args.get("address"))
     client = _tangle()
     balance = _tangle_call(lambda: client.balance(address))
-    items, _since = _tangle_call(lambda: client.find(address=address, limit=500))
-    return {"address": address, "balance": balance, "history": _history(items[-20:], address)}
+
+    def latest(keep: int = 20) -> list[dict]:  # the node pages oldest first: walk to the end, keep the last few
+        out, since = [], 0
+        while True:
+            items, nxt = client.find(address=address, since=since, limit=500)
+            out = (out + items)[-keep:]
+            if len(items) < 500 or nxt == since:
+                return out
+            since = nxt
+
+    return {"address": address, "balance": balance, "history": _history(_tangle_call(latest), address)}
 
 
 @bp.route("/tangle/submit", methods=["POST"])
@@ -328,3 +337,55 @@ def tangle_submit():
     except Exception:  # noqa: BLE001 - not confirmed yet is an answer too: the page shows it pending
         pass
     return {"id": tx_id, "to": t.to.hex(), "amount": t.amount, "state": state}
+
+
+# ---- streams bought by a wallet session: paid and opened in the browser; public data relayed ------------
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _hex(name: str, raw, pattern=_TANGLE_ADDRESS) -> str:
+    value = str(raw or "").lower()
+    if not pattern.match(value):
+        raise FormError(name, "must be hex of the right length")
+    return value
+
+
+@bp.route("/streams/answer.json")
+def stream_answer():
+    """The device's signed answer to a purchase (``nonce``, paid by ``payment``), checked against the
+    device key; its box holds the channel root sealed to the browser's key, which only the browser opens."""
+    from exchange.streams.errors import MalformedMessage
+    from exchange.streams.protocol import answer_tag, open_doc
+    from frontend.stream_ops import reader_ledger
+
+    _wallet_user()
+    nonce = _hex("nonce", request.args.get("nonce"), _HEX32)
+    device_public = bytes.fromhex(_hex("device_public", request.args.get("device_public")))
+    payment = _hex("payment", request.args.get("payment"))
+    ledger = reader_ledger(_services())
+    msgs, _cursor = _tangle_call(lambda: ledger.read(answer_tag(nonce), 0))
+    for m in msgs:
+        try:
+            body, _ = open_doc(m.data, device_public)
+        except MalformedMessage:
+            continue  # someone else's noise under the tag
+        if body.get("t") == "sale" and body.get("id") == nonce and body.get("pay") == payment:
+            return {"waiting": False, "sold": body.get("n", 0), "refund": body.get("refund", 0),
+                    "reason": str(body.get("reason", ""))[:200], "box": body.get("box") if body.get("n") else None}
+    return {"waiting": True}
+
+
+@bp.route("/streams/messages.json")
+def stream_messages():
+    """A channel's messages after ledger cursor ``since``, as the encrypted, signed bytes the device
+    published (the browser checks and decrypts them)."""
+    from frontend.stream_ops import reader_ledger
+
+    _wallet_user()
+    channel = _hex("channel", request.args.get("channel"))
+    raw = request.args.get("since", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise FormError("since", "must be a ledger cursor (a whole number)")
+    ledger = reader_ledger(_services())
+    msgs, cursor = _tangle_call(lambda: ledger.read(channel, int(raw)))
+    return {"wires": [m.data.hex() for m in msgs], "cursor": cursor}

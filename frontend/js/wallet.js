@@ -336,6 +336,186 @@ function bindTangle(section) {
   });
 }
 
+// ---- streams bought by a wallet session: paid on the tangle and opened here ------------------------
+// exchange/streams: the payment's memo asks for a span with this browser's X25519 key; the device's
+// signed answer seals the channel root to that key; each channel message is signed by the device,
+// hash-chained, and AES-GCM encrypted under its epoch's key (later epochs' keys come as grants).
+const ROOT_CONTEXT = enc.encode("thingbid/stream-root/v1\0");
+const MESSAGE_DOMAIN = enc.encode("thingbid/stream-message/v1\0");
+const GRANT_ID = enc.encode("thingbid/grant-id\0");
+const GRANT_AAD = enc.encode("thingbid/grant\0");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function canonical(obj) {  // exchange/streams/protocol.py _canon: sorted keys, no spaces
+  return JSON.stringify(Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]])));
+}
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+function readUint(b, off, n) {
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[off + i]);
+  return Number(v);
+}
+function sameBytes(a, b) {
+  return a.length === b.length && compareBytes(a, b) === 0;
+}
+
+class ChannelReader {
+  constructor(root) {
+    this.root = root;
+    this.channel = hexBytes(root.channel);
+    this.nextSeq = root.seq;
+    this.prev = hexBytes(root.prev);
+    this.epoch = root.epoch;
+    this.key = null;
+    this.grantRaw = hexBytes(root.grant_key);
+  }
+  async init() {
+    this.pub = await crypto.subtle.importKey("raw", hexBytes(this.root.device_public), { name: "Ed25519" }, false, ["verify"]);
+    this.key = await crypto.subtle.importKey("raw", hexBytes(this.root.key), "AES-GCM", false, ["decrypt"]);
+    this.grantKey = await crypto.subtle.importKey("raw", this.grantRaw, "AES-GCM", false, ["decrypt"]);
+    this.grantId = (await sha256(concat(GRANT_ID, this.grantRaw))).slice(0, 8);
+  }
+  // "TBS1" | channel 32 | seq u64 | prev 32 | epoch u32 | n u16 | grants n*(id 8 | nonce 12 | wrapped 48) | nonce 12
+  parse(wire) {
+    if (wire.length < 82 + 12 + 16 + 64 || new TextDecoder().decode(wire.slice(0, 4)) !== "TBS1") throw new Error("not a channel message");
+    const n = readUint(wire, 80, 2);
+    const end = 82 + n * 68;
+    if (wire.length < end + 12 + 16 + 64) throw new Error("grant list does not fit the message");
+    const grants = [];
+    for (let i = 0; i < n; i++) {
+      const o = 82 + i * 68;
+      grants.push([wire.slice(o, o + 8), wire.slice(o + 8, o + 20), wire.slice(o + 20, o + 68)]);
+    }
+    return { channel: wire.slice(4, 36), seq: readUint(wire, 36, 8), prev: wire.slice(44, 76), epoch: readUint(wire, 76, 4),
+             grants, nonce: wire.slice(end, end + 12), headerLen: end + 12 };
+  }
+  async verify(wire) {
+    const h = this.parse(wire);
+    if (!sameBytes(h.channel, this.channel)) throw new Error("a message of another channel");
+    const ok = await crypto.subtle.verify("Ed25519", this.pub, wire.slice(-64), concat(MESSAGE_DOMAIN, wire.slice(0, -64)));
+    if (!ok) throw new Error("message " + h.seq + ": bad device signature");
+    return h;
+  }
+  async accept(wire, h) {
+    if (!sameBytes(h.prev, this.prev)) throw new Error("message " + h.seq + " does not link to message " + (h.seq - 1));
+    if (h.epoch !== this.epoch) {
+      const g = h.grants.find(([gid]) => sameBytes(gid, this.grantId));
+      if (!g) throw new Error("message " + h.seq + ": no read key for epoch " + h.epoch);
+      const aad = concat(GRANT_AAD, this.channel, uint(h.seq, 8), uint(h.epoch, 4));
+      const raw = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: g[1], additionalData: aad }, this.grantKey, g[2]));
+      this.key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
+      raw.fill(0);
+      this.epoch = h.epoch;
+    }
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: h.nonce, additionalData: wire.slice(0, h.headerLen) },
+                                              this.key, wire.slice(h.headerLen, -64));
+    this.nextSeq = h.seq + 1;
+    this.prev = await sha256(wire);
+    return new TextDecoder().decode(plain);
+  }
+}
+
+function readingText(text) {
+  try {
+    const d = JSON.parse(text);
+    if (d && typeof d === "object") {
+      const parts = [];
+      if (typeof d.t === "number") parts.push("time " + new Date(d.t * 1000).toISOString().slice(11, 19) + " UTC");
+      for (const k of Object.keys(d).filter((k) => k !== "t").sort()) parts.push(k + "=" + String(d[k]));
+      return parts.join(", ");
+    }
+  } catch (e) { /* not JSON: shown as text */ }
+  return text.slice(0, 200);
+}
+
+async function followChannel(root, out, status) {
+  const reader = new ChannelReader(root);
+  await reader.init();
+  const pending = new Map();
+  let cursor = root.since;
+  const started = Date.now();
+  while (reader.nextSeq < root.span_end) {
+    const page = await call("/wallet-tx/streams/messages.json?channel=" + root.channel + "&since=" + cursor);
+    cursor = page.cursor;
+    for (const w of page.wires) {
+      const wire = hexBytes(w);
+      let h;
+      try { h = await reader.verify(wire); } catch (e) { continue; }  // noise or forgery under the tag: ignored
+      if (h.seq >= reader.nextSeq && h.seq < root.span_end) pending.set(h.seq, [wire, h]);
+    }
+    while (pending.has(reader.nextSeq)) {
+      const [wire, h] = pending.get(reader.nextSeq);
+      pending.delete(reader.nextSeq);
+      const li = document.createElement("li");
+      li.textContent = readingText(await reader.accept(wire, h));  // textContent: device data never becomes markup
+      out.append(li);
+    }
+    status.textContent = "active · " + out.children.length + " of " + root.span + " reading(s)";
+    if (reader.nextSeq === root.seq && Date.now() - started > 5000 && root.since) { cursor = 0; root.since = 0; }  // rewind once
+    if (reader.nextSeq < root.span_end) await sleep(400);
+  }
+  status.textContent = "ended · " + out.children.length + " reading(s)";
+}
+
+async function buyStream(form) {
+  const section = document.getElementById("wallet-stream");
+  const status = document.getElementById("wallet-stream-status");
+  const out = document.getElementById("wallet-stream-readings");
+  section.hidden = false;
+  const fd = new FormData(form);
+  const span = Number(fd.get("span"));
+  if (!Number.isInteger(span) || span < 1) throw new Error("the number of messages must be a whole number, 1 or more");
+  const client = walletClient();
+  const bidder = await account(client);
+  status.textContent = "sign the key-delivery message in your wallet…";
+  const key = await deliveryKey(client, bidder);
+  const nonce = bytesHex(crypto.getRandomValues(new Uint8Array(16)));
+  const memo = enc.encode(canonical({ p: "thingbid/stream/1", t: "buy", dev: form.dataset.device, ch: form.dataset.channel,
+                                      n: span, bk: key.publicHex, id: nonce }));
+  const amount = BigInt(form.dataset.price) * BigInt(span);
+  const prep = await call("/wallet-tx/tangle/prepare.json?address=" + key.tangleAddress);
+  if (amount > BigInt(prep.balance)) throw new Error("your tangle balance (" + prep.balance + ") is too low to pay " + amount + " for " + span + " messages");
+  status.textContent = "paying " + amount + " tokens (signed here)…";
+  const paid = await call("/wallet-tx/tangle/submit", { tx: await tangleTransfer(key, prep, form.dataset.payTo, amount, memo) });
+  status.textContent = "paid: waiting for the device's answer…";
+  let answer;
+  for (const t0 = Date.now(); ; await sleep(300)) {
+    answer = await call("/wallet-tx/streams/answer.json?nonce=" + nonce + "&device_public=" + form.dataset.devicePublic + "&payment=" + paid.id);
+    if (!answer.waiting) break;
+    if (Date.now() - t0 > 60000) throw new Error("no answer from the device within 60 s (payment " + paid.id.slice(0, 16) + "…)");
+  }
+  if (!answer.sold) throw new Error("the device refused the sale: " + answer.reason + " (refund " + answer.refund + ")");
+  const rootBytes = await openSealed(key, hexBytes(answer.box), concat(ROOT_CONTEXT, hexBytes(nonce)));
+  const root = JSON.parse(new TextDecoder().decode(rootBytes));
+  root.span = root.span_end - root.seq;
+  if (root.channel !== form.dataset.channel || root.device_public !== form.dataset.devicePublic) throw new Error("the device answered with a root for another channel");
+  section.dataset.sold = String(answer.sold);
+  status.textContent = "active · bought " + answer.sold + " message(s)";
+  await followChannel(root, out, status);
+  section.dataset.ended = "1";
+}
+
+function bindStreamForms(forms) {
+  for (const form of forms) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const btn = form.querySelector("button[type=submit]");
+      btn.disabled = true;
+      const status = document.getElementById("wallet-stream-status");
+      try {
+        await buyStream(form);
+      } catch (e) {
+        status.textContent = "stopped: " + (e.shortMessage || e.message);
+        status.className = "error";
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+}
+
 // ---- transactions prepared by the server, signed and sent by the wallet -------------------------
 function eth(wei) {
   const n = Number(formatEther(BigInt(wei)));
@@ -492,18 +672,76 @@ function tokenClaims(token) {
 
 // The data viewer of a wallet session: only on the user's press is the one opened key sent to this
 // server, which reads the device with it for this answer and keeps nothing.
+// Or straight from the device (its WoT server answers CORS): the key goes to the device only. The series
+// are built as frontend/device_data.py read_series builds them: the last 24 h of the key's period so far.
+function timeLabel(t, withDate) {
+  const iso = new Date(t * 1000).toISOString();
+  return withDate ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16);
+}
+async function readDirect(btn, token) {
+  const claims = tokenClaims(token);
+  const hi = Math.min(Number(btn.dataset.now), claims.not_after - 1);
+  const lo = Math.max(claims.not_before, hi - 24 * 3600);
+  const step = hi > lo ? Math.max(1, Math.floor((hi - lo) / 200)) : 1;
+  const withDate = new Date(lo * 1000).toISOString().slice(0, 10) !== new Date(Math.max(lo, hi) * 1000).toISOString().slice(0, 10);
+  const series = [], errors = [];
+  for (const p of JSON.parse(btn.dataset.props)) {
+    try {
+      const r = await fetch(btn.dataset.history, { method: "POST", credentials: "omit", referrerPolicy: "no-referrer",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ property: p.name, from: lo, to: hi, step }) });
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) { errors.push(p.name + ": the device answered HTTP " + r.status + (data.reason ? " (" + data.reason + ")" : "")); continue; }
+      const pts = (Array.isArray(data.readings) ? data.readings : []).slice(0, 5000)
+        .filter((x) => x && typeof x.t === "number" && typeof x.value === "number" && Number.isFinite(x.value));
+      if (pts.length) series.push({ name: p.name, unit: p.unit, labels: pts.map((x) => timeLabel(x.t, withDate)), values: pts.map((x) => x.value) });
+    } catch (e) {
+      errors.push(p.name + ": the device cannot be reached from this browser (" + e.message + ")");
+    }
+  }
+  return { series, errors };
+}
+
+function clearCharts(box) {
+  box.querySelectorAll("figure, ul.chart-errors").forEach((el) => {
+    const c = el.querySelector && el.querySelector("canvas");
+    if (c && window.Chart && window.Chart.getChart(c)) window.Chart.getChart(c).destroy();
+    el.remove();
+  });
+  box.dataset.ready = "0";
+}
+
 function offerDataViewer(token) {
   const btn = document.getElementById("read-through-server");
   const box = document.querySelector("[data-wallet-charts]");
   if (!btn || !box) return;
   const status = box.querySelector(".chart-status");
   status.textContent = "";
+  const direct = document.getElementById("read-direct");
+  if (direct) {
+    direct.hidden = false;
+    direct.addEventListener("click", async () => {
+      direct.disabled = true;
+      status.textContent = "reading the device…";
+      try {
+        const data = await readDirect(direct, token);
+        clearCharts(box);
+        window.thingbidCharts(box, data);
+        direct.hidden = true;
+      } catch (e) {
+        status.textContent = "could not read the device: " + e.message;
+        direct.disabled = false;
+      }
+    });
+  }
   btn.hidden = false;
   btn.addEventListener("click", async () => {
     btn.disabled = true;
     status.textContent = "reading the device…";
     try {
-      window.thingbidCharts(box, await call(box.dataset.src, { token }));
+      const data = await call(box.dataset.src, { token });
+      clearCharts(box);
+      window.thingbidCharts(box, data);
       btn.hidden = true;
     } catch (e) {
       status.textContent = "could not read the device: " + e.message;
@@ -613,6 +851,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (plan) bindPlan(plan);
   const keys = document.querySelectorAll("button.open-key");
   if (keys.length) bindKeys(keys);
+  const streams = document.querySelectorAll("form[data-wallet-stream]");
+  if (streams.length) bindStreamForms(streams);
   const tangle = document.getElementById("tangle-derive");
   if (tangle) bindTangle(tangle.closest("section"));
   const forms = document.querySelectorAll("form[data-wallet-action]");

@@ -65,8 +65,8 @@ async function drawCharts(box) {
     status.textContent = "could not read the device: " + e.message;
     return;
   }
-  renderCharts(box, data);
   box.dataset.range = range;
+  renderCharts(box, data);
 }
 
 // Also used by the wallet's data viewer (frontend/js/wallet.js), which POSTs the key it opened.
@@ -186,9 +186,61 @@ function watchStream(box) {
   tick();
 }
 
+// Countdowns (<time class="countdown" data-left=seconds>, from the chain's time when the page
+// was made): tick every second; at zero they say so (the page's actions need a reload then).
+function timeLeft(s) {
+  const pad = (n) => String(n).padStart(2, "0");
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  if (d) return d + " d " + pad(h) + " h";
+  if (h) return h + " h " + pad(m) + " min";
+  if (m) return m + " min " + pad(sec) + " s";
+  return sec + " s";
+}
+
+function runCountdowns() {
+  const clocks = Array.from(document.querySelectorAll("time.countdown[data-left]"));
+  if (!clocks.length) return;
+  const started = Date.now();
+  const first = clocks.map((c) => Number(c.dataset.left) || 0);
+  const tick = () => {
+    const gone = Math.floor((Date.now() - started) / 1000);
+    clocks.forEach((c, i) => {
+      const left = Math.max(0, first[i] - gone);
+      c.dataset.now = String(left);
+      c.textContent = left > 0 ? "in " + timeLeft(left) : "passed: reload to act";
+    });
+  };
+  tick();
+  setInterval(tick, 1000);
+}
+
 window.thingbidCharts = renderCharts;
 
+// The catalog map: a click off the markers becomes the radius search's centre (the server
+// gives the projection: west edge, Mercator y of the top edge, pixels per radian).
+function mapClicks(svg) {
+  svg.addEventListener("click", (ev) => {
+    if (ev.target.closest("a")) return;  // a device or a cluster: its own link
+    const m = svg.getScreenCTM();
+    if (!m) return;
+    const pt = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(m.inverse());
+    const margin = Number(svg.dataset.margin), scale = Number(svg.dataset.scale);
+    let lon = Number(svg.dataset.west) + ((pt.x - margin) / scale) * 180 / Math.PI;
+    const y = Number(svg.dataset.ynorth) - (pt.y - margin) / scale;
+    const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
+    lon = ((lon + 540) % 360) - 180;
+    const url = new URL(svg.dataset.centreUrl, window.location.href);
+    url.searchParams.set("lat", lat.toFixed(4));
+    url.searchParams.set("lon", lon.toFixed(4));
+    url.searchParams.set("radius_km", svg.dataset.radius);
+    window.location.assign(url.toString());
+  });
+  svg.style.cursor = "crosshair";
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  runCountdowns();
+  document.querySelectorAll("#map svg[data-centre-url]").forEach(mapClicks);
   document.querySelectorAll("[data-progress]").forEach(watchProgress);
   document.querySelectorAll("[data-charts]").forEach(drawCharts);
   document.querySelectorAll("[data-stream]").forEach(watchStream);

@@ -230,3 +230,22 @@ def test_any_single_character_change_to_a_key_is_refused():
         assert r.status_code in (401, 403), (pos, ch, r.get_json())
 
     check()
+
+
+def test_a_browser_on_another_site_may_read_with_a_key_cors(served):
+    """A buyer's browser reads the device with its key (issue 18): the preflight is answered and the answer
+    is readable cross-origin. Bearer keys only, no cookies: any origin may ask, none gets more than its key."""
+    client, sk, _r, _c, _ctx = served
+    pre = client.open("/actions/history", method="OPTIONS", headers={
+        "Origin": "https://bids.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert pre.status_code == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "*"
+    assert {"POST", "GET"} <= {m.strip() for m in pre.headers["Access-Control-Allow-Methods"].split(",")}
+    assert {"authorization", "content-type"} <= {h.strip().lower() for h in pre.headers["Access-Control-Allow-Headers"].split(",")}
+    assert "Access-Control-Allow-Credentials" not in pre.headers
+    r = client.post("/actions/history", json={"property": "temperature", "from": NBF, "to": NOW, "step": 3600},
+                    headers={"Authorization": f"Bearer {token(sk)}", "Origin": "https://bids.example.com"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+    refused = client.post("/actions/history", json={"property": "temperature"}, headers={"Origin": "https://x.test"})
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "*"  # the reason is readable

@@ -13,10 +13,10 @@ from eth_utils import keccak
 
 from exchange.chain.auction import AuctionHouseClient, OpenParams
 from exchange.chain.connect import Chain, embedded_chain
-from exchange.chain.deploy import deploy_all
+from exchange.chain.deploy import deploy_all, mechanism_names
 from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient
 
-MECHANISMS = ["english", "sealed-second-price"]
+MECHANISMS = mechanism_names()  # every mechanism of the deploy plan joins the shared suites
 ETHER = 10**18
 DEVICES = 40
 TD = b'{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":"auction-test"}'
@@ -52,6 +52,13 @@ class Market:
         mech = self.house.mechanism(mechanism)
         return self.house.open_batch([OpenParams(self.device(), mech, **terms) for _ in range(n)], self.seller)
 
+    def sealed(self, mechanism: str) -> bool:
+        """Whether the mechanism takes sealed bids (its traits, read from the contract)."""
+        return self.house.traits(mechanism)[0]
+
+    def second_priced(self, mechanism: str) -> bool:
+        return self.house.traits(mechanism)[1]
+
     def end_of(self, auction_id: int) -> int:
         return self.house.auction(auction_id).time
 
@@ -62,7 +69,7 @@ class Market:
 
     def place(self, mechanism: str, auction_id: int, bids: list[tuple[str, int]]) -> None:
         """Every (bidder, amount) bid stands, then bidding (and revealing) is over."""
-        if mechanism == "english":
+        if not self.sealed(mechanism):
             for bidder, amount in bids:
                 self.house.bid(auction_id, amount, bidder)
             self.at(max(self.end_of(auction_id), self.now() + 1))

@@ -10,9 +10,13 @@ from exchange.errors import ContractRevert
 
 from .conftest import ETHER, MECHANISMS
 
-# price the winner pays for bids (reserve 0.01 ether), per mechanism
-EXPECTED_PRICE = {"english": lambda bids, reserve: max(bids), "sealed-second-price":
-                  lambda bids, reserve: max(sorted(bids)[-2] if len(bids) > 1 else 0, reserve)}
+
+def expected_price(market, mech, bids, reserve):
+    """What the winner pays, by the mechanism's declared traits: its own bid (first-priced), or
+    the larger of the second bid and the reserve (second-priced)."""
+    if market.second_priced(mech):
+        return max(sorted(bids)[-2] if len(bids) > 1 else 0, reserve)
+    return max(bids)
 
 
 @pytest.fixture(params=MECHANISMS)
@@ -28,7 +32,7 @@ def test_highest_bidder_wins_pays_mechanism_price_and_losers_are_released(market
     market.place(mech, aid, bids)
     h.settle_batch([aid])
     info = h.auction(aid)
-    price = EXPECTED_PRICE[mech]([x for _, x in bids], ETHER // 100)
+    price = expected_price(market, mech, [x for _, x in bids], ETHER // 100)
     assert (info.state, info.first, info.first_amount) == ("awaiting_key", c, price)
     assert h.balance_of(c).free == before[c].free - price and h.balance_of(c).locked == 0
     for x in (a, b):
@@ -96,7 +100,7 @@ def test_bid_below_reserve_does_not_stand(market, mech):
     h, a = market.house, market.bidders[0]
     (aid,) = market.open(mech, reserve=ETHER)
     before = h.balance_of(a)
-    if mech == "english":
+    if not market.sealed(mech):
         receipt, skipped = h.bid_batch([aid], [ETHER // 2], a)
         assert skipped == {aid: "below_reserve"}
     else:
@@ -117,9 +121,9 @@ def test_partial_bond_winner_that_cannot_pay_forfeits_bond_and_next_bidder_wins(
     b_before = h.balance_of(b)
     h.settle_batch([aid])
     info = h.auction(aid)
-    # the fallback pays what it would have paid had the defaulter never bid: English = its own
-    # bid, Vickrey = the best bid below it (c's 30), never the reserve while c stood
-    fallback_price = {"english": 40 * ETHER, "sealed-second-price": 30 * ETHER}[mech]
+    # the fallback pays what it would have paid had the defaulter never bid: first-priced = its
+    # own bid, second-priced (Vickrey) = the best bid below it (c's 30), never the reserve while c stood
+    fallback_price = 30 * ETHER if market.second_priced(mech) else 40 * ETHER
     assert (info.first, info.first_amount, info.state) == (b, fallback_price, "awaiting_key")
     assert (h.balance_of(a).free, h.balance_of(a).locked) == (0, 0)
     assert h.balance_of(c) == c_before
@@ -132,7 +136,7 @@ def test_partial_bond_winner_that_cannot_pay_forfeits_bond_and_next_bidder_wins(
 def test_batch_open_bid_settle_over_many_auctions(market, mech):
     h, (a, b) = market.house, market.bidders[:2]
     ids = market.open(mech, n=12)
-    if mech == "english":
+    if not market.sealed(mech):
         h.bid_batch(ids, [ETHER // 10] * 12, a, strict=True)
         _, skipped = h.bid_batch(ids, [ETHER // 10] * 6 + [ETHER // 5] * 6, b)
         assert skipped == {i: "below_price" for i in ids[:6]}

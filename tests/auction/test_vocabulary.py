@@ -71,7 +71,7 @@ _MEMBERS = sorted({m.value for e in (State, SkipReason, RankResult) for m in e} 
 _CAMEL = sorted({x for ms in _source_enums().values() for x in ms} - {"None"}, key=len, reverse=True)
 # A number next to a member's name: {2: "awaiting_key"}, "rated": 6, # 6: rated, (aid, 6)  # rated
 _ALT = "|".join(_MEMBERS)
-_PY_MIRROR = re.compile(rf"""\b\d+\s*:\s*["']?({_ALT})\b|["']({_ALT})["']\s*:\s*\d+\b|#\s*\d+\s*[:=]\s*({_ALT})\b""")
+_PY_MIRROR = re.compile(rf"""\b\d+\s*:\s*["']({_ALT})["']|["']({_ALT})["']\s*:\s*\d+\b|#\s*\d+\s*[:=]\s*({_ALT})\s*$""")
 # A Solidity constant spelling a member out: uint8 private constant RATED = 6;
 _SOL_ALT = "|".join(m.upper() for m in _MEMBERS)
 _SOL_MIRROR = re.compile(rf"\buint8\s+(?:private|internal|public)?\s*constant\s+(?:R_)?({_SOL_ALT})\b")
@@ -105,4 +105,5 @@ def test_the_mirror_scan_sees_a_python_dict_a_comment_and_a_solidity_constant(tm
     assert _PY_MIRROR.search('{"awaiting_key": 2}')
     assert _SOL_MIRROR.search("    uint8 private constant R_BELOW_PRICE = 4;")
     assert not _PY_MIRROR.search('if info.state == "awaiting_key" and n == 2:')
+    assert not _PY_MIRROR.search("# step 2: open the page, then bid")
     assert _CAMEL  # the source parse found members

@@ -68,6 +68,13 @@ def test_full_journey(system, page_factory):
     assert page.url == plan_url
     assert page.locator("#plan-placed").is_visible() and page.locator("#place-form").count() == 0
 
+    # The auctions count down to the end of bidding, second by second.
+    page.goto(f"{base}/auctions/")
+    clock = page.locator("#auctions time.countdown").first
+    before = clock.inner_text()
+    assert re.fullmatch(r"in \d+ min \d\d s", before), before
+    page.wait_for_function("(t) => document.querySelector('#auctions time.countdown').textContent !== t", arg=before)
+
     # Time moves past the bidding end; settle everything in one transaction.
     system.chain.time_travel(3700)
     page.goto(f"{base}/auctions/")
@@ -189,3 +196,40 @@ def check_exports_and_snippets(page, system):
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert len(json.loads(resp.read())["readings"]) > 10
+
+
+def test_the_map_zooms_on_a_clicked_cluster_and_a_click_elsewhere_sets_the_search_centre(system, page_factory):
+    """Issue 17: the map could not zoom, its clusters overlapped and could not be clicked, and
+    the search centre could not be set by clicking."""
+    import math
+
+    page = page_factory()
+    base = system.url
+    page.goto(f"{base}/catalog/?q=fleet")
+    cluster = page.locator("#map a:has(circle.cluster)").first
+    members = int(cluster.locator("text.count").text_content())
+    cluster.locator("circle").click(force=True)  # the count on top lets clicks through
+    page.wait_for_url(re.compile(r"radius_km="))
+    assert "q=fleet" in page.url and "lat=" in page.url
+    assert members <= int(page.locator("#result-count strong").inner_text()) <= 200
+    assert page.locator("#search-area").is_visible()
+    radius = float(re.search(r"radius_km=([\d.]+)", page.url).group(1))
+    page.click("#zoom-out")
+    page.wait_for_url(re.compile(rf"radius_km={radius * 2:g}(&|$)"))
+
+    page.goto(f"{base}/catalog/?q=fleet")
+    svg = page.locator("#map svg")
+    box = svg.bounding_box()
+    attrs = {k: float(svg.get_attribute(f"data-{k}")) for k in ("west", "ynorth", "scale", "margin")}
+    width = float(svg.get_attribute("width"))
+    x, y = 12.0, 12.0  # the top-left corner: sea, no marker
+    page.mouse.click(box["x"] + x * box["width"] / width, box["y"] + y * box["width"] / width)
+    page.wait_for_url(re.compile(r"lat=.*lon=.*radius_km=50"))
+    lat = float(re.search(r"lat=(-?[\d.]+)", page.url).group(1))
+    lon = float(re.search(r"lon=(-?[\d.]+)", page.url).group(1))
+    want_lon = attrs["west"] + math.degrees((x - attrs["margin"]) / attrs["scale"])
+    want_lat = math.degrees(2 * math.atan(math.exp(attrs["ynorth"] - (y - attrs["margin"]) / attrs["scale"])) - math.pi / 2)
+    px = math.degrees(1 / attrs["scale"])  # degrees of longitude per pixel: the click is good to a pixel or so
+    assert abs(lat - want_lat) < 2 * px and abs(lon - want_lon) < 2 * px, (lat, lon, want_lat, want_lon, px)
+    assert "q=fleet" in page.url and page.locator("#search-area").is_visible()
+    assert page.console_errors == []

@@ -400,8 +400,8 @@ def test_sealed_bids_committed_by_the_wallet_and_revealed_from_another_machine(b
 
 
 def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_site, provider_bundle):
-    """Win the real device's auction with the wallet, open its key in the browser, then hand that one key to
-    the data viewer: the device answers it. The key reaches the server in that one request only (no log, no
+    """Win the real device's auction with the wallet, open its key in the browser, read the device from the
+    browser directly (CORS), then hand that one key to the data viewer: the device answers both. The key reaches the server in that one request only (no log, no
     file); a key that is not this auction's, or not the device's, is refused with the reason."""
     from eth_account import Account
 
@@ -430,7 +430,13 @@ def test_device_data_read_with_the_one_key_the_user_hands_over(browser, wallet_s
         token = page.locator("output.opened code.token")
         token.wait_for()
         token = token.inner_text()
+        # First straight from the device (its WoT server answers CORS): the key goes to the device only.
+        page.click("#read-direct")
+        page.locator("#charts[data-ready='1']").wait_for()
+        assert page.locator("#charts .chart-errors").count() == 0  # the device took the key, cross-origin
+        assert page.locator("#charts canvas.chart").count() > 0
         asked_before = len(site.recorder.holds(token.encode()))
+        shot(page, "wallet-03a-data-direct")
         page.click("#read-through-server")
         page.locator("#charts[data-ready='1']").wait_for()
         assert page.locator("#charts .chart-errors").count() == 0  # the device took the key
@@ -522,3 +528,61 @@ def test_tangle_transfers_signed_in_the_browser_with_the_wallet_derived_key(brow
         ctx.close()
     found = secrets_found([key, *wallet_secrets_of(key)], site.recorder.seen, site.logs.lines(), site.tmp)
     assert found == [], found
+
+
+def test_a_stream_bought_paid_and_read_in_the_browser_with_the_wallet(browser, wallet_site, provider_bundle):
+    """Buy three messages of the real device's stream from a wallet session: the payment is signed in the browser
+    with the wallet-derived tangle key, the device's answer is opened there with the wallet-derived X25519 key,
+    and the channel's messages are checked and decrypted there. The channel root (its read and grant keys)
+    never reaches the server, nor any log or file; neither does the wallet's key or anything derived from it."""
+    import json as jsonmod
+
+    from exchange.crypto import open_sealed
+    from exchange.streams.channel import ChannelRoot
+    from exchange.streams.protocol import answer_tag, open_doc
+    from exchange.streams.seller import ROOT_CONTEXT
+    from exchange.tangle.client import TangleClient
+    from frontend.stream_ops import reader_ledger
+
+    site, real = wallet_site, wallet_site.real
+    key = "0x" + "af" * 31 + "06"
+    mine = tangle_wallet_of(key)
+    services = site.app.extensions["thingbid.services"]
+    node = TangleClient(services.tangle_url)
+    node.wait_confirmed(node.faucet(mine.address, 100), timeout=15)
+    real.start_stream()
+    ctx, page, relay = wallet_page(browser, site, provider_bundle, key=key)
+    try:
+        page.goto(f"{site.url}/account/signin?next=/streams/offers%3Fdevice_id%3D0x{real.hex}")
+        page.click("#wallet-signin")
+        page.wait_for_url(re.compile(r"/streams/offers"))
+        form = page.locator("form[data-wallet-stream]")
+        form.locator("input[name=span]").fill("3")
+        form.locator("button[type=submit]").click()
+        page.locator("#wallet-stream[data-ended='1']").wait_for(timeout=90_000)
+        readings = page.locator("#wallet-stream-readings li").all_inner_texts()
+        assert len(readings) == 3 and all("temperature=" in r for r in readings), readings
+        assert page.locator("#wallet-stream").get_attribute("data-sold") == "3"
+        assert "ended · 3 reading(s)" in page.locator("#wallet-stream-status").inner_text()
+        assert relay.asked.count("eth_sendTransaction") == 0
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+    assert node.balance(mine.address) == 100 - 2 * 3
+    # The root the device sealed to this wallet, opened here with the key the browser derived: its keys are
+    # what must never have left the browser.
+    items, _ = node.find(address=mine.address, kind="value")
+    memo = next(jsonmod.loads(bytes.fromhex(t["payload"]["memo"])) for t in items if t["payload"]["memo"])
+    answers, _ = reader_ledger(services).read(answer_tag(memo["id"]))
+    body, _ = open_doc(answers[0].data, bytes.fromhex(real_public(real)))
+    root = ChannelRoot.from_bytes(open_sealed(delivery_key_of(key), bytes.fromhex(body["box"]),
+                                              ROOT_CONTEXT + bytes.fromhex(memo["id"])))
+    found = secrets_found([root.key, root.grant_key, key, *wallet_secrets_of(key)], site.recorder.seen,
+                          site.logs.lines(), site.tmp)
+    assert found == [], found
+
+
+def real_public(real) -> str:
+    from exchange.crypto import ed25519_public
+
+    return ed25519_public(real.ed_private).hex()

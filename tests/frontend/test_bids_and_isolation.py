@@ -146,7 +146,7 @@ def test_bad_bid_values_give_a_message_and_change_nothing(auction_world_m, aucti
             assert input_attrs(page, name, "bid-form")["value"] == data[name]
         assert input_attrs(page, field, "bid-form")["aria-invalid"] == "true"
     assert house_bids(auction_app) == {}
-    assert auction_app.extensions["thingbid.plans"]._plans == {}
+    assert auction_app.extensions["thingbid.plans"].count(alice.get("/account/whoami.json").get_json()["address"]) == 0
 
 
 def test_a_refused_bid_form_keeps_the_catalog_filter(auction_world_m, auction_app):
@@ -359,7 +359,7 @@ def test_bad_device_bid_values_show_the_device_page_again_and_change_nothing(auc
         assert input_attrs(page, name, "device-bid-form")["value"] == typed[name]
     assert input_attrs(page, field, "device-bid-form")["aria-invalid"] == "true"
     assert house_bids(auction_app) == {}
-    assert auction_app.extensions["thingbid.plans"]._plans == {}
+    assert auction_app.extensions["thingbid.plans"].count(alice.get("/account/whoami.json").get_json()["address"]) == 0
 
 
 @pytest.mark.parametrize("device_id", ["0x12", "0x" + "zz" * 32, "' OR 1=1 --", "0x" + "ab" * 32 + "00"])
@@ -370,7 +370,7 @@ def test_a_bad_device_id_in_a_bid_is_refused_and_changes_nothing(auction_world_m
     assert r.status_code == 400
     assert error_messages(r.get_data(as_text=True)) == ["The device id must be 0x followed by 64 hex digits"]
     assert house_bids(auction_app) == {}
-    assert auction_app.extensions["thingbid.plans"]._plans == {}
+    assert auction_app.extensions["thingbid.plans"].count(alice.get("/account/whoami.json").get_json()["address"]) == 0
 
 
 def test_a_device_id_no_device_has_plans_nothing(auction_world_m, auction_app):

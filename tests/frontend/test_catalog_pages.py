@@ -202,3 +202,24 @@ def test_a_validation_error_says_nothing_was_searched_instead_of_zero_matching(w
     html = world_app.test_client().get("/catalog/?reserve_min=-5").get_data(as_text=True)
     count = _text(re.search(r'<p class="count" id="result-count">(.*?)</p>', html, re.S).group(1)).strip()
     assert count == "Not searched: fix the marked field first." and "0 matching" not in _text(html)
+
+
+def test_the_device_page_lists_what_it_offers_as_a_table_and_folds_the_raw_td(world_m, world_app):
+    """Issue 17: the device page was mostly a raw JSON block."""
+    d = next(x for x in world_m.devices[2:] if x.kind == "Refrigerator")
+    html = world_app.test_client().get(f"/catalog/device/0x{d.device_id.hex()}").get_data(as_text=True)
+    table = re.search(r'<table class="results" id="affordances">(.*?)</table>', html, re.S).group(1)
+    rows = [_text(r).strip() for r in re.findall(r"<tr class=\"(?:property|action|event)\">(.*?)</tr>", table, re.S)]
+    assert any(r.startswith("property temperature") and "number" in r and "degree Celsius" in r for r in rows), rows
+    assert any(r.startswith("property doorOpen") and "boolean" in r for r in rows), rows
+    assert len(rows) == sum(len(d.td.get(k, {})) for k in ("properties", "actions", "events"))
+    assert re.search(r'<details id="td-raw"><summary>', html)  # folded: closed until asked
+
+
+def test_where_shows_degrees_that_search_around_the_device_not_a_raw_geohash(world_m, world_app):
+    html = world_app.test_client().get("/catalog/?per_page=200").get_data(as_text=True)
+    cells = re.findall(r'<td class="where">(.*?)</td>', html, re.S)
+    assert len(cells) == 30
+    shown = [_text(c).strip() for c in cells]
+    assert all(re.fullmatch(r"\d+\.\d\d°[NS] \d+\.\d\d°[EW]", c) for c in shown), shown[:3]
+    assert all("radius_km=50" in c and "lat=" in c for c in cells)

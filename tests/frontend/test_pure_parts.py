@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -161,3 +162,42 @@ def test_stream_readings_read_as_text_with_utc_times_and_yes_no(data, text):
                                         (1e-05, "1e-05"), (None, ""), (3, "3")])
 def test_numbers_are_echoed_without_a_spurious_decimal(value, text):
     assert format_number(value) == text
+
+
+def test_map_clusters_never_overlap_and_each_links_to_a_search_that_zooms_onto_it():
+    """Issue 17: clusters overlapped and could not be clicked."""
+    import random
+
+    from exchange.geo import haversine_km
+
+    rng = random.Random(5)
+    pts = [(52.5 + rng.uniform(-3, 3), 13.4 + rng.uniform(-5, 5), f"d{i}", f"/d/{i}") for i in range(600)]
+    pts += [(48.1 + rng.uniform(-0.01, 0.01), 11.6 + rng.uniform(-0.01, 0.01), f"m{i}", f"/m/{i}") for i in range(80)]
+    asked = []
+
+    def zoom(lat, lon, radius_km):
+        asked.append((lat, lon, radius_km))
+        return f"/catalog/?lat={lat:.4f}&lon={lon:.4f}&radius_km={radius_km:g}"
+
+    m = build_map(pts, cluster_href=zoom)
+    assert sum(k.count for k in m.markers) == len(pts)
+    for i, a in enumerate(m.markers):
+        for b in m.markers[i + 1:]:
+            assert math.hypot(a.x - b.x, a.y - b.y) >= a.r + b.r - 0.2, (a, b)
+    clusters = [k for k in m.markers if k.count > 1]
+    assert clusters and all(k.href and k.href.startswith("/catalog/?lat=") for k in clusters)
+    assert len(asked) == len(clusters)
+    munich = next(a for a in asked if abs(a[0] - 48.1) < 0.05)
+    assert munich[2] <= 5  # a tight group zooms in tight: every member lies inside the circle
+    assert all(haversine_km(munich[0], munich[1], p[0], p[1]) <= munich[2] for p in pts[600:])
+
+
+def test_the_map_tells_the_page_how_to_turn_a_click_into_a_latitude_and_longitude():
+    m = build_map(CAPITALS)
+    s, w, n, e = m.bounds
+    lat, lon = m.unproject(m.width / 2, m.height / 2)
+    assert s < lat < n and w < lon < e
+    for la, lo, *_ in CAPITALS[:3]:
+        x, y = m.project(la, lo)
+        back = m.unproject(x, y)
+        assert abs(back[0] - la) < 1e-6 and abs(back[1] - lo) < 1e-6

@@ -122,3 +122,39 @@ def test_a_wallet_plan_of_sealed_bids_needs_a_commitment_and_box_for_each(sealed
     assert r.status_code == 400 and words in r.get_json()["error"], r.get_json()
     assert not (services.keystore_dir / "wallet-sealed").exists()
     assert c.get(f"/wallet-tx/plan/{pid}/estimate.json?x25519_public={pub}").status_code == 200  # still placeable
+
+
+def _deadlines(page: str) -> list[str]:
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", d)).strip()
+            for d in re.findall(r'<td class="deadline">(.*?)</td>', page, re.S)]
+
+
+def test_auctions_show_a_countdown_and_the_reveal_deadline_in_chain_time(sealed_world_m, sealed_app):
+    """Issue 17: auctions showed neither how long bidding has left nor until when a sealed bid
+    can be revealed; the countdown is from the chain's time (which tests and demos move)."""
+    alice = sealed_app.test_client()
+    assert create_user(alice, "alice").status_code == 302
+    pa = plan_id(plan(alice, max_price="0.003", budget="1").get_data(as_text=True))
+    assert wait_job(alice, place(alice, pa).headers["Location"])["placed"] == 4
+    page = alice.get("/auctions/").get_data(as_text=True)
+    rows = _deadlines(page)
+    assert len(rows) == 4
+    assert all(re.fullmatch(r"bidding ends \S+ \S+ UTC \(in (\d\d? min \d\d s|1 h 00 min)\); reveal by \S+ \S+ UTC", d) for d in rows), rows
+    left = [int(x) for x in re.findall(r'<time class="countdown" datetime="[^"]+Z" data-left="(\d+)"', page)]
+    assert len(left) == 4 and all(3000 < x <= 3600 for x in left)
+
+    sealed_world_m.chain.time_travel(3700)  # bidding over: the reveal window's own countdown
+    rows = _deadlines(alice.get("/auctions/").get_data(as_text=True))
+    assert all(re.fullmatch(r"bidding ended; reveal by \S+ \S+ UTC \(in \d\d? min \d\d s\)", d) for d in rows), rows
+    sealed_world_m.chain.time_travel(3700)
+    rows = _deadlines(alice.get("/auctions/").get_data(as_text=True))
+    assert all(re.fullmatch(r"reveal ended \S+ \S+ UTC: settle", d) for d in rows), rows
+
+
+def test_the_device_page_counts_down_to_the_end_of_bidding_and_names_the_reveal_deadline(sealed_world_m, sealed_app):
+    alice = sealed_app.test_client()
+    assert create_user(alice, "alice").status_code == 302
+    d = sealed_world_m.devices[0]
+    page = alice.get(f"/catalog/device/0x{d.device_id.hex()}").get_data(as_text=True)
+    box = re.sub(r"<[^>]+>", "", re.search(r'<form [^>]*id="device-bid-form".*?</form>', page, re.S).group(0))
+    assert re.search(r"bidding ends \S+ \S+ UTC \(in \d+ min \d\d s\); reveal your bid by \S+ \S+ UTC", box), box

@@ -8,7 +8,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from exchange.chain.registry import CheckInItem, DeviceKey, RegistryClient, RegistryInputError
+from exchange.chain.registry import MECHANISMS, CheckInItem, DeviceKey, RegistryClient, RegistryInputError
 from exchange.errors import ContractRevert
 from exchange.wot import canonical_td
 from exchange.wot.samples import appliance_td
@@ -112,6 +112,21 @@ def test_client_rejects_malformed_arguments_before_sending(reg, owner):
         reg.check_in(DKEY, TD, KEY, SKEY, "t", 2**80, 0, sender=owner)
     with pytest.raises(RegistryInputError, match="signing_key must be 32 bytes"):
         reg.check_in(DKEY, TD, KEY, b"short", "t", 1, 0, sender=owner)
+
+
+def test_client_refuses_a_mechanism_code_the_deploy_plan_does_not_name_before_sending(reg, owner, checked_in):
+    """A device's mechanism code indexes the deploy plan's mechanisms; any other code would list a
+    device no auction could follow (refused with a clear error, nothing sent)."""
+    n = len(MECHANISMS)
+    other = DeviceKey.from_seed(keccak(b"device-with-a-bad-code"))
+    with pytest.raises(RegistryInputError, match=f"mechanism code {n} names no mechanism .*{MECHANISMS[n - 1]}"):
+        reg.check_in(other, TD, KEY, SKEY, "t", 1, n, sender=owner)
+    assert int(reg.owner_of(other.device_id), 16) == 0
+    with pytest.raises(RegistryInputError, match="mechanism code 255 names no mechanism"):
+        reg.update(DEV, TD, "tangle-addr-1", 10**17, 255, sender=owner)
+    assert reg.device(DEV).mechanism == 1
+    reg.check_in(other, TD, KEY, SKEY, "t", 1, n - 1, sender=owner)  # the last planned one is fine
+    assert reg.device(other.device_id).mechanism == n - 1
 
 
 # ------------------------------------------------ proof of control (issue 12 case 2)

@@ -68,3 +68,15 @@ def test_relay_cli_on_a_port_already_taken_is_one_line():
         done = thingbid("relay", "--port", str(port), "--keys-file", "/nonexistent/keys.json")
     assert done.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_building_the_cli_parser_imports_neither_aiohttp_nor_web3():
+    """A relay restart pays for the CLI parser before it listens: no bench or command may import
+    the HTTP or chain stacks just to register its arguments."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from exchange.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('aiohttp', 'web3', 'eth_utils') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
