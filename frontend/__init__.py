@@ -100,7 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
     from frontend.jobs import JobRunner
     from frontend.services import Services
     from frontend.stream_ops import StreamManager
-    from frontend.wallet_tx import PendingStore
+    from frontend.wallet_tx import PendingStore, RunStore
 
     services = app.config.get("THINGBID_SERVICES") or Services.from_settings(app.config)
     app.extensions["thingbid.services"] = services
@@ -123,9 +123,10 @@ def create_app(config: dict | None = None) -> Flask:
                                                                        window, max_keys=max_keys)
     app.extensions["thingbid.device_networks"] = DeviceNetworkPolicy(app.config["DEVICE_NETWORKS"])
     app.extensions["thingbid.siwe_nonces"] = DbNonceStore(state_db)
-    app.extensions["thingbid.wallet_pending"] = PendingStore()
-    app.extensions["thingbid.wallet_runs"] = {}  # job id -> WalletRun (a plan the browser wallet is placing)
     app.extensions["thingbid.jobs"] = JobRunner(state_db)
+    # Wallet runs and the transactions prepared for a wallet: in the database too (frontend.wallet_tx).
+    app.extensions["thingbid.wallet_pending"] = PendingStore(state_db)
+    app.extensions["thingbid.wallet_runs"] = RunStore(state_db, app.extensions["thingbid.jobs"])
     app.extensions["thingbid.plans"] = PlanStore(state_db)
     app.extensions["thingbid.streams"] = StreamManager()
 

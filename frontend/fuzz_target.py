@@ -101,7 +101,7 @@ def web_app(workdir: Path) -> Iterator[Target]:
     from frontend.devworld import build_world, sqlite_url
     from frontend.serve import make_web_server
     from frontend.services import Services
-    from frontend.webstate import JOBS, NONCES, PLANS, SESSIONS
+    from frontend.webstate import JOBS, NONCES, PLANS, SESSIONS, WALLET_RUNS
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +252,6 @@ def web_app(workdir: Path) -> Iterator[Target]:
 
     tangle_db = sqlite3.connect(workdir / "tangle.db", check_same_thread=False)
     state_db = services.catalog().engine
-    stores = [app.extensions[k] for k in ("thingbid.wallet_runs",)]
 
     def quiet(timeout: float = 10.0) -> None:
         """Wait for the app's background work (bid jobs) and the tangle's next milestone: both
@@ -276,7 +275,7 @@ def web_app(workdir: Path) -> Iterator[Target]:
         files = tuple(sorted((p.relative_to(keystores).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
                              for p in keystores.rglob("*") if p.is_file())) if keystores.exists() else ()
         return (eth_tester_state(chain), tangle_db.execute("PRAGMA data_version").fetchone()[0],
-                node.count, node.latest_milestone, files, web_state(), tuple(len(s) for s in stores))
+                node.count, node.latest_milestone, files, web_state())
 
     def web_state() -> str:
         """The catalog and the app's tables in it (sessions without their last-seen time, which
@@ -288,7 +287,9 @@ def web_app(workdir: Path) -> Iterator[Target]:
                 .order_by(SESSIONS.c.sid_hash),
                 sa.select(sa.func.count()).select_from(NONCES),
                 sa.select(PLANS.c.id, PLANS.c.placed, PLANS.c.job_id).order_by(PLANS.c.id),
-                sa.select(JOBS.c.id, JOBS.c.state, JOBS.c.done_batches).order_by(JOBS.c.id))]
+                sa.select(JOBS.c.id, JOBS.c.state, JOBS.c.done_batches).order_by(JOBS.c.id),
+                sa.select(WALLET_RUNS.c.job_id, WALLET_RUNS.c.next_batch, WALLET_RUNS.c.waiting)
+                .order_by(WALLET_RUNS.c.job_id))]
         return hashlib.sha256(repr(rows).encode()).hexdigest()
 
     try:

@@ -7,22 +7,28 @@ outcome. Nothing secret passes through: the call data is public once mined.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from exchange.chain.prepared import PreparedTx
 from exchange.market import Outcome, PlanView
 from frontend.auction_reads import balance_of
 from frontend.auction_reads import house as _client
 from frontend.errors import FrontendError, NotFound
 from frontend.jobs import Job
 from frontend.wallet_sealed import BOX_LEN
+from frontend.webstate import WALLET_PENDING, WALLET_RUNS, create_web_tables, plan_from_json, plan_to_json
 
 PENDING_TTL_S = 1800
 PLACEHOLDER_KEY = bytes(range(1, 33))  # gas of registerBuyerKey does not depend on the key's bytes
 PLACEHOLDER_COMMITMENT = bytes(range(33, 65))  # nor commitBatch's on a commitment's (nonzero) bytes
+RUNS_KEPT = 500  # finished wallet runs kept (their jobs stay readable on the job page regardless)
 
 
 class WalletTxError(FrontendError):
@@ -31,51 +37,69 @@ class WalletTxError(FrontendError):
 
 @dataclass
 class Pending:
-    """A prepared transaction waiting for the wallet's hash; ``on_mined(receipt)`` records the outcome."""
+    """A prepared transaction waiting for the wallet's hash. ``kind`` says what its mining records:
+    ``single`` (one action, nothing to record but its answer), ``key`` (a run's key registration)
+    or ``batch`` (batch ``batch`` of the run of ``job_id``)."""
 
     owner: str
     label: str
-    prepared: object  # exchange.chain.prepared.PreparedTx
-    on_mined: Callable[[dict], dict]
-    on_failed: Callable[[str], None] = lambda reason: None
-    run: WalletRun | None = None  # a step of a plan run: declining it stops the run
+    prepared: PreparedTx
+    kind: str = "single"
+    action: str = ""
+    job_id: str | None = None
+    batch: int | None = None
+    n: int = 0  # auctions of a single action (a reveal answers how many were revealed)
     created: float = field(default_factory=time.time)
 
 
-class PendingStore:
-    """token -> Pending, single use, per owner, expiring."""
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(str(token).encode()).hexdigest()
 
-    def __init__(self, ttl_s: float = PENDING_TTL_S):
-        self.ttl = ttl_s
-        self._items: dict[str, Pending] = {}
-        self._lock = threading.Lock()
+
+class PendingStore:
+    """token -> Pending in ``web_wallet_pending``: single use (taken by one DELETE, so two workers
+    cannot both record one report), per owner, expiring. Only a hash of the token is stored, and of
+    the call data only its keccak (a reveal's salts stay off the disk; the mined input is checked
+    against it)."""
+
+    def __init__(self, engine: Engine, ttl_s: float = PENDING_TTL_S):
+        self.engine, self.ttl = engine, ttl_s
+        create_web_tables(engine)
 
     def put(self, pending: Pending) -> str:
         token = secrets.token_urlsafe(16)
-        now = time.time()
-        with self._lock:
-            for k in [k for k, p in self._items.items() if now - p.created > self.ttl]:
-                del self._items[k]
-            self._items[token] = pending
+        self._insert(token, pending)
         return token
 
+    def _insert(self, token: str, p: Pending) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(WALLET_PENDING).where(WALLET_PENDING.c.created < time.time() - self.ttl))
+            c.execute(insert(WALLET_PENDING).values(
+                token_hash=_token_hash(token), owner=p.owner.lower(), label=p.label,
+                prepared=json.dumps(asdict(p.prepared.kept())), kind=p.kind, action=p.action, job_id=p.job_id,
+                batch=p.batch, n=p.n, created=p.created))
+
     def take(self, token: str, owner: str) -> Pending:
-        with self._lock:
-            p = self._items.get(str(token))
-            if p is None or p.owner.lower() != owner.lower() or time.time() - p.created > self.ttl:
-                raise NotFound("no such prepared transaction (reported already, expired, or not yours)")
-            del self._items[str(token)]
-            return p
+        h = _token_hash(token)
+        with self.engine.begin() as c:
+            r = c.execute(select(WALLET_PENDING).where(WALLET_PENDING.c.token_hash == h)).mappings().first()
+            gone = NotFound("no such prepared transaction (reported already, expired, or not yours)")
+            if r is None or r["owner"] != owner.lower() or time.time() - r["created"] > self.ttl:
+                raise gone
+            if c.execute(delete(WALLET_PENDING).where(WALLET_PENDING.c.token_hash == h)).rowcount != 1:
+                raise gone  # another worker took it in between
+        return Pending(r["owner"], r["label"], PreparedTx(**json.loads(r["prepared"])), r["kind"], r["action"],
+                       r["job_id"], r["batch"], r["n"], r["created"])
 
     def restore(self, token: str, pending: Pending) -> None:
         """Put a taken step back (its report was refused, so it is still to be reported)."""
-        with self._lock:
-            self._items[token] = pending
+        self._insert(token, pending)
 
 
 @dataclass
 class WalletRun:
-    """A plan being placed by the wallet: key registration, then one bidBatch per batch, in order."""
+    """A plan being placed by the wallet: key registration, then one bidBatch per batch, in order
+    (a row of ``web_wallet_runs``; ``job`` is its job as stored now)."""
 
     job: Job
     plan: PlanView
@@ -85,7 +109,47 @@ class WalletRun:
     next_batch: int = 0
     key_done: bool = False
     waiting: bool = False  # a step is with the wallet: the next is prepared only once it is reported
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class RunStore:
+    """Wallet runs in the database. ``claim_step`` is one conditional UPDATE, so of two workers asked
+    for the next step at once only one prepares it."""
+
+    def __init__(self, engine: Engine, jobs):
+        self.engine, self.jobs = engine, jobs
+        create_web_tables(engine)
+
+    def add(self, job: Job, plan: PlanView, public: bytes, register_key: bool, commitments: dict[int, bytes]) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(WALLET_RUNS).values(
+                job_id=job.id, owner=job.owner.lower(), plan=json.dumps(plan_to_json(plan)),
+                x25519_public=public.hex(), register_key=register_key,
+                commitments=json.dumps({str(k): v.hex() for k, v in commitments.items()}), next_batch=0,
+                key_done=False, waiting=False, created=time.time()))
+            old = list(c.execute(select(WALLET_RUNS.c.job_id).order_by(WALLET_RUNS.c.created.desc())
+                                 .offset(RUNS_KEPT)).scalars())
+            if old:
+                c.execute(delete(WALLET_RUNS).where(WALLET_RUNS.c.job_id.in_(old)))
+
+    def get(self, job_id: str, owner: str) -> WalletRun | None:
+        with self.engine.connect() as c:
+            r = c.execute(select(WALLET_RUNS).where(WALLET_RUNS.c.job_id == str(job_id)[:32],
+                                                    WALLET_RUNS.c.owner == owner.lower())).mappings().first()
+        job = self.jobs.get(r["job_id"], owner) if r else None
+        if job is None:
+            return None
+        return WalletRun(job, plan_from_json(json.loads(r["plan"])), bytes.fromhex(r["x25519_public"]),
+                         r["register_key"], {int(k): bytes.fromhex(v) for k, v in json.loads(r["commitments"]).items()},
+                         r["next_batch"], r["key_done"], r["waiting"])
+
+    def claim_step(self, job_id: str) -> bool:
+        with self.engine.begin() as c:
+            return c.execute(update(WALLET_RUNS).where(WALLET_RUNS.c.job_id == job_id, WALLET_RUNS.c.waiting.is_(False))
+                             .values(waiting=True)).rowcount == 1
+
+    def update(self, job_id: str, **values) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(WALLET_RUNS).where(WALLET_RUNS.c.job_id == job_id).values(**values))
 
 
 def cost_of(services, gas_total: int, value_total: int, bids_total: int) -> dict:
@@ -192,56 +256,72 @@ def batch_label(plan: PlanView, i: int) -> str:
     return f"{what} {i + 1} of {len(plan.batches)} ({len(batch)} bids)"
 
 
-def next_step(services, address: str, run: WalletRun, pending: PendingStore) -> dict | None:
+def next_step(services, address: str, run: WalletRun, pending: PendingStore, runs: RunStore) -> dict | None:
     """Prepare the run's next transaction (exact gas now) and hold it for the wallet; None when all are done."""
     client = _client(services)
-    with run.lock:
-        if run.waiting:
-            raise WalletTxError("the previous transaction is still with your wallet: report it first")
+    if run.waiting or not runs.claim_step(run.job.id):
+        raise WalletTxError("the previous transaction is still with your wallet: report it first")
+    try:
         if run.register_key and not run.key_done:
             p = prepare_call(services, client.fns().registerBuyerKey(run.x25519_public), address)
-            label = "register your key-delivery key (once)"
-
-            def mined(receipt, run=run):
-                run.key_done, run.waiting = True, False
-                return {"label": label}
-
-            def failed(reason, run=run):
-                run.waiting = False
-                fail_run(run, f"the key registration failed: {reason}")
+            step = Pending(address, "register your key-delivery key (once)", p, "key", job_id=run.job.id)
         elif run.next_batch < len(run.plan.batches):
             i = run.next_batch
-            batch = run.plan.batches[i]
-            p = prepare_call(services, batch_fn(client, batch, run.commitments), address)
-            label = batch_label(run.plan, i)
-            run.job.stage = f"waiting for your wallet: {label}"
-
-            def mined(receipt, run=run, batch=batch, i=i):
-                skipped = client.skipped(receipt)
-                note = "sealed bid committed: reveal it after bidding ends" if batch[0].sealed else ""
-                run.job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
-                                        skipped.get(b.auction_id, "").replace("_", " ") or note, b.amount)
-                                for b in batch],
-                               "0x" + bytes(receipt["transactionHash"]).hex())
-                run.next_batch, run.waiting = i + 1, False
-                run.job.stage = f"transaction {i + 1} of {len(run.plan.batches)} mined"
-                if run.next_batch == len(run.plan.batches):
-                    finish_run(run)
-                return {"label": label, "skipped": len(skipped), "placed": len(batch) - len(skipped)}
-
-            def failed(reason, run=run, batch=batch, i=i):
-                run.job.record([Outcome(b.device_id, b.auction_id, "failed", reason, b.amount) for b in batch])
-                run.next_batch, run.waiting = i + 1, False
-                if run.next_batch == len(run.plan.batches):
-                    finish_run(run)
+            p = prepare_call(services, batch_fn(client, run.plan.batches[i], run.commitments), address)
+            step = Pending(address, batch_label(run.plan, i), p, "batch", job_id=run.job.id, batch=i)
+            run.job.stage = f"waiting for your wallet: {step.label}"
         else:
+            runs.update(run.job.id, waiting=False)
             return None
-        run.waiting = True
-    token = pending.put(Pending(address, label, p, mined, failed, run=run))
+    except BaseException:
+        runs.update(run.job.id, waiting=False)  # nothing is with the wallet
+        raise
+    token = pending.put(step)
     total = len(run.plan.batches) + (1 if run.register_key else 0)
     done = run.next_batch + (1 if run.key_done else 0)
-    return {"token": token, "label": label, "tx": p.for_wallet(), "step": done + 1, "total_steps": total,
+    return {"token": token, "label": step.label, "tx": p.for_wallet(), "step": done + 1, "total_steps": total,
             **cost_of(services, p.gas, p.value, 0)}
+
+
+def _mined(services, runs: RunStore, p: Pending, receipt) -> dict:
+    """Record what the mined step did (its row is taken: no other worker records it)."""
+    if p.kind == "single":
+        if p.action != "reveal":
+            return {"label": p.label}
+        skipped = _client(services).skipped(receipt)
+        return {"label": p.label, "revealed": p.n - len(skipped), "skipped": len(skipped)}
+    run = runs.get(p.job_id, p.owner)
+    if run is None:
+        return {"label": p.label}
+    if p.kind == "key":
+        runs.update(run.job.id, key_done=True, waiting=False)
+        return {"label": p.label}
+    i, batch = p.batch, run.plan.batches[p.batch]
+    skipped = _client(services).skipped(receipt)
+    note = "sealed bid committed: reveal it after bidding ends" if batch[0].sealed else ""
+    run.job.record([Outcome(b.device_id, b.auction_id, "skipped" if b.auction_id in skipped else "placed",
+                            skipped.get(b.auction_id, "").replace("_", " ") or note, b.amount) for b in batch],
+                   "0x" + bytes(receipt["transactionHash"]).hex())
+    runs.update(run.job.id, next_batch=i + 1, waiting=False)
+    run.job.stage = f"transaction {i + 1} of {len(run.plan.batches)} mined"
+    if i + 1 == len(run.plan.batches):
+        finish_run(run)
+    return {"label": p.label, "skipped": len(skipped), "placed": len(batch) - len(skipped)}
+
+
+def _failed(runs: RunStore, p: Pending, reason: str) -> None:
+    run = runs.get(p.job_id, p.owner) if p.job_id else None
+    if run is None:
+        return
+    if p.kind == "key":
+        runs.update(run.job.id, waiting=False)
+        fail_run(run, f"the key registration failed: {reason}")
+        return
+    batch = run.plan.batches[p.batch]
+    run.job.record([Outcome(b.device_id, b.auction_id, "failed", reason, b.amount) for b in batch])
+    runs.update(run.job.id, next_batch=p.batch + 1, waiting=False)
+    if p.batch + 1 == len(run.plan.batches):
+        finish_run(run)
 
 
 def finish_run(run: WalletRun) -> None:
@@ -257,7 +337,7 @@ def fail_run(run: WalletRun, reason: str) -> None:
     run.job.finished = time.time()
 
 
-def report(services, address: str, pending: PendingStore, token: str, tx_hash: str) -> dict:
+def report(services, address: str, pending: PendingStore, runs: RunStore, token: str, tx_hash: str) -> dict:
     """Check the wallet's transaction against what was prepared, then record what it did."""
     from exchange.chain.prepared import PreparedTxError, confirm
     from exchange.errors import ContractRevert
@@ -270,19 +350,19 @@ def report(services, address: str, pending: PendingStore, token: str, tx_hash: s
         pending.restore(token, p)  # a wrong report does not lose the prepared step: report the right hash
         raise WalletTxError(str(exc)) from exc
     except ContractRevert as exc:
-        p.on_failed(str(exc))
+        _failed(runs, p, str(exc))
         return {"ok": False, "label": p.label, "error": str(exc)}
-    return {"ok": True, "tx_hash": tx_hash, **p.on_mined(receipt)}
+    return {"ok": True, "tx_hash": tx_hash, **_mined(services, runs, p, receipt)}
 
 
-def abandon(pending: PendingStore, address: str, token: str, reason: str) -> dict:
+def abandon(pending: PendingStore, runs: RunStore, address: str, token: str, reason: str) -> dict:
     """The wallet declined (or failed before sending): the step is recorded as not done."""
     p = pending.take(token, address)
     reason = str(reason or "")[:200] or "declined in the wallet"
-    if p.run is not None:
-        with p.run.lock:
-            p.run.waiting = False
-        fail_run(p.run, f"stopped at {p.label}: {reason}")
+    run = runs.get(p.job_id, p.owner) if p.job_id else None
+    if run is not None:
+        runs.update(run.job.id, waiting=False)
+        fail_run(run, f"stopped at {p.label}: {reason}")
     return {"ok": False, "label": p.label, "error": reason}
 
 

@@ -10,6 +10,9 @@ same database: SQLite by default, PostgreSQL by URL.
 - ``web_nonces``: Sign-In with Ethereum nonces, each accepted once within its lifetime.
 - ``web_plans`` and ``web_jobs``: bid plans waiting for the go-ahead, and bidding jobs with their
   progress, outcomes and transaction hashes (a job run by one worker is polled on another).
+- ``web_wallet_runs`` and ``web_wallet_pending``: plans a browser wallet is placing (which step is
+  next, whether one is with the wallet) and the transactions prepared for a wallet, each under a
+  single-use token (stored as its hash), so a wallet's next step may reach any worker.
 """
 
 from __future__ import annotations
@@ -67,6 +70,33 @@ JOBS = Table(
     Column("finished", Float, nullable=True),
     Column("meta", Text, nullable=False, default="{}"),
     Index("ix_web_jobs_owner", "owner", "started"),
+)
+
+WALLET_RUNS = Table(
+    "web_wallet_runs", metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("owner", String(42), nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("x25519_public", String(64), nullable=False),
+    Column("register_key", Boolean, nullable=False),
+    Column("commitments", Text, nullable=False, default="{}"),  # auction id -> the browser's commitment (hex)
+    Column("next_batch", Integer, nullable=False, default=0),
+    Column("key_done", Boolean, nullable=False, default=False),
+    Column("waiting", Boolean, nullable=False, default=False),  # a step is with the wallet
+    Column("created", Float, nullable=False, index=True),
+)
+WALLET_PENDING = Table(
+    "web_wallet_pending", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("owner", String(42), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("prepared", Text, nullable=False),  # PreparedTx fields as JSON (public call data)
+    Column("kind", String(16), nullable=False),  # single | key | batch
+    Column("action", String(32), nullable=False, default=""),
+    Column("job_id", String(32), nullable=True),
+    Column("batch", Integer, nullable=True),
+    Column("n", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False, index=True),
 )
 
 

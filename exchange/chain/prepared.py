@@ -8,9 +8,9 @@ and that it succeeded, so nothing the browser says is taken on trust.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from exchange.chain.connect import Chain, _is_insufficient_funds
@@ -19,6 +19,7 @@ from exchange.errors import ContractRevert, ExchangeError, InsufficientFundsErro
 
 GAS_MARGIN_PCT = 25  # state moves between estimate and mining (other bidders, our own batches)
 RECEIPT_TIMEOUT_S = 60
+DIGEST = "keccak:"
 
 
 class PreparedTxError(ExchangeError, ValueError):
@@ -34,6 +35,18 @@ class PreparedTx:
     data: str  # 0x hex
     value: int
     gas: int
+
+    def kept(self) -> PreparedTx:
+        """The same check with the call data as its keccak (``keccak:<hex>``): what a server stores
+        while the wallet signs, so a reveal's salts are never written to its disk before they are mined."""
+        if self.data.startswith(DIGEST):
+            return self
+        return replace(self, data=DIGEST + keccak(HexBytes(self.data)).hex())
+
+    def data_matches(self, data) -> bool:
+        if self.data.startswith(DIGEST):
+            return keccak(HexBytes(data)).hex() == self.data.removeprefix(DIGEST)
+        return HexBytes(data) == HexBytes(self.data)
 
     def for_wallet(self) -> dict:
         return {"from": self.sender, "to": self.to, "data": self.data, "value": hex(self.value), "gas": hex(self.gas)}
@@ -76,7 +89,7 @@ def confirm(chain: Chain, prepared: PreparedTx, tx_hash: str, timeout: float = R
     except Exception as exc:  # noqa: BLE001 - web3 raises TimeExhausted / TransactionNotFound / RPC errors
         raise PreparedTxError(f"no mined transaction {tx_hash} on this chain ({type(exc).__name__})") from exc
     if (to_checksum_address(tx["from"]) != prepared.sender or tx["to"] is None
-            or to_checksum_address(tx["to"]) != prepared.to or HexBytes(tx["input"]) != HexBytes(prepared.data)
+            or to_checksum_address(tx["to"]) != prepared.to or not prepared.data_matches(tx["input"])
             or int(tx["value"]) != prepared.value):
         raise PreparedTxError(f"transaction {tx_hash} is not the one prepared (sender, target, data or value differ)")
     if receipt["status"] != 1:

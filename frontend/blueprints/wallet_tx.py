@@ -24,7 +24,6 @@ from frontend.wallet_sealed import WalletSealedStore
 
 bp = Blueprint("wallet_tx", __name__, url_prefix="/wallet-tx")
 MAX_SETTLE = 200
-MAX_RUNS = 500  # wallet runs kept in memory
 
 
 def _services():
@@ -35,7 +34,7 @@ def _pending() -> wallet_tx.PendingStore:
     return current_app.extensions["thingbid.wallet_pending"]
 
 
-def _runs() -> dict:
+def _runs() -> wallet_tx.RunStore:
     return current_app.extensions["thingbid.wallet_runs"]
 
 
@@ -110,11 +109,7 @@ def start(pid: str):
                                                        meta={"total": p.total, "skipped_in_plan": p.skipped,
                                                              "signer": "wallet"})
     current_app.extensions["thingbid.plans"].attach_job(pid, job.id)
-    runs = _runs()
-    for jid in [j for j, r in runs.items() if r.job.state != "running" and len(runs) > MAX_RUNS]:
-        del runs[jid]  # finished runs go first; their jobs stay readable on the job page
-    runs[job.id] = wallet_tx.WalletRun(job, p, public, register_key=not _registered(user.address, public),
-                                       commitments=commitments)
+    _runs().add(job, p, public, not _registered(user.address, public), commitments)
     return {"job_id": job.id, "job_url": url_for("bids.job", job_id=job.id),
             "progress_url": url_for("bids.job_progress", job_id=job.id),
             "next_url": url_for("wallet_tx.next_tx", job_id=job.id)}
@@ -123,12 +118,12 @@ def start(pid: str):
 @bp.route("/run/<job_id>/next", methods=["POST"])
 def next_tx(job_id: str):
     user = _wallet_user()
-    run = _runs().get(job_id)
-    if run is None or run.job.owner.lower() != user.address.lower():
+    run = _runs().get(job_id, user.address)
+    if run is None:
         raise NotFound("no such wallet bidding run")
     if run.job.state != "running":
         return {"done": True, "state": run.job.state}
-    step = wallet_tx.next_step(_services(), user.address, run, _pending())
+    step = wallet_tx.next_step(_services(), user.address, run, _pending(), _runs())
     if step is None:
         wallet_tx.finish_run(run)
         return {"done": True, "state": run.job.state}
@@ -161,14 +156,7 @@ def single(action: str):
     else:
         raise NotFound(f"no wallet action {action!r}")
     label, prepared = wallet_tx.prepare_single(_services(), user.address, action, amount, ids, score, public, reveal)
-
-    def mined(receipt):
-        if action != "reveal":
-            return {"label": label}
-        skipped = auction_reads.house(_services()).skipped(receipt)
-        return {"label": label, "revealed": len(ids) - len(skipped), "skipped": len(skipped)}
-
-    token = _pending().put(wallet_tx.Pending(user.address, label, prepared, mined))
+    token = _pending().put(wallet_tx.Pending(user.address, label, prepared, "single", action, n=len(ids)))
     return {"token": token, "label": label, "tx": prepared.for_wallet(),
             **wallet_tx.cost_of(_services(), prepared.gas, prepared.value, 0)}
 
@@ -227,7 +215,7 @@ def sealed():
 def sent():
     user = _wallet_user()
     body = _body()
-    return jsonify(wallet_tx.report(_services(), user.address, _pending(), str(body.get("token", "")),
+    return jsonify(wallet_tx.report(_services(), user.address, _pending(), _runs(), str(body.get("token", "")),
                                     body.get("tx_hash")))
 
 
@@ -235,7 +223,7 @@ def sent():
 def declined():
     user = _wallet_user()
     body = _body()
-    return jsonify(wallet_tx.abandon(_pending(), user.address, str(body.get("token", "")), body.get("reason", "")))
+    return jsonify(wallet_tx.abandon(_pending(), _runs(), user.address, str(body.get("token", "")), body.get("reason", "")))
 
 
 # ---- the tangle wallet of a wallet session: its key is derived in the browser, which signs ----------
