@@ -36,10 +36,11 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if not cq.errors:
         try:
             rows, total, total_exact = ca.search(catalog, cq)
-            points, matched = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
-            # The map's walk counts every match: one exact figure for the count, the map and the pager
-            # (the page's look-ahead alone said "250+" beside a map of "311 of 311").
-            total, total_exact = max(total, matched), True
+            # One bounded query gives the map's points and a count to MAP_LIMIT: one figure for the
+            # count line, the map and the pager ("30", or "more than 1,000"), never a full scan (issue 21).
+            points, matched, matched_exact = ca.map_points(catalog, cq)
+            if matched_exact or total <= matched:
+                total, total_exact = matched, matched_exact
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
@@ -63,6 +64,7 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     status = status or (400 if errors else 200)
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
+                           total_text=ca.count_text(total, total_exact),
                            map=view, centre_url=centre_url, zoom=zoom, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
                            vocab=catalog.vocabulary(),
                            errors=errors, args=cq.as_args(), typed=args, **extra), status
