@@ -189,8 +189,14 @@ class KeyView:
 
 
 def my_keys(services, user) -> list[KeyView]:
-    """Keys delivered to this user (indexed), opened with their X25519 key (never stored opened)."""
+    """Keys delivered to this user (indexed), opened with their X25519 key (never stored opened),
+    each checked on every read against the device's registered token-signing key and the sale
+    (issue 12 case 4): a key that fails is shown with the reason in one line and never used."""
+    from exchange.chain.registry import RegistryClient
+    from exchange.crypto.delivery import check_delivered
+
     out = []
+    signing_keys: dict[str, bytes] = {}
     for row in services.auctions().delivered_to(user.address):
         aid, did, box, until = row.auction_id, row.device_id, row.sealed_key, row.access_until
         if user.x25519_private is None:  # a wallet session: the key opens in the browser only
@@ -198,8 +204,18 @@ def my_keys(services, user) -> list[KeyView]:
             continue
         try:
             token = open_sealed(user.x25519_private, box, key_context(aid)).decode("ascii")
-            claims = read_claims_unverified(token)
-            out.append(KeyView(aid, did, token, claims.not_before, claims.not_after))
+            read_claims_unverified(token)
         except (CryptoError, UnicodeDecodeError, ValueError) as exc:
             out.append(KeyView(aid, did, "", 0, until, f"the delivered key does not open: {exc}"))
+            continue
+        if did not in signing_keys:
+            with services.chain_guard():
+                signing_keys[did] = RegistryClient.from_manifest(services.base_chain(), services.manifest).signing_key_of(
+                    bytes.fromhex(did.removeprefix("0x")))
+        claims, problem = check_delivered(token, signing_keys[did], device_id=did, auction_id=aid,
+                                          winner=user.address, access_until=until)
+        if problem:
+            out.append(KeyView(aid, did, "", 0, until, problem))
+        else:
+            out.append(KeyView(aid, did, token, claims.not_before, claims.not_after))
     return out

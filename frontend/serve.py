@@ -7,7 +7,8 @@ request and N processes use N cores. gunicorn rather than waitress: waitress is 
 threads, which would neither use the second core nor prove that nothing lives in one process.
 The workers share the session-signing key, read from ``<state_dir>/web-secret.key`` (created once,
 mode 0600) or $THINGBID_SECRET_KEY. ``--workers 1`` runs the threaded werkzeug server instead (one
-process; its protocol errors are answered as JSON 4xx, exchange.border).
+process). Either way protocol errors are answered as JSON 4xx (exchange.border; a gunicorn worker
+class here).
 
 Settings come from ``exchange.config`` (THINGBID_RPC_URL, THINGBID_DEPLOYMENTS_DIR,
 THINGBID_DATABASE_URL, THINGBID_TANGLE_URL, THINGBID_STATE_DIR; keystores live in
@@ -55,6 +56,59 @@ def secret_key(state_dir) -> bytes:
     return path.read_bytes()
 
 
+def _json_error_worker():
+    """gunicorn's threaded worker answering protocol errors as a JSON 4xx (gunicorn writes an HTML
+    page, and a 501 for a Transfer-Encoding it does not take: a 5xx for what the client sent). A
+    fault of the server itself stays a 500, in JSON too, logged with its traceback."""
+    from gunicorn import http
+    from gunicorn.workers.gthread import ThreadWorker
+
+    statuses = {http.errors.LimitRequestLine: (414, "URI Too Long"),
+                http.errors.LimitRequestHeaders: (431, "Request Header Fields Too Large"),
+                http.errors.ExpectationFailed: (417, "Expectation Failed"),
+                http.errors.ForbiddenProxyRequest: (403, "Forbidden")}
+    client_errors = tuple(getattr(http.errors, name) for name in (
+        "InvalidRequestLine", "InvalidRequestMethod", "InvalidHTTPVersion", "InvalidHeader", "InvalidHeaderName",
+        "LimitRequestLine", "LimitRequestHeaders", "InvalidProxyLine", "ForbiddenProxyRequest",
+        "InvalidSchemeHeaders", "UnsupportedTransferCoding", "ObsoleteFolding", "ExpectationFailed",
+        "InvalidChunkSize", "ChunkMissingTerminator", "InvalidChunkExtension", "NoMoreData")
+        if hasattr(http.errors, name))
+
+    body_errors = tuple(getattr(http.errors, name) for name in (
+        "InvalidChunkSize", "ChunkMissingTerminator", "InvalidChunkExtension", "NoMoreData")
+        if hasattr(http.errors, name))
+
+    class JsonErrorWorker(ThreadWorker):
+        def handle_error(self, req, client, addr, exc):
+            import json
+
+            from gunicorn import util
+
+            if req is not None and isinstance(exc, body_errors):
+                # A body the app never read, found broken while gunicorn drained it after the app's
+                # answer had gone out: a second answer would follow the first on the same
+                # connection. The connection is closed instead.
+                self.log.warning("Invalid request body from %s after the answer: %s", (addr or ("",))[0], exc)
+                util.close(client)
+                return
+            if isinstance(exc, client_errors):
+                status, reason = statuses.get(type(exc), (400, "Bad Request"))
+                message = f"malformed request: {type(exc).__name__}: {exc}"[:300]
+                self.log.warning("Invalid request from %s: %s", (addr or ("",))[0], exc)
+            else:
+                status, reason, message = 500, "Internal Server Error", "internal error"
+                self.log.exception("Error handling request")
+            body = json.dumps({"error": message}).encode()
+            head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+            try:
+                util.write_nonblock(client, head + body)
+            except Exception:  # noqa: BLE001 - the client is gone; nothing more to tell it
+                self.log.debug("failed to send the error answer")
+
+    return JsonErrorWorker
+
+
 def serve_workers(config: dict, host: str, port: int, workers: int, threads: int = 8, access_log: str | None = None):
     """gunicorn with ``workers`` processes of ``threads`` threads, each building the app from ``config``
     after the fork (no connection is shared across processes). Blocks until stopped."""
@@ -64,7 +118,7 @@ def serve_workers(config: dict, host: str, port: int, workers: int, threads: int
 
     class App(BaseApplication):
         def load_config(self):
-            opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+            opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": _json_error_worker(), "threads": threads,
                     "timeout": 120, "graceful_timeout": 10, "keepalive": 5, "proc_name": "thingbid-web",
                     # The app refuses what is too large itself (MAX_CONTENT_LENGTH); these bound the request line
                     # and headers as werkzeug's server did.

@@ -19,6 +19,7 @@ keystore sees the same keys in both. Every error is an ``ExchangeError``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from exchange.client.reader import Key, history_forms, read_many
 from exchange.config import load_settings
 from exchange.crypto import CryptoError, open_sealed, x25519_public
 from exchange.crypto.bid_secrets import SealedStore
-from exchange.crypto.delivery import key_context
+from exchange.crypto.delivery import check_delivered, key_context
 from exchange.crypto.tokens import read_claims_unverified
 from exchange.crypto.userkeys import derive_x25519
 from exchange.errors import ContractRevert, DeploymentError
@@ -84,6 +85,9 @@ def to_unix(when, default: int) -> int:
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
     return int(ts.timestamp())
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ class Exchange:
                  state_dir: Path | None = None, confirmations: int = 0):
         self.chain, self.manifest, self.catalog = chain, manifest, catalog
         self.house = AuctionHouseClient.from_manifest(chain, manifest)
+        self.key_problems: dict[int, str] = {}  # auction id -> why its delivered key was not used (last keys())
         self._eth_key = eth_key
         self.address = chain.accounts[0] if eth_key else None
         self.state_dir = Path(state_dir) if state_dir else load_settings().state_dir
@@ -347,17 +352,38 @@ class Exchange:
         me = self._require_account("keys").lower()
         now = self.chain.now()
         out = []
+        self.key_problems = {}
+        signing_keys: dict[str, bytes] = {}
         for row in sorted(self._auctions().delivered_to(me), key=lambda r: r.auction_id):
             aid = row.auction_id
             try:
                 token = open_sealed(self.x25519_private, row.sealed_key, key_context(aid)).decode("ascii")
-                claims = read_claims_unverified(token)
+                read_claims_unverified(token)
             except (CryptoError, UnicodeDecodeError, ValueError):
                 continue  # sealed to another key-delivery key of this account (re-registered): not openable here
+            # Every read checks the key against the registry's token-signing key of the device the
+            # auction sold, and against the sale (issue 12 case 4); a key that fails is not used.
+            device = row.device_id
+            if device not in signing_keys:
+                signing_keys[device] = self._registry().signing_key_of(bytes.fromhex(device.removeprefix("0x")))
+            claims, problem = check_delivered(token, signing_keys[device], device_id=device, auction_id=aid,
+                                              winner=me, access_until=row.access_until)
+            if problem:
+                self.key_problems[aid] = problem
+                log.warning(problem)
+                continue
             if active_only and claims.not_after <= now:
                 continue
             out.append(Key(aid, "0x" + claims.device_id, token, claims.not_before, claims.not_after))
         return out
+
+    def _registry(self):
+        from exchange.chain.registry import RegistryClient
+
+        reg = self.__dict__.get("_registry_client")
+        if reg is None:
+            reg = self._registry_client = RegistryClient.from_manifest(self.chain, self.manifest)
+        return reg
 
     def keys_frame(self, keys: list[Key] | None = None) -> pd.DataFrame:
         keys = self.keys() if keys is None else keys

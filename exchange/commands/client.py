@@ -168,6 +168,9 @@ def _keys(args) -> int:
         if args.wait:
             ex.wait_for_keys(timeout=args.timeout, progress=True)
         frame = ex.keys_frame()
+        problems = dict(ex.key_problems)
+    for line in problems.values():  # one line per delivered key that does not verify (not listed, not used)
+        print(line, file=sys.stderr)
     if not args.tokens:
         frame = frame.drop(columns=["token"])
     if args.json:
@@ -188,6 +191,8 @@ def _export(args) -> int:
         to_unix(when, 0)  # a bad time is refused before anything is read
     with _open(args, need_account=True) as ex:
         keys = ex.keys()
+        for line in ex.key_problems.values():
+            print(line, file=sys.stderr)
         if args.devices:
             wanted = {d.lower() for d in args.devices}
             keys = [k for k in keys if k.device_id in wanted]

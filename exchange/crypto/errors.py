@@ -35,6 +35,7 @@ class TokenFailure(StrEnum):
     REVOKED = "revoked"
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
+    WRONG_SALE = "wrong_sale"  # a delivered key whose auction, buyer or period is not the sale's on chain
 
 
 class TokenError(CryptoError):

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from exchange.crypto.errors import InvalidKeyError, TokenError, TokenFailure
 
-__all__ = ["AccessClaims", "issue_token", "verify_token", "generate_ed25519", "ed25519_public",
+__all__ = ["AccessClaims", "issue_token", "verify_token", "verify_delivered", "generate_ed25519", "ed25519_public",
            "normalize_device_id", "TokenError", "TokenFailure"]
 
 PREFIX = "tb1"
@@ -170,6 +170,29 @@ def read_claims_unverified(token: str) -> AccessClaims:
     must go through ``verify_token``.
     """
     return _parse(token)[2]
+
+
+def verify_delivered(token: str, device_public: bytes, *, device_id: str | bytes, auction_id: int, buyer: str,
+                     access_until: int) -> AccessClaims:
+    """Check an opened access key against the chain, at any time (issue 12 case 4): signed by the
+    device's token-signing key that the registry holds, for this device, this auction, this buyer
+    and the period the house recorded (``not_after`` within the hour before ``accessUntil``). Raises TokenError."""
+    body, sig, claims = _parse(token)
+    try:
+        _pk(device_public).verify(sig, _DOMAIN + body)
+    except InvalidSignature as exc:
+        raise TokenError(TokenFailure.BAD_SIGNATURE, "not signed by the device's registered key") from exc
+    if claims.device_id != normalize_device_id(device_id):
+        raise TokenError(TokenFailure.WRONG_DEVICE, f"token is for device {claims.device_id}")
+    if claims.auction_id != auction_id:
+        raise TokenError(TokenFailure.WRONG_SALE, f"token is for auction {claims.auction_id}, not {auction_id}")
+    if claims.buyer.lower() != str(buyer).lower():
+        raise TokenError(TokenFailure.WRONG_SALE, f"token is for {claims.buyer}, not the winner {buyer}")
+    # The house starts the period at the delivery block, the device at the time it signed (a few
+    # seconds before): a token ends at most an hour before accessUntil, never after it.
+    if access_until and not access_until - 3600 <= claims.not_after <= access_until:
+        raise TokenError(TokenFailure.WRONG_SALE, f"token ends at {claims.not_after}, the house says {access_until}")
+    return claims
 
 
 def verify_token(token: str, device_public: bytes, *, device_id: str | bytes, now: int,

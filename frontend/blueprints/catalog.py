@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
+from exchange.geo import KM_PER_DEG_LAT
 from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
 from frontend.forms import SORTS, parse_catalog_query
@@ -22,6 +24,22 @@ def _catalog():
 @bp.route("/")
 def search():
     return render_search(request.args)
+
+
+def pan_links(circle: tuple[float, float, float], link) -> list[tuple[str, str, str]]:
+    """(direction, arrow, href) moving a radius search's centre by its radius to the north, south,
+    east and west (latitude clamped at the poles, longitude wrapped at the antimeridian)."""
+    lat, lon, radius = circle
+    dlat = radius / KM_PER_DEG_LAT
+    dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+
+    def wrap(x: float) -> float:
+        return round((x + 180) % 360 - 180, 4)
+
+    return [("north", "↑", link(round(min(90.0, lat + dlat), 4), lon, radius)),
+            ("south", "↓", link(round(max(-90.0, lat - dlat), 4), lon, radius)),
+            ("west", "←", link(lat, wrap(lon - min(dlon, 180.0)), radius)),
+            ("east", "→", link(lat, wrap(lon + min(dlon, 180.0)), radius))]
 
 
 def render_search(args, extra_errors=(), kept=None, status: int | None = None):
@@ -58,7 +76,7 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if circle is not None:
         zoom = {"in": zoom_to(circle[0], circle[1], max(0.1, round(circle[2] / 2, 3))),
                 "out": zoom_to(circle[0], circle[1], min(20000.0, round(circle[2] * 2, 3))),
-                "all": centre_url}
+                "all": centre_url, "pan": pan_links(circle, zoom_to)}
     pages = max(1, -(-total // cq.per_page))
     errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once
     status = status or (400 if errors else 200)

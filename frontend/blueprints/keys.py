@@ -165,11 +165,21 @@ def export_one(auction_id: int, fmt: str):
 
 @bp.route("/export.<fmt>")
 def export_many(fmt: str):
-    """Every (``?auction=`` repeated: those) key's readings in one file, across devices."""
+    """Every key's readings in one file, across devices (``?auction=`` repeated: those keys;
+    ``?job=``: the keys won by one bidding job's bids)."""
     user = require_user()
     mine = {k.auction_id: k for k in auction_reads.my_keys(_services(), user)}
     raw = request.args.getlist("auction")
-    if raw:
+    job_id = request.args.get("job")
+    if job_id is not None:
+        job = current_app.extensions["thingbid.jobs"].get(job_id[:64], user.address)
+        if job is None:
+            raise NotFound("no such bidding job of yours")
+        won = dict.fromkeys(o.auction_id for o in job.outcomes if o.status == "placed" and o.auction_id is not None)
+        keys = [mine[a] for a in won if a in mine][:MAX_EXPORT_KEYS]
+        if not keys:
+            raise NotFound("no keys from this job yet: win its auctions and wait for the devices to deliver")
+    elif raw:
         if len(raw) > MAX_EXPORT_KEYS or not all(a.isdigit() and len(a) < 20 for a in raw):
             raise FrontendError(f"auction must be auction numbers (at most {MAX_EXPORT_KEYS})")
         missing = [a for a in raw if int(a) not in mine]

@@ -57,6 +57,7 @@ def test_full_journey(system, page_factory):
     shot(page, "03-bid-plan")
     page.click("#sign-and-place")
     page.wait_for_url(re.compile(r"/bids/job/"))
+    job_url = page.url
     shot(page, "04a-progress")
     page.wait_for_selector("#outcomes", timeout=60_000)  # the JS reloads the page when the job is done
     assert page.locator("#progress progress").get_attribute("value") == "100"
@@ -97,6 +98,7 @@ def test_full_journey(system, page_factory):
     shot(page, "06-key-and-chart")
     check_time_range_control(page)
     check_exports_and_snippets(page, system)
+    check_job_export(page, system, job_url)
 
     # Streams: fund the tangle wallet (dev faucet), buy 5 messages, watch them arrive.
     page.goto(f"{base}/wallet/")
@@ -149,6 +151,21 @@ def check_time_range_control(page):
     assert page.locator("#chart-span").inner_text() != day_span
     assert page.locator("canvas.chart").first.get_attribute("data-first") != day_first
     assert int(page.locator("canvas.chart").first.get_attribute("data-points")) > 10
+
+
+def check_job_export(page, system, job_url):
+    """The job page exports the data of the keys its bids won, across devices, in one file."""
+    import io
+
+    import pandas as pd
+
+    page.goto(job_url)
+    href = page.locator("#job-exports a.export[data-format='csv']").get_attribute("href")
+    r = page.request.get(system.url + href)
+    assert r.status == 200, r.text()
+    frame = pd.read_csv(io.BytesIO(r.body()))
+    assert set(frame["device"]) == {"0x" + system.real.hex} and len(frame) > 100  # only the real device delivered
+    assert page.request.get(system.url + href.replace("job=", "job=not-a-job")).status == 404
 
 
 def check_exports_and_snippets(page, system):

@@ -25,8 +25,9 @@ def create_user(client, username: str, password: str = PASSWORD, **extra):
     return client.post("/account/create", data=data)
 
 
-def deliver_key(world, device, auction_id: int) -> str:
-    """What the device agent does after settlement: seal a signed access token to the winner."""
+def deliver_key(world, device, auction_id: int, *, token_key: bytes | None = None) -> str:
+    """What the device agent does after settlement: seal a signed access token to the winner
+    (``token_key``: sign the token with another Ed25519 key than the device's registered one)."""
     from exchange.chain.auction import AuctionHouseClient
     from exchange.crypto import AccessClaims, issue_token, seal
     from exchange.crypto.delivery import key_context
@@ -34,7 +35,7 @@ def deliver_key(world, device, auction_id: int) -> str:
     house = AuctionHouseClient.from_manifest(world.chain, world.manifest)
     info = house.auction(auction_id)
     now = int(world.chain.w3.eth.get_block("latest")["timestamp"])
-    token = issue_token(device.ed25519_private,
+    token = issue_token(device.ed25519_private if token_key is None else token_key,
                         AccessClaims(device.device_id.hex(), auction_id, info.first, now, now + info.access_period))
     house.deliver_key(auction_id, seal(house.buyer_key_of(info.first), token.encode(), key_context(auction_id)),
                       sender=device.owner)
