@@ -11,7 +11,7 @@ from exchange.chain.deploy import mechanism_names
 from frontend.forms import CatalogQuery
 
 MECHANISMS = {code: name.replace("-", " ") for code, name in enumerate(mechanism_names())}  # the deploy plan's
-MAP_LIMIT = 5000  # devices drawn on the map at most
+MAP_LIMIT = 1000  # devices drawn on the map at most; also the bound of the page's count ("more than 1,000")
 BID_LIMIT = 5000  # devices one batch-bid form may cover
 
 
@@ -101,6 +101,18 @@ def search(catalog, cq: CatalogQuery):
     page = catalog.search(to_filter(cq))
     return ([DeviceView.of(r) for r in _get(page, "items", "rows")], int(_get(page, "total", "count")),
             bool(getattr(page, "total_exact", True)))
+
+
+def map_points(catalog, cq: CatalogQuery, limit: int = MAP_LIMIT) -> tuple[list[DeviceView], int, bool]:
+    """Up to ``limit`` matching devices for the map (narrow rows, one bounded query) and the count
+    to that bound: (points, total, exact); not exact: "more than ``limit``"."""
+    rows, total, exact = catalog.map_points(to_filter(cq, page=1), limit)
+    return [DeviceView.of({"device_id": i, "title": t, "lat": la, "lon": lo}) for i, t, la, lo in rows], total, exact
+
+
+def count_text(total: int, exact: bool) -> str:
+    """The one wording of a (possibly bounded) count, shared by the count line, the map and the pager."""
+    return f"{total:,}" if exact else f"more than {total:,}"
 
 
 def all_matching(catalog, cq: CatalogQuery, limit: int) -> tuple[list[DeviceView], int]:

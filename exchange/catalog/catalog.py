@@ -14,6 +14,7 @@ from exchange.catalog.db import create_tables, make_engine
 from exchange.catalog.models import Affordance, Device, DeviceTD, DeviceType, Reputation, Tag
 from exchange.catalog.query import (
     DRIVE_MAX,
+    _base,
     build_count,
     build_page_ids,
     build_rows,
@@ -52,14 +53,32 @@ class Catalog:
             create_tables(self.engine)
         self._vocab: tuple[float, dict] | None = None
         self._vocab_lock = threading.Lock()
+        self._vocab_refreshing = False
 
     def vocabulary(self) -> dict[str, list[tuple[str, int]]]:
         """What exists to filter on: {"properties": [(name, devices)], "units": [(unit, devices)],
         "names": every affordance name}, over active devices, sorted case-insensitively. Reused for
-        VOCABULARY_TTL_S (a scan of the affordance index)."""
+        VOCABULARY_TTL_S (a scan of the affordance index, seconds at 100k devices): only the first
+        call waits for it; later an expired list is still returned while one background thread
+        rebuilds it, so no page request pays for the scan (issue 21)."""
         with self._vocab_lock:
-            if self._vocab is not None and time.monotonic() - self._vocab[0] < VOCABULARY_TTL_S:
+            if self._vocab is not None:
+                if time.monotonic() - self._vocab[0] >= VOCABULARY_TTL_S and not self._vocab_refreshing:
+                    self._vocab_refreshing = True
+                    threading.Thread(target=self._refresh_vocabulary, name="catalog-vocabulary", daemon=True).start()
                 return self._vocab[1]
+        return self._build_vocabulary()
+
+    def _refresh_vocabulary(self) -> None:
+        try:
+            self._build_vocabulary()
+        except Exception:  # noqa: BLE001 - a failed rebuild keeps the previous list; the next expiry retries
+            pass
+        finally:
+            with self._vocab_lock:
+                self._vocab_refreshing = False
+
+    def _build_vocabulary(self) -> dict[str, list[tuple[str, int]]]:
         with Session(self.engine) as s:
             def counted(column, *where):
                 q = (select(column, func.count(distinct(Affordance.device_id))).join(
@@ -131,6 +150,19 @@ class Catalog:
             if s.execute(build_count(small, cap=need, drive=drive)).scalar_one() >= need:
                 return small
         return f
+
+    def map_points(self, filters: CatalogFilter | dict, limit: int) -> tuple[list[tuple], int, bool]:
+        """Up to ``limit`` matching devices as narrow (device_id, title, lat, lon) rows, in one bounded
+        query (never a full scan into Python), and the number of matches counted to ``limit``:
+        (points, total, exact); not exact means "more than ``limit``" (issue 21)."""
+        f = self._resolved(filters).model_copy(update={"page": 1})
+        with Session(self.engine) as s:
+            drive = choose_drive({k: s.execute(estimate_query((k, t, c), DRIVE_MAX)).scalar_one()
+                                  for k, t, c in child_filters(f)})
+            q = (_base(f, Device.device_id, Device.title, Device.lat, Device.lon,
+                       join_reputation=f.min_reputation is not None, drive=drive).limit(limit + 1))
+            rows = [tuple(r) for r in s.execute(q).all()]
+        return rows[:limit], min(len(rows), limit), len(rows) <= limit
 
     def count(self, filters: CatalogFilter | dict) -> int:
         """The exact number of matches (a full scan for broad filters; search's total is a look-ahead)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
+from exchange.geo import KM_PER_DEG_LAT
 from frontend import catalog_adapter as ca
 from frontend.errors import FormError, NotFound
 from frontend.forms import SORTS, parse_catalog_query
@@ -24,6 +26,22 @@ def search():
     return render_search(request.args)
 
 
+def pan_links(circle: tuple[float, float, float], link) -> list[tuple[str, str, str]]:
+    """(direction, arrow, href) moving a radius search's centre by its radius to the north, south,
+    east and west (latitude clamped at the poles, longitude wrapped at the antimeridian)."""
+    lat, lon, radius = circle
+    dlat = radius / KM_PER_DEG_LAT
+    dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+
+    def wrap(x: float) -> float:
+        return round((x + 180) % 360 - 180, 4)
+
+    return [("north", "↑", link(round(min(90.0, lat + dlat), 4), lon, radius)),
+            ("south", "↓", link(round(max(-90.0, lat - dlat), 4), lon, radius)),
+            ("west", "←", link(lat, wrap(lon - min(dlon, 180.0)), radius)),
+            ("east", "→", link(lat, wrap(lon + min(dlon, 180.0)), radius))]
+
+
 def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     """The catalog page for the filter in ``args``; a failed bid form shows again through ``kept``."""
     from exchange.catalog.schemas import CatalogQueryError
@@ -36,10 +54,11 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if not cq.errors:
         try:
             rows, total, total_exact = ca.search(catalog, cq)
-            points, matched = ca.all_matching(catalog, cq, ca.MAP_LIMIT)
-            # The map's walk counts every match: one exact figure for the count, the map and the pager
-            # (the page's look-ahead alone said "250+" beside a map of "311 of 311").
-            total, total_exact = max(total, matched), True
+            # One bounded query gives the map's points and a count to MAP_LIMIT: one figure for the
+            # count line, the map and the pager ("30", or "more than 1,000"), never a full scan (issue 21).
+            points, matched, matched_exact = ca.map_points(catalog, cq)
+            if matched_exact or total <= matched:
+                total, total_exact = matched, matched_exact
         except CatalogQueryError as exc:  # a case the form's own checks missed: still a clear message
             cq.errors.extend(FormError("filter", f"is not valid: {e}") for e in exc.errors)
             rows, total, total_exact, points = [], 0, True, []
@@ -57,12 +76,13 @@ def render_search(args, extra_errors=(), kept=None, status: int | None = None):
     if circle is not None:
         zoom = {"in": zoom_to(circle[0], circle[1], max(0.1, round(circle[2] / 2, 3))),
                 "out": zoom_to(circle[0], circle[1], min(20000.0, round(circle[2] * 2, 3))),
-                "all": centre_url}
+                "all": centre_url, "pan": pan_links(circle, zoom_to)}
     pages = max(1, -(-total // cq.per_page))
     errors = list(dict.fromkeys([str(e) for e in cq.errors] + [str(e) for e in extra_errors]))  # each once
     status = status or (400 if errors else 200)
     extra = {"kept": kept} if kept is not None else {}
     return render_template("catalog/search.html", cq=cq, rows=rows, total=total, total_exact=total_exact, pages=pages,
+                           total_text=ca.count_text(total, total_exact),
                            map=view, centre_url=centre_url, zoom=zoom, sorts=SORTS, types=[t for t in catalog.device_types() if t[0] != "Thing"],
                            vocab=catalog.vocabulary(),
                            errors=errors, args=cq.as_args(), typed=args, **extra), status

@@ -223,3 +223,25 @@ def test_where_shows_degrees_that_search_around_the_device_not_a_raw_geohash(wor
     shown = [_text(c).strip() for c in cells]
     assert all(re.fullmatch(r"\d+\.\d\d°[NS] \d+\.\d\d°[EW]", c) for c in shown), shown[:3]
     assert all("radius_km=50" in c and "lat=" in c for c in cells)
+
+
+def test_a_radius_search_pans_by_its_radius_to_the_north_south_east_and_west(world_m, world_app):
+    html = world_app.test_client().get("/catalog/?lat=52.52&lon=13.4&radius_km=100").get_data(as_text=True)
+    nav = re.search(r'<nav class="map-zoom" id="map-zoom">(.*?)</nav>', html, re.S)
+    assert nav, "no map navigation"
+    links = dict(re.findall(r'<a href="([^"]+)" id="pan-(\w+)"', nav.group(1)))
+    moves = {d: h for h, d in links.items()}
+    assert set(moves) == {"north", "south", "east", "west"}, links
+
+    def centre(href):
+        q = dict(p.split("=") for p in href.replace("&amp;", "&").split("?", 1)[1].split("&"))
+        return float(q["lat"]), float(q["lon"]), q["radius_km"]
+
+    from exchange.geo import KM_PER_DEG_LAT
+
+    step_lat = 100 / KM_PER_DEG_LAT
+    assert centre(moves["north"]) == (pytest.approx(52.52 + step_lat, abs=1e-3), pytest.approx(13.4), "100")
+    assert centre(moves["south"]) == (pytest.approx(52.52 - step_lat, abs=1e-3), pytest.approx(13.4), "100")
+    east = centre(moves["east"])
+    assert east[0] == pytest.approx(52.52) and east[1] > 13.4 + step_lat  # a degree of longitude is shorter up north
+    assert centre(moves["west"])[1] == pytest.approx(13.4 - (east[1] - 13.4), abs=1e-3)
