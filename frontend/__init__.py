@@ -113,6 +113,9 @@ def create_app(config: dict | None = None) -> Flask:
                                                 restore=restore_user(services))
     # Failures per client (and per user, per user and client) and account creations per client:
     # each limit at once, then refilled over LOGIN_WINDOW_S; at most RATE_LIMIT_MAX_KEYS keys each.
+    # These counters are per worker process, on purpose: a throttle is a bound, and with W workers an
+    # attacker gets at most W x the limit (2 x in `thingbid up`), still a bounded guessing and scrypt
+    # rate; keeping them in memory costs no database write per failed sign-in (the attacker's lever).
     window, max_keys = app.config["LOGIN_WINDOW_S"], app.config["RATE_LIMIT_MAX_KEYS"]
     app.extensions["thingbid.login_limiter"] = RateLimiter.per_window(app.config["LOGIN_FAILURES_PER_WINDOW"],
                                                                       window, max_keys=max_keys)

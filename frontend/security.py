@@ -90,7 +90,8 @@ class UserSession:
     x25519_private: bytes | None  # for opening keys sealed to this user (local keystore mode)
     tangle_wallet: object | None = None
     chain: object | None = None  # a Chain that signs with this user's key
-    # One signing flow at a time per user: two jobs must not race for the same account nonce.
+    # One signing flow at a time per user: two jobs must not race for the same account nonce. Per
+    # worker process: a keystore session signs only on loopback; across workers it is not yet shared.
     tx_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     created: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
