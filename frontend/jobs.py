@@ -17,9 +17,20 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from exchange.market import Outcome  # noqa: F401 - one outcome type for the app and the client
-from frontend.webstate import JOBS, create_web_tables, meta_json, new_id, outcomes_from_json, outcomes_to_json
+from frontend.webstate import (
+    JOB_BEATS,
+    JOBS,
+    create_web_tables,
+    meta_json,
+    new_id,
+    outcomes_from_json,
+    outcomes_to_json,
+)
 
 PERSISTED = ("stage", "state", "error", "finished")
+STALE_S = 30.0  # a running job whose worker has not beaten for this long was interrupted (the worker died)
+INTERRUPTED = ("interrupted: the worker running this job stopped before it finished; what is recorded here was"
+               " done — make a new plan from the catalog to place the rest")
 
 
 class Job:
@@ -75,9 +86,10 @@ def _from_row(engine, r) -> Job:
 
 
 class JobRunner:
-    def __init__(self, engine: Engine, keep: int = 200):
+    def __init__(self, engine: Engine, keep: int = 200, stale_s: float = STALE_S):
         self.engine = engine
         self.keep = keep  # finished jobs kept per owner
+        self.stale_s = stale_s
         create_web_tables(engine)
 
     def _new(self, owner: str, kind: str, total_batches: int, total_items: int, meta: dict | None,
@@ -103,6 +115,12 @@ class JobRunner:
     def start(self, owner: str, kind: str, total_batches: int, total_items: int,
               work: Callable[[Job], None], meta: dict | None = None) -> Job:
         job = self._new(owner, kind, total_batches, total_items, meta, "queued")
+        done = threading.Event()
+        self._beat(job.id)
+
+        def beat():
+            while not done.wait(self.stale_s / 3):
+                self._beat(job.id)
 
         def run():
             job.state = "running"
@@ -116,19 +134,40 @@ class JobRunner:
                 job.state = "failed"
             finally:
                 job.finished = time.time()
+                done.set()
+                with self.engine.begin() as c:
+                    c.execute(delete(JOB_BEATS).where(JOB_BEATS.c.job_id == job.id))
 
+        threading.Thread(target=beat, name=f"beat-{job.id}", daemon=True).start()
         threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
         return job
 
+    def _beat(self, job_id: str) -> None:
+        with self.engine.begin() as c:
+            if c.execute(update(JOB_BEATS).where(JOB_BEATS.c.job_id == job_id).values(beat=time.time())).rowcount == 0:
+                c.execute(insert(JOB_BEATS).values(job_id=job_id, beat=time.time()))
+
+    def _interrupt_stale(self, c, owner: str) -> None:
+        """Jobs of ``owner`` whose worker stopped beating are failed, once (a conditional UPDATE)."""
+        stale = list(c.execute(select(JOB_BEATS.c.job_id).join(JOBS, JOBS.c.id == JOB_BEATS.c.job_id)
+                               .where(JOBS.c.owner == owner.lower(), JOBS.c.state.in_(("queued", "running")),
+                                      JOB_BEATS.c.beat < time.time() - self.stale_s)).scalars())
+        if stale:
+            c.execute(update(JOBS).where(JOBS.c.id.in_(stale), JOBS.c.state.in_(("queued", "running")))
+                      .values(state="failed", stage="interrupted", error=INTERRUPTED, finished=time.time()))
+            c.execute(delete(JOB_BEATS).where(JOB_BEATS.c.job_id.in_(stale)))
+
     def get(self, job_id: str, owner: str) -> Job | None:
         """The job as stored now (whichever worker runs it); None if it is not ``owner``'s."""
-        with self.engine.connect() as c:
+        with self.engine.begin() as c:
+            self._interrupt_stale(c, owner)
             r = c.execute(select(JOBS).where(JOBS.c.id == str(job_id)[:32],
                                              JOBS.c.owner == owner.lower())).mappings().first()
         return _from_row(self.engine, r) if r else None
 
     def of(self, owner: str, limit: int = 50) -> list[Job]:
-        with self.engine.connect() as c:
+        with self.engine.begin() as c:
+            self._interrupt_stale(c, owner)
             rows = c.execute(select(JOBS).where(JOBS.c.owner == owner.lower())
                              .order_by(JOBS.c.started.desc()).limit(limit)).mappings().all()
         return [_from_row(self.engine, r) for r in rows]

@@ -72,6 +72,11 @@ JOBS = Table(
     Index("ix_web_jobs_owner", "owner", "started"),
 )
 
+JOB_BEATS = Table(  # a server-run job's heartbeat: a worker that died leaves it stale
+    "web_job_beats", metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("beat", Float, nullable=False),
+)
 WALLET_RUNS = Table(
     "web_wallet_runs", metadata,
     Column("job_id", String(32), primary_key=True),
