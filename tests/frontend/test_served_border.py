@@ -15,6 +15,7 @@ import pytest
 
 from exchange.config import REPO_ROOT
 from exchange.fuzz import Req, send
+from tests.frontend.test_web_server_border import MALFORMED_REQUESTS, answers_json_4xx
 
 
 def _free_port() -> int:
@@ -48,22 +49,19 @@ def served(tmp_path_factory):
         proc.wait(20)
 
 
-@pytest.mark.parametrize("raw", [
-    pytest.param(b"GET /catalog/ HTTP/9.9\r\nHost: x\r\n\r\n", id="unknown-http-version"),
-    pytest.param(b"\xef81_vX\x1f\x1f\xd9d\r\n\r\n", id="garbage-request-line"),
-    pytest.param(b"GET /catalog/ HTTP/1.1 extra\r\nHost: x\r\n\r\n", id="extra-word-in-request-line"),
-    pytest.param(b"GET /catalog/?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", id="request-line-too-long"),
-    pytest.param(b"GET /catalog/ HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
-                 id="too-many-headers"),
+# gunicorn is stricter than werkzeug here (werkzeug takes a header line without a colon and a gzip
+# Transfer-Encoding, not a 5xx either); a request line the client half-closes before its end gets no
+# answer from gunicorn (the client left), so that one case is werkzeug's only.
+SERVED_REQUESTS = [p for p in MALFORMED_REQUESTS if p.id != "garbage-taken-for-http-0.9-no-status-line"] + [
     pytest.param(b"GET /catalog/ HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", id="header-without-colon"),
     pytest.param(b"POST /account/signin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
                  id="unsupported-transfer-encoding-was-501"),
-])
+]
+
+
+@pytest.mark.parametrize("raw", SERVED_REQUESTS)
 def test_the_served_app_answers_a_malformed_request_with_a_json_4xx(served, raw):
-    resp = send("127.0.0.1", served, Req("RAW", "", raw=raw))
-    assert resp.status is not None, f"no status line: {resp.error} {resp.body[:200]!r}"
-    assert 400 <= resp.status < 500, (resp.status, resp.body[:200])
-    assert json.loads(resp.body)["error"], resp.body[:200]
+    answers_json_4xx(served, raw)
 
 
 def test_a_broken_body_the_app_did_not_read_gets_one_answer_not_two(served):

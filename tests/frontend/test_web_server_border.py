@@ -30,16 +30,24 @@ def web(tmp_path_factory):
         srv.server_close()
 
 
-@pytest.mark.parametrize("raw", [
+MALFORMED_REQUESTS = [  # shared with the served (gunicorn) app's test, test_served_border.py
     pytest.param(b"GET /catalog/ HTTP/9.9\r\nHost: x\r\n\r\n", id="unknown-http-version-was-505"),
     pytest.param(b"\xef81_vX\x1f\x1f\xd9d", id="garbage-taken-for-http-0.9-no-status-line"),
+    pytest.param(b"\xef81_vX\x1f\x1f\xd9d\r\n\r\n", id="garbage-request-line"),
     pytest.param(b"GET /catalog/ HTTP/1.1 extra\r\nHost: x\r\n\r\n", id="extra-word-in-request-line"),
     pytest.param(b"GET /catalog/?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", id="request-line-too-long"),
     pytest.param(b"GET /catalog/ HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
                  id="too-many-headers"),
-])
-def test_the_web_server_answers_a_malformed_request_with_a_json_4xx(web, raw):
-    resp = send("127.0.0.1", web, Req("RAW", "", raw=raw))
+]
+
+
+def answers_json_4xx(port: int, raw: bytes) -> None:
+    resp = send("127.0.0.1", port, Req("RAW", "", raw=raw))
     assert resp.status is not None, f"no status line: {resp.error} {resp.body[:200]!r}"
     assert 400 <= resp.status < 500, (resp.status, resp.body[:200])
     assert json.loads(resp.body)["error"], resp.body[:200]
+
+
+@pytest.mark.parametrize("raw", MALFORMED_REQUESTS)
+def test_the_web_server_answers_a_malformed_request_with_a_json_4xx(web, raw):
+    answers_json_4xx(web, raw)
