@@ -11,13 +11,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from exchange.config import REPO_ROOT
+from exchange.waiting import poll_until
 from tests.frontend.fe_helpers import PASSWORD, deliver_key
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -35,13 +35,7 @@ def csrf(session: requests.Session, url: str) -> str:
 
 
 def until(what: str, fn, timeout: float = 60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll_until(fn, timeout=timeout, interval=0.2, on_timeout=lambda: AssertionError(f"timed out waiting for {what}"))
 
 
 @pytest.fixture
